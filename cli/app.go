@@ -1,0 +1,151 @@
+// Package cli is the bot-onnx command line: thin commands over the stage
+// packages. Each command parses its flags, calls one package, and prints a
+// human summary or, with --json, one JSON object. Errors reach the user as
+// one line on stderr with a non-zero exit status.
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Version is the bot-onnx version, set at link time with
+// -ldflags "-X github.com/bot-onnx/bot-onnx/cli.Version=...".
+var Version = "dev"
+
+// NewApp returns the bot-onnx application writing to stdout and stderr.
+func NewApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "bot-onnx",
+		Usage:     `apply the "Bag of Tricks" (He et al., CVPR 2019) to ResNets, around ONNX`,
+		Version:   Version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Commands: []*cli.Command{
+			modelsCommand(),
+			buildCommand(),
+			inspectCommand(),
+			predictCommand(),
+		},
+		// Usage errors come back as plain errors, printed once by Main.
+		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return err },
+		ExitErrHandler:  func(*cli.Context, error) {},
+		HideHelpCommand: true,
+	}
+}
+
+// Main runs the application on args (os.Args form) and returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	app := NewApp(stdout, stderr)
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+	}
+	if err := app.Run(interspersed(app, args)); err != nil {
+		fmt.Fprintf(stderr, "bot-onnx: %s\n", oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// oneLine folds a multi-line message onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// parseDims parses "3x224x224" into sizes; want is the number of
+// dimensions expected and what names them in errors.
+func parseDims(flag, s string, want int, form string) ([]int64, error) {
+	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "x")
+	if len(parts) != want {
+		return nil, fmt.Errorf("--%s %q: expected %d sizes like %s, found %d", flag, s, want, form, len(parts))
+	}
+	dims := make([]int64, want)
+	for i, p := range parts {
+		n, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--%s %q: expected positive integers like %s, found %q", flag, s, form, p)
+		}
+		dims[i] = n
+	}
+	return dims, nil
+}
+
+// thousands formats n with comma separators.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// interspersed moves a command's flags ahead of its positional arguments,
+// so that `bot-onnx export run/ --head none` parses like
+// `bot-onnx export --head none run/`: urfave/cli stops reading flags at the
+// first positional argument. A flag's value is kept next to it; `--` ends
+// the flags as usual.
+func interspersed(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	var cmd *cli.Command
+	at := 1
+	for ; at < len(args); at++ {
+		if !strings.HasPrefix(args[at], "-") {
+			cmd = app.Command(args[at])
+			break
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, name := range f.Names() {
+			takesValue[name] = !isBool
+		}
+	}
+	out := append([]string(nil), args[:at+1]...)
+	var positional []string
+	rest := args[at+1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			positional = append(positional, rest[i:]...)
+			break
+		}
+		name := strings.TrimLeft(a, "-")
+		if !strings.HasPrefix(a, "-") || a == "-" || name == "" {
+			positional = append(positional, a)
+			continue
+		}
+		out = append(out, a)
+		if value, known := takesValue[name]; known && value && !strings.Contains(name, "=") && i+1 < len(rest) {
+			i++
+			out = append(out, rest[i])
+		}
+	}
+	return append(out, positional...)
+}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/urfave/cli/v2"
+)
+
+func modelsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "models",
+		Usage: "list the model names build accepts",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a JSON array"}},
+		Action: func(c *cli.Context) error {
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, models.Names())
+			}
+			for _, name := range models.Names() {
+				arch, _ := models.Lookup(name)
+				layout := "ImageNet layout (7×7 stem, max pool, 4 stages), 1000 classes, 3x224x224"
+				if arch.CIFAR {
+					layout = "CIFAR layout (3×3 stem, 3 stages of 16/32/64), 10 classes, 3x32x32"
+				}
+				block := "basic blocks"
+				if arch.Block == models.Bottleneck {
+					block = "bottleneck blocks"
+				}
+				fmt.Fprintf(c.App.Writer, "%-10s %s, %s\n", name, block, layout)
+			}
+			return nil
+		},
+	}
+}
+
+func buildCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "build",
+		Usage:     "build a freshly initialised ResNet as an ONNX model",
+		UsageText: "bot-onnx build --model resnet50 [--variant A] [--classes 1000] [--input 3x224x224] [--width 64] [--seed N] -o out.onnx",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "model name (see `bot-onnx models`)"},
+			&cli.StringFlag{Name: "variant", Value: "A", Usage: "ResNet variant; A is built directly"},
+			&cli.IntFlag{Name: "classes", Usage: "number of classes (default 1000 ImageNet layout, 10 CIFAR layout)"},
+			&cli.StringFlag{Name: "input", Usage: "input size CxHxW (default 3x224x224 ImageNet layout, 3x32x32 CIFAR layout)"},
+			&cli.IntFlag{Name: "width", Usage: "channels of the first stage (default 64 ImageNet layout, 16 CIFAR layout)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weight initialisation"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "the .onnx file to write"},
+			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if v := strings.ToUpper(c.String("variant")); v != "A" {
+				return fmt.Errorf("--variant %q: only A can be built yet (B, C and D come with the tweak passes)", c.String("variant"))
+			}
+			cfg := models.Config{
+				Model:     c.String("model"),
+				Classes:   c.Int("classes"),
+				BaseWidth: c.Int("width"),
+				Seed:      c.Uint64("seed"),
+			}
+			if _, err := models.Lookup(cfg.Model); err != nil {
+				return err
+			}
+			if c.IsSet("input") {
+				dims, err := parseDims("input", c.String("input"), 3, "3x224x224")
+				if err != nil {
+					return err
+				}
+				cfg.InChannels, cfg.Height, cfg.Width = int(dims[0]), int(dims[1]), int(dims[2])
+			}
+			if (c.IsSet("classes") && cfg.Classes < 1) || (c.IsSet("width") && cfg.BaseWidth < 1) {
+				return fmt.Errorf("--classes and --width must be positive, found %d and %d", cfg.Classes, cfg.BaseWidth)
+			}
+			m, err := models.Build(cfg)
+			if err != nil {
+				return err
+			}
+			m.ProducerVersion = Version
+			out := c.String("output")
+			if err := m.Save(out); err != nil {
+				return err
+			}
+			return printSummary(c, out, m)
+		},
+	}
+}
+
+// printSummary reports a written model: its file, parameters and MACs.
+func printSummary(c *cli.Context, path string, m *graph.Model) error {
+	counts, err := graph.Count(m)
+	if err != nil {
+		return err
+	}
+	name, _ := m.Metadata(models.MetaModel)
+	variant, _ := m.Metadata(models.MetaVariant)
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, map[string]any{
+			"path": path, "model": name, "variant": variant,
+			"params": counts.Params, "macs": counts.MACs,
+		})
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s: %s-%s, %s parameters, %.3f G MACs per image\n",
+		path, name, variant, thousands(counts.Params), float64(counts.MACs)/1e9)
+	return nil
+}

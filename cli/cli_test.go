@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bot-onnx/bot-onnx/internal/testenv"
+	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/runtime"
+)
+
+// run calls Main as the shell would and returns its exit status and output.
+func run(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = Main(append([]string{"bot-onnx"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestBuildThenInspectJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r50.onnx")
+	if code, _, stderr := run("build", "--model", "resnet50", "-o", path); code != 0 {
+		t.Fatalf("build: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := run("inspect", path, "--json")
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, stderr)
+	}
+	var got struct {
+		Params  int64          `json:"params"`
+		MACs    int64          `json:"macs"`
+		Ops     map[string]int `json:"ops"`
+		Opset   int64          `json:"opset"`
+		Valid   bool           `json:"valid"`
+		Inputs  []tensorInfo   `json:"inputs"`
+		Outputs []tensorInfo   `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("inspect --json printed %q: %v", stdout, err)
+	}
+	// torchvision's resnet50 count; MACs from the paper's 3.86 G, see models.
+	if got.Params != 25_557_032 || got.MACs < 3_782_800_000 || got.MACs > 3_937_200_000 || !got.Valid {
+		t.Errorf("params %d, MACs %d, valid %v", got.Params, got.MACs, got.Valid)
+	}
+	if got.Ops["Conv"] != 53 || got.Ops["BatchNormalization"] != 53 || got.Ops["Add"] != 16 || got.Opset < 13 {
+		t.Errorf("ops %v, opset %d", got.Ops, got.Opset)
+	}
+	if len(got.Inputs) != 1 || got.Inputs[0].Name != "input" || len(got.Outputs) != 1 || got.Outputs[0].Name != "logits" {
+		t.Fatalf("inputs %v outputs %v", got.Inputs, got.Outputs)
+	}
+	if s := got.Inputs[0].Shape; len(s) != 4 || s[0] != "batch" || s[1] != 3.0 || s[3] != 224.0 {
+		t.Errorf("input shape %v, want [batch 3 224 224]", s)
+	}
+}
+
+func TestModelsListsEveryName(t *testing.T) {
+	code, stdout, _ := run("models")
+	if code != 0 {
+		t.Fatal("models failed")
+	}
+	for _, name := range models.Names() {
+		if !strings.Contains(stdout, name+" ") {
+			t.Errorf("models output lacks %s", name)
+		}
+	}
+}
+
+// TestBadInput checks that each bad input gives one line on stderr, a
+// non-zero exit, and no output file.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	truncated := filepath.Join(dir, "truncated.onnx")
+	m, err := models.Build(models.Config{Model: "resnet20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := m.Encode()
+	os.WriteFile(truncated, data[:len(data)/3], 0o644)
+	text := filepath.Join(dir, "notes.onnx")
+	os.WriteFile(text, []byte("these are not weights\n"), 0o644)
+	out := filepath.Join(dir, "out.onnx")
+
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown model", []string{"build", "--model", "resnet51", "-o", out}, `unknown model "resnet51"`},
+		{"malformed input", []string{"build", "--model", "resnet18", "--input", "3x22a", "-o", out}, `--input "3x22a"`},
+		{"input rank", []string{"build", "--model", "resnet18", "--input", "224x224", "-o", out}, "expected 3 sizes"},
+		{"variant not yet", []string{"build", "--model", "resnet18", "--variant", "D", "-o", out}, "only A"},
+		{"missing output flag", []string{"build", "--model", "resnet18"}, "output"},
+		{"into missing folder", []string{"build", "--model", "resnet20", "-o", filepath.Join(dir, "nope", "m.onnx")}, "m.onnx"},
+		{"truncated model", []string{"inspect", truncated}, "not an ONNX model"},
+		{"text file", []string{"inspect", text}, "not an ONNX model"},
+		{"absent file", []string{"inspect", filepath.Join(dir, "absent.onnx")}, "absent.onnx"},
+		{"unknown command", []string{"train-everything"}, "train-everything"},
+		{"missing ORT library", []string{"predict", truncated, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")}, "libonnxruntime.so"},
+		{"unknown provider", []string{"predict", truncated, "--provider", "tpu"}, `"tpu"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := run(tc.args...)
+			if code == 0 {
+				t.Fatalf("exit 0, want non-zero")
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "bot-onnx: ") || !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q, want one line naming %q", stderr, tc.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("%s was written", out)
+			}
+		})
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("folder holds %d entries, want only the two fixtures", len(entries))
+	}
+}
+
+// requireORT skips (or fails under CI) when no ONNX Runtime library is found.
+func requireORT(t *testing.T) {
+	t.Helper()
+	if _, err := runtime.FindLibrary(""); err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+}
+
+// TestEveryModelRunsInONNXRuntime builds each model and runs it in ONNX
+// Runtime through predict, checking the output shape.
+func TestEveryModelRunsInONNXRuntime(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	cases := []struct {
+		model string
+		args  []string
+		input string
+		want  string
+	}{
+		{"resnet20", nil, "2x3x32x32", "[2,10]"},
+		{"resnet50", []string{"--classes", "7", "--input", "1x64x48", "--width", "16"}, "3x1x64x48", "[3,7]"},
+	}
+	if !testing.Short() {
+		for _, name := range models.Names() {
+			arch, _ := models.Lookup(name)
+			in, want := "1x3x224x224", "[1,1000]"
+			if arch.CIFAR {
+				in, want = "4x3x32x32", "[4,10]"
+			}
+			cases = append(cases, struct {
+				model string
+				args  []string
+				input string
+				want  string
+			}{name, nil, in, want})
+		}
+	}
+	for i, tc := range cases {
+		t.Run(tc.model+"/"+tc.input, func(t *testing.T) {
+			path := filepath.Join(dir, tc.model+string(rune('a'+i))+".onnx")
+			if code, _, stderr := run(append([]string{"build", "--model", tc.model, "-o", path}, tc.args...)...); code != 0 {
+				t.Fatalf("build: %s", stderr)
+			}
+			code, stdout, stderr := run("predict", path, "--input", tc.input, "--provider", "cpu", "--runs", "1", "--json")
+			if code != 0 {
+				t.Fatalf("predict: %s", stderr)
+			}
+			var p prediction
+			if err := json.Unmarshal([]byte(stdout), &p); err != nil {
+				t.Fatal(err)
+			}
+			if shape, _ := json.Marshal(p.OutputShape); string(shape) != tc.want || p.Provider != "cpu" {
+				t.Errorf("output shape %s on %s, want %s on cpu", shape, p.Provider, tc.want)
+			}
+			os.Remove(path)
+		})
+	}
+}
+
+func TestPredictChecksInputAgainstModel(t *testing.T) {
+	requireORT(t)
+	path := filepath.Join(t.TempDir(), "r20.onnx")
+	if code, _, stderr := run("build", "--model", "resnet20", "-o", path); code != 0 {
+		t.Fatal(stderr)
+	}
+	for input, want := range map[string]string{
+		"1x3x32":    "expected 4 sizes",
+		"1x1x32x32": "fixed size 3 in dimension 1",
+		"1x3x0x32":  "positive integers",
+	} {
+		code, _, stderr := run("predict", path, "--input", input)
+		if code == 0 || !strings.Contains(stderr, want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("--input %s: exit %d, stderr %q, want one line with %q", input, code, stderr, want)
+		}
+	}
+	// Flags after the positional argument are read too.
+	code, stdout, stderr := run("predict", path, "--provider", "cpu", "--runs", "2")
+	if code != 0 || !strings.Contains(stdout, "on cpu") || !strings.Contains(stdout, "over 2 runs") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestInterspersed(t *testing.T) {
+	app := NewApp(nil, nil)
+	tests := []struct{ in, want string }{
+		{"bot-onnx predict m.onnx --runs 2 --json", "bot-onnx predict --runs 2 --json m.onnx"},
+		{"bot-onnx predict --runs=2 m.onnx --json", "bot-onnx predict --runs=2 --json m.onnx"},
+		{"bot-onnx inspect a.onnx -- --weird.onnx", "bot-onnx inspect a.onnx -- --weird.onnx"},
+		{"bot-onnx --help", "bot-onnx --help"},
+	}
+	for _, tc := range tests {
+		if got := strings.Join(interspersed(app, strings.Fields(tc.in)), " "); got != tc.want {
+			t.Errorf("interspersed(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/urfave/cli/v2"
+)
+
+// runtimeFlags are the ONNX Runtime options every command that runs a
+// model takes.
+func runtimeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "provider", Value: "auto", Usage: "execution provider: auto (CUDA if available, else CPU), cpu, cuda, tensorrt"},
+		&cli.IntFlag{Name: "device-id", Usage: "GPU used by the cuda and tensorrt providers"},
+		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0: ONNX Runtime's default)"},
+		&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (else $" + runtime.LibraryEnv + ", the set-up cache, the system's)"},
+	}
+}
+
+// runtimeOptions reads runtimeFlags.
+func runtimeOptions(c *cli.Context) (runtime.Options, error) {
+	p, err := runtime.ParseProvider(c.String("provider"))
+	if err != nil {
+		return runtime.Options{}, fmt.Errorf("--provider: %w", err)
+	}
+	return runtime.Options{
+		LibraryPath: c.String("ort-lib"),
+		Provider:    p,
+		DeviceID:    c.Int("device-id"),
+		Threads:     c.Int("threads"),
+	}, nil
+}
+
+// prediction is what `predict --json` prints.
+type prediction struct {
+	Model       string    `json:"model"`
+	Provider    string    `json:"provider"`
+	Fallback    string    `json:"fallback,omitempty"`
+	InputName   string    `json:"input_name"`
+	InputShape  []int64   `json:"input_shape"`
+	OutputName  string    `json:"output_name"`
+	OutputShape []int64   `json:"output_shape"`
+	Runs        int       `json:"runs"`
+	LatencyMS   float64   `json:"latency_ms_median"`
+	ImagesPerS  float64   `json:"images_per_second"`
+	LatenciesMS []float64 `json:"latencies_ms"`
+	First       []float32 `json:"first_values"`
+}
+
+func predictCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "predict",
+		Usage:     "run a model in ONNX Runtime on seeded random input; print output shape, provider and latency",
+		UsageText: "bot-onnx predict model.onnx [--input 1x3x224x224] [--provider auto|cpu|cuda|tensorrt] [--runs N] [--json]",
+		Flags: append(runtimeFlags(),
+			&cli.StringFlag{Name: "input", Usage: "input shape NxCxHxW (default: the model's, with dynamic sizes set to 1)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the random input (standard normal values)"},
+			&cli.IntFlag{Name: "runs", Value: 5, Usage: "timed runs after one warm-up run; the median is reported"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("predict: expected one model file, found %d arguments", c.NArg())
+			}
+			if c.Int("runs") < 1 {
+				return fmt.Errorf("--runs: expected at least 1, found %d", c.Int("runs"))
+			}
+			opts, err := runtimeOptions(c)
+			if err != nil {
+				return err
+			}
+			path := c.Args().First()
+			sess, err := runtime.NewSession(path, opts)
+			if err != nil {
+				return err
+			}
+			defer sess.Close()
+			p, err := predict(c, sess, path)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, p)
+			}
+			if p.Fallback != "" {
+				fmt.Fprintf(c.App.ErrWriter, "provider auto: CUDA unavailable, using the CPU (%s)\n", p.Fallback)
+			}
+			fmt.Fprintf(c.App.Writer, "%s on %s: %s %v → %s %v, median latency %.2f ms over %d runs (%.1f images/s)\n",
+				p.Model, p.Provider, p.InputName, p.InputShape, p.OutputName, p.OutputShape, p.LatencyMS, p.Runs, p.ImagesPerS)
+			fmt.Fprintf(c.App.Writer, "first values: %v\n", p.First)
+			return nil
+		},
+	}
+}
+
+func predict(c *cli.Context, sess *runtime.Session, path string) (prediction, error) {
+	ins, outs := sess.Inputs(), sess.Outputs()
+	if len(ins) != 1 {
+		return prediction{}, fmt.Errorf("%s: predict feeds models with one input, found %d", path, len(ins))
+	}
+	in := ins[0]
+	if in.ElementType != "float" {
+		return prediction{}, fmt.Errorf("%s: input %q has element type %s, predict feeds float", path, in.Name, in.ElementType)
+	}
+	shape := make([]int64, len(in.Shape))
+	for i, d := range in.Shape {
+		shape[i] = max(d, 1)
+	}
+	if c.IsSet("input") {
+		dims, err := parseDims("input", c.String("input"), len(in.Shape), exampleDims(in.Shape))
+		if err != nil {
+			return prediction{}, err
+		}
+		for i, d := range in.Shape {
+			if d > 0 && dims[i] != d {
+				return prediction{}, fmt.Errorf("--input %s: model input %q has fixed size %d in dimension %d, found %d", c.String("input"), in.Name, d, i, dims[i])
+			}
+		}
+		shape = dims
+	}
+	rng := rand.New(rand.NewPCG(c.Uint64("seed"), 0))
+	x := runtime.Tensor{Shape: shape, Data: make([]float32, prodInt(shape))}
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	p := prediction{Model: path, Provider: string(sess.Provider()), Fallback: sess.Fallback(),
+		InputName: in.Name, InputShape: shape, OutputName: outs[0].Name, Runs: c.Int("runs")}
+	for run := -1; run < p.Runs; run++ {
+		start := time.Now()
+		y, err := sess.Run(x)
+		if err != nil {
+			return p, err
+		}
+		if run < 0 {
+			p.OutputShape = y[0].Shape
+			p.First = y[0].Data[:min(5, len(y[0].Data))]
+			continue
+		}
+		p.LatenciesMS = append(p.LatenciesMS, float64(time.Since(start).Microseconds())/1000)
+	}
+	sorted := slices.Sorted(slices.Values(p.LatenciesMS))
+	p.LatencyMS = sorted[len(sorted)/2]
+	if p.LatencyMS > 0 && len(shape) > 0 {
+		p.ImagesPerS = float64(shape[0]) / (p.LatencyMS / 1000)
+	}
+	return p, nil
+}
+
+// exampleDims writes a model's input shape as a --input example, with 1
+// for dynamic sizes.
+func exampleDims(shape []int64) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = fmt.Sprint(max(d, 1))
+	}
+	return strings.Join(parts, "x")
+}
+
+func prodInt(dims []int64) int64 {
+	n := int64(1)
+	for _, d := range dims {
+		n *= d
+	}
+	return n
+}

@@ -1,0 +1,124 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Provider names an ONNX Runtime execution provider: where a session's
+// nodes run.
+type Provider string
+
+const (
+	// ProviderAuto uses CUDA when the loaded library and the machine support
+	// it and falls back to the CPU otherwise, recording why
+	// (Session.Fallback). The zero Provider means the same.
+	ProviderAuto Provider = "auto"
+	// ProviderCPU runs everything on the CPU; every ONNX Runtime build has it.
+	ProviderCPU Provider = "cpu"
+	// ProviderCUDA runs on an NVIDIA GPU; it needs a GPU build of ONNX
+	// Runtime (onnxruntime-gpu) and is an error where that is missing.
+	ProviderCUDA Provider = "cuda"
+	// ProviderTensorRT runs through TensorRT, with CUDA registered after it
+	// for the nodes TensorRT does not take; it needs a GPU build of ONNX
+	// Runtime with TensorRT and is an error where that is missing.
+	ProviderTensorRT Provider = "tensorrt"
+)
+
+// Providers returns the accepted provider names, for flag help texts.
+func Providers() []Provider {
+	return []Provider{ProviderAuto, ProviderCPU, ProviderCUDA, ProviderTensorRT}
+}
+
+// ParseProvider turns a user's provider name (any case, surrounding spaces
+// ignored) into a Provider, with an error listing the accepted names.
+func ParseProvider(s string) (Provider, error) {
+	p := Provider(strings.ToLower(strings.TrimSpace(s)))
+	known := Providers()
+	if slices.Contains(known, p) {
+		return p, nil
+	}
+	names := make([]string, len(known))
+	for i, k := range known {
+		names[i] = string(k)
+	}
+	return "", fmt.Errorf("unknown execution provider %q: expected one of %s", s, strings.Join(names, ", "))
+}
+
+// sessionOptions builds ONNX Runtime session options for one provider
+// (auto is resolved by the caller to cuda or cpu). A failure to register the
+// provider is returned condensed to one line.
+func sessionOptions(p Provider, opts Options) (*ort.SessionOptions, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("creating ONNX Runtime session options: %s", firstLine(err))
+	}
+	if opts.Threads > 0 {
+		if err := so.SetIntraOpNumThreads(opts.Threads); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("setting %d intra-op threads: %s", opts.Threads, firstLine(err))
+		}
+	}
+	switch p {
+	case ProviderCUDA:
+		err = appendCUDA(so, opts.DeviceID)
+	case ProviderTensorRT:
+		err = appendTensorRT(so, opts.DeviceID)
+		if err == nil {
+			err = appendCUDA(so, opts.DeviceID)
+		}
+	}
+	if err != nil {
+		so.Destroy()
+		return nil, err
+	}
+	return so, nil
+}
+
+// appendCUDA registers the CUDA execution provider on device id.
+func appendCUDA(so *ort.SessionOptions, id int) error {
+	co, err := ort.NewCUDAProviderOptions()
+	if err != nil {
+		return providerError("CUDA", id, err)
+	}
+	defer co.Destroy()
+	if err := co.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
+		return providerError("CUDA", id, err)
+	}
+	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+		return providerError("CUDA", id, err)
+	}
+	return nil
+}
+
+// appendTensorRT registers the TensorRT execution provider on device id.
+func appendTensorRT(so *ort.SessionOptions, id int) error {
+	to, err := ort.NewTensorRTProviderOptions()
+	if err != nil {
+		return providerError("TensorRT", id, err)
+	}
+	defer to.Destroy()
+	if err := to.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
+		return providerError("TensorRT", id, err)
+	}
+	if err := so.AppendExecutionProviderTensorRT(to); err != nil {
+		return providerError("TensorRT", id, err)
+	}
+	return nil
+}
+
+// providerError condenses a failure to register a GPU provider to one line.
+// ONNX Runtime loads its GPU providers through libonnxruntime_providers_shared.so
+// beside the main library; CPU-only builds lack it, and the error says so.
+func providerError(name string, id int, err error) error {
+	msg := firstLine(err)
+	if strings.Contains(msg, "libonnxruntime_providers_shared") {
+		return fmt.Errorf("%s provider unavailable: the loaded ONNX Runtime library has no GPU providers (a CPU-only build?); set $%s to a GPU build's libonnxruntime.so (%s)",
+			name, LibraryEnv, msg)
+	}
+	return fmt.Errorf("%s provider unavailable on device %d: %s", name, id, msg)
+}
