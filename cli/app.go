@@ -29,6 +29,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			modelsCommand(),
 			buildCommand(),
+			tweakCommand(),
 			inspectCommand(),
 			predictCommand(),
 		},

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/tweaks"
 	"github.com/urfave/cli/v2"
 )
+
+// metaVariant is the metadata key holding a model's ResNet variant.
+const metaVariant = models.MetaVariant
 
 func modelsCommand() *cli.Command {
 	return &cli.Command{
@@ -42,7 +45,7 @@ func buildCommand() *cli.Command {
 		UsageText: "bot-onnx build --model resnet50 [--variant A] [--classes 1000] [--input 3x224x224] [--width 64] [--seed N] -o out.onnx",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Required: true, Usage: "model name (see `bot-onnx models`)"},
-			&cli.StringFlag{Name: "variant", Value: "A", Usage: "ResNet variant; A is built directly"},
+			&cli.StringFlag{Name: "variant", Value: "A", Usage: "ResNet variant A, B, C or D: A is built, the others are A rewritten by the tweak passes (D = B + C + D)"},
 			&cli.IntFlag{Name: "classes", Usage: "number of classes (default 1000 ImageNet layout, 10 CIFAR layout)"},
 			&cli.StringFlag{Name: "input", Usage: "input size CxHxW (default 3x224x224 ImageNet layout, 3x32x32 CIFAR layout)"},
 			&cli.IntFlag{Name: "width", Usage: "channels of the first stage (default 64 ImageNet layout, 16 CIFAR layout)"},
@@ -51,8 +54,9 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			if v := strings.ToUpper(c.String("variant")); v != "A" {
-				return fmt.Errorf("--variant %q: only A can be built yet (B, C and D come with the tweak passes)", c.String("variant"))
+			passes, err := tweaks.ForVariant(c.String("variant"))
+			if err != nil {
+				return fmt.Errorf("--variant: %w", err)
 			}
 			cfg := models.Config{
 				Model:     c.String("model"),
@@ -77,10 +81,19 @@ func buildCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			var reports []tweaks.Report
+			if len(passes) > 0 {
+				if m, reports, err = tweaks.Apply(m, passes, tweaks.Options{Seed: cfg.Seed}); err != nil {
+					return err
+				}
+			}
 			m.ProducerVersion = Version
 			out := c.String("output")
 			if err := m.Save(out); err != nil {
 				return err
+			}
+			if !c.Bool("json") {
+				printReports(c, reports)
 			}
 			return printSummary(c, out, m)
 		},
@@ -94,7 +107,7 @@ func printSummary(c *cli.Context, path string, m *graph.Model) error {
 		return err
 	}
 	name, _ := m.Metadata(models.MetaModel)
-	variant, _ := m.Metadata(models.MetaVariant)
+	variant, _ := m.Metadata(metaVariant)
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, map[string]any{
 			"path": path, "model": name, "variant": variant,

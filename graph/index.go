@@ -127,3 +127,36 @@ func nodeLabel(n *onnx.NodeProto) string {
 	}
 	return n.GetOpType()
 }
+
+// Constant returns the initializer that value v holds, looking through
+// Identity nodes (eval-mode PyTorch exports route shared weights through
+// them), or nil if v is computed.
+func (ix *Index) Constant(v string) *onnx.TensorProto {
+	for {
+		if t := ix.Initializers[v]; t != nil {
+			return t
+		}
+		p := ix.Producer[v]
+		if p == nil || p.GetOpType() != "Identity" || len(p.GetInput()) != 1 {
+			return nil
+		}
+		v = p.GetInput()[0]
+	}
+}
+
+// Chain follows value v forward through sole consumers of the given op
+// types, in order (each reading the previous output as its first input),
+// and returns the matched nodes, or nil when the graph does not continue
+// that way.
+func (ix *Index) Chain(v string, ops ...string) []*onnx.NodeProto {
+	var nodes []*onnx.NodeProto
+	for _, op := range ops {
+		n := ix.SoleConsumer(v)
+		if n == nil || n.GetOpType() != op || len(n.GetInput()) == 0 || n.GetInput()[0] != v || len(n.GetOutput()) == 0 {
+			return nil
+		}
+		nodes = append(nodes, n)
+		v = n.GetOutput()[0]
+	}
+	return nodes
+}

@@ -199,10 +199,17 @@ type resnet struct {
 
 // xavier draws n values from Xavier's uniform distribution.
 func (r *resnet) xavier(n, fanIn, fanOut int64) []float32 {
+	return XavierUniform(r.rng, n, fanIn, fanOut)
+}
+
+// XavierUniform draws n weights from U[−a, a], a = √(6 / (fanIn + fanOut)):
+// the paper's initialisation for conv and fc weights, where a fan is
+// channels × kernel area.
+func XavierUniform(rng *rand.Rand, n, fanIn, fanOut int64) []float32 {
 	a := math.Sqrt(6 / float64(fanIn+fanOut))
 	w := make([]float32, n)
 	for i := range w {
-		w[i] = float32((2*r.rng.Float64() - 1) * a)
+		w[i] = float32((2*rng.Float64() - 1) * a)
 	}
 	return w
 }
