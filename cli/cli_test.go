@@ -91,7 +91,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown model", []string{"build", "--model", "resnet51", "-o", out}, `unknown model "resnet51"`},
 		{"malformed input", []string{"build", "--model", "resnet18", "--input", "3x22a", "-o", out}, `--input "3x22a"`},
 		{"input rank", []string{"build", "--model", "resnet18", "--input", "224x224", "-o", out}, "expected 3 sizes"},
-		{"variant not yet", []string{"build", "--model", "resnet18", "--variant", "D", "-o", out}, "only A"},
+		{"unknown variant", []string{"build", "--model", "resnet18", "--variant", "E", "-o", out}, `unknown variant "E"`},
 		{"missing output flag", []string{"build", "--model", "resnet18"}, "output"},
 		{"into missing folder", []string{"build", "--model", "resnet20", "-o", filepath.Join(dir, "nope", "m.onnx")}, "m.onnx"},
 		{"truncated model", []string{"inspect", truncated}, "not an ONNX model"},

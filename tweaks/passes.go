@@ -66,6 +66,9 @@ func (r *resnet) passB() (Report, error) {
 // and the last one inherits the old conv's bias.
 func (r *resnet) passC(m *graph.Model, rng *rand.Rand) (Report, error) {
 	rep := Report{Pass: C}
+	if r.stemErr != nil {
+		return rep, r.stemErr
+	}
 	convs := r.stem.convs
 	kernels := make([][2]int64, len(convs))
 	for i, c := range convs {
@@ -267,7 +270,7 @@ func (r *resnet) passD(m *graph.Model) (Report, error) {
 type features struct{ b, c, d bool }
 
 func (r *resnet) features() features {
-	f := features{b: true, c: true}
+	f := features{b: true, c: r.stemErr == nil}
 	for _, b := range r.blocks {
 		if len(b.main) == 3 && ints2(b.main[0], "strides", 1) != one {
 			f.b = false

@@ -32,6 +32,9 @@ type resnet struct {
 	ix     *graph.Index
 	stem   stem
 	blocks []*block
+	// stemErr says why no stem was recognised. Only pass C needs one: B and
+	// D also apply to a stem-less piece of a ResNet, such as a single block.
+	stemErr error
 }
 
 // pathOps are the operators a residual path may pass through.
@@ -100,7 +103,8 @@ func analyze(g *onnx.GraphProto) (*resnet, error) {
 		return nil, fmt.Errorf("not a ResNet: expected residual blocks (an Add whose two inputs come from one value through convolutions), found none among %d nodes (%s)", len(g.GetNode()), opSummary(g))
 	}
 	r.label()
-	return r, r.findStem(g)
+	r.stemErr = r.findStem(g)
+	return r, nil
 }
 
 // label names blocks as torchvision does: a stage starts at the first
