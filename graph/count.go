@@ -5,8 +5,10 @@ import "fmt"
 // Counts are a model's size and cost per input image.
 type Counts struct {
 	// Params counts the elements of float initializers except BatchNorm's
-	// running mean and variance, which frameworks keep as buffers, not
-	// parameters; this matches PyTorch's sum of p.numel() over parameters().
+	// running mean and variance (also when reached through Identity nodes),
+	// which frameworks keep as buffers, not parameters; this matches
+	// PyTorch's sum of p.numel() over parameters(). An exporter that stores
+	// equal tensors once makes the count smaller than the framework's.
 	Params int64
 	// MACs counts the multiply-accumulates of Conv and Gemm nodes for one
 	// sample (batch dimension taken as 1). FLOPs are 2 × MACs.
@@ -17,11 +19,14 @@ type Counts struct {
 // shapes of every Conv and Gemm output apart from the batch dimension.
 func Count(m *Model) (Counts, error) {
 	g := m.GetGraph()
+	ix := NewIndex(g)
 	buffers := map[string]bool{}
 	for _, n := range g.GetNode() {
 		if n.GetOpType() == "BatchNormalization" {
 			for _, in := range n.GetInput()[min(3, len(n.GetInput())):] {
-				buffers[in] = true
+				if t := ix.Constant(in); t != nil {
+					buffers[t.GetName()] = true
+				}
 			}
 		}
 	}
