@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
 )
 
 // Element types of TensorProto.DataType used by the project.
@@ -133,4 +135,18 @@ func (m *Model) SetInitializer(t *onnx.TensorProto) {
 		}
 	}
 	g.Initializer = append(g.Initializer, t)
+}
+
+// LoadTensor reads a serialized TensorProto, the form of ONNX's test data
+// (test_data_set_N/input_K.pb).
+func LoadTensor(path string) (*onnx.TensorProto, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t := &onnx.TensorProto{}
+	if err := proto.Unmarshal(data, t); err != nil {
+		return nil, fmt.Errorf("%s: not a TensorProto: %v", path, err)
+	}
+	return t, nil
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,7 +191,7 @@ func TestInitBadLibrary(t *testing.T) {
 		return
 	}
 	if _, err := FindLibrary(""); err != nil {
-		skipOrFail(t, "ONNX Runtime not available: %v", err)
+		testenv.Missing(t, "ONNX Runtime not available: %v", err)
 	}
 	bad := touch(t, filepath.Join(t.TempDir(), "libonnxruntime.so"))
 	if err := os.WriteFile(bad, []byte("not a shared library\n"), 0o644); err != nil {

@@ -1,0 +1,65 @@
+// Package train trains ONNX ResNet graphs in Go: the optimizer and
+// learning-rate schedules of the paper's recipes, and (in its
+// sub-packages) the numeric kernels and the data sets the engine uses.
+package train
+
+import "fmt"
+
+// NAG is stochastic gradient descent with Nesterov momentum and L2 weight
+// decay, the paper's optimiser, in the formulation PyTorch's SGD
+// (nesterov=True) and ONNX's Momentum operator (mode "nesterov", beta 1)
+// share:
+//
+//	g ← g + wd·w            (only where the parameter's decay mask is set)
+//	v ← μ·v + g
+//	w ← w − lr·(g + μ·v)
+//
+// Weight decay enters as an L2 term of the gradient, so with momentum it
+// shrinks the weights, not the velocity.
+type NAG struct {
+	Momentum    float64
+	WeightDecay float64
+	// velocity holds one buffer per parameter, the optimiser's state.
+	velocity [][]float32
+}
+
+// NewNAG makes an optimiser for parameters of the given sizes, with zero
+// velocity.
+func NewNAG(momentum, weightDecay float64, sizes []int) *NAG {
+	o := &NAG{Momentum: momentum, WeightDecay: weightDecay, velocity: make([][]float32, len(sizes))}
+	for i, n := range sizes {
+		o.velocity[i] = make([]float32, n)
+	}
+	return o
+}
+
+// Velocity returns the optimiser's state, one slice per parameter, for
+// checkpoints; writing into it restores a saved state.
+func (o *NAG) Velocity() [][]float32 { return o.velocity }
+
+// Step updates each parameter in place from its gradient with learning
+// rate lr; decay[i] says whether parameter i gets weight decay. grads are
+// left unchanged.
+func (o *NAG) Step(lr float64, params, grads [][]float32, decay []bool) error {
+	if len(params) != len(o.velocity) || len(grads) != len(params) || len(decay) != len(params) {
+		return fmt.Errorf("NAG step: expected %d parameters, gradients and decay flags, found %d, %d, %d",
+			len(o.velocity), len(params), len(grads), len(decay))
+	}
+	mu, lr32 := float32(o.Momentum), float32(lr)
+	for i, w := range params {
+		g, v := grads[i], o.velocity[i]
+		if len(w) != len(v) || len(g) != len(v) {
+			return fmt.Errorf("NAG step: parameter %d has %d values and gradient %d, expected %d", i, len(w), len(g), len(v))
+		}
+		wd := float32(0)
+		if decay[i] {
+			wd = float32(o.WeightDecay)
+		}
+		for j := range w {
+			gj := g[j] + wd*w[j]
+			v[j] = mu*v[j] + gj
+			w[j] -= lr32 * (gj + mu*v[j])
+		}
+	}
+	return nil
+}

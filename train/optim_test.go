@@ -1,0 +1,103 @@
+package train
+
+import (
+	"math"
+	"testing"
+
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/testenv"
+)
+
+// TestNAGMatchesONNXMomentum replays ONNX's conformance case for its
+// Momentum operator in Nesterov mode (libonnx-testdata
+// test_nesterov_momentum: R = 0.1, alpha = 0.95, beta = 1,
+// norm_coefficient = 0.01) and compares weights and velocity.
+func TestNAGMatchesONNXMomentum(t *testing.T) {
+	dir := testenv.RequireFile(t, "/usr/share/libonnx-testdata/data/node/test_nesterov_momentum", "Debian's libonnx-testdata")
+	m, err := graph.Load(dir + "/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.GetGraph().GetNode()[0]
+	if graph.StringAttr(n, "mode", "") != "nesterov" || graph.FloatAttr(n, "beta", 0) != 1 {
+		t.Fatalf("unexpected conformance node %v", n)
+	}
+	read := func(name string) []float32 {
+		tp, err := graph.LoadTensor(dir + "/test_data_set_0/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := graph.Floats(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	r, x, g, v := read("input_0.pb"), read("input_2.pb"), read("input_3.pb"), read("input_4.pb")
+	wantX, wantV := read("output_0.pb"), read("output_1.pb")
+	o := NewNAG(float64(graph.FloatAttr(n, "alpha", 0)), float64(graph.FloatAttr(n, "norm_coefficient", 0)), []int{len(x)})
+	copy(o.Velocity()[0], v)
+	if err := o.Step(float64(r[0]), [][]float32{x}, [][]float32{g}, []bool{true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range x {
+		if math.Abs(float64(x[i]-wantX[i])) > 1e-6 || math.Abs(float64(o.Velocity()[0][i]-wantV[i])) > 1e-6 {
+			t.Errorf("element %d: x %g v %g, want %g %g", i, x[i], o.Velocity()[0][i], wantX[i], wantV[i])
+		}
+	}
+}
+
+// TestNAGDecayMask: a parameter without decay follows plain Nesterov
+// momentum — hand-computed over two steps.
+func TestNAGDecayMask(t *testing.T) {
+	o := NewNAG(0.9, 0.5, []int{1, 1})
+	w := [][]float32{{1}, {1}}
+	g := [][]float32{{0.2}, {0.2}}
+	for step := 0; step < 2; step++ {
+		if err := o.Step(0.1, w, g, []bool{true, false}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without decay: v1 = 0.2, w1 = 1 − 0.1·(0.2 + 0.18) = 0.962;
+	// v2 = 0.38, w2 = 0.962 − 0.1·(0.2 + 0.342) = 0.9078.
+	// With decay 0.5: g1 = 0.7, v1 = 0.7, w1 = 1 − 0.1·(0.7 + 0.63) = 0.867;
+	// g2 = 0.2 + 0.4335 = 0.6335, v2 = 0.63 + 0.6335 = 1.2635,
+	// w2 = 0.867 − 0.1·(0.6335 + 1.13715) = 0.689935.
+	if math.Abs(float64(w[1][0])-0.9078) > 1e-6 || math.Abs(float64(w[0][0])-0.689935) > 1e-6 {
+		t.Errorf("weights %v, %v; want 0.689935 and 0.9078", w[0][0], w[1][0])
+	}
+	if err := o.Step(0.1, w[:1], g, []bool{true, false}); err == nil {
+		t.Error("a parameter count mismatch was accepted")
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	s := Schedule{Base: 0.4, StepsPerEpoch: 10, WarmupEpochs: 2, DecayEpochs: []int{3, 5}, Factor: 0.1}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		step int
+		want float64
+	}{
+		{0, 0.02}, {9, 0.2}, {19, 0.4}, {20, 0.4}, {29, 0.4}, {30, 0.04}, {49, 0.04}, {50, 0.004}, {1000, 0.004},
+	} {
+		if got := s.LR(tc.step); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("LR(%d) = %g, want %g", tc.step, got, tc.want)
+		}
+	}
+	if got := LinearScaling(0.1, 1024); got != 0.4 {
+		t.Errorf("LinearScaling(0.1, 1024) = %g", got)
+	}
+	for _, bad := range []Schedule{
+		{Base: 0, StepsPerEpoch: 1},
+		{Base: 0.1, StepsPerEpoch: 0},
+		{Base: 0.1, StepsPerEpoch: 1, DecayEpochs: []int{5, 3}, Factor: 0.1},
+		{Base: 0.1, StepsPerEpoch: 1, DecayEpochs: []int{3}, Factor: 2},
+		{Base: math.NaN(), StepsPerEpoch: 1},
+	} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
