@@ -2,12 +2,13 @@ package runtime
 
 import (
 	"errors"
-	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bot-onnx/bot-onnx/internal/testenv"
 )
 
 // touch creates an empty file at path, with its folders.
