@@ -1,0 +1,36 @@
+// Package kernel holds the numeric kernels of the training engine: plain
+// functions and structs over NCHW slices (convolution, BatchNorm, pooling,
+// ReLU, Add, Linear, softmax cross-entropy) with their backward passes,
+// and a cgo binding to OpenBLAS's GEMM that the heavy ones run on.
+//
+// The package knows nothing of Gorgonia or ONNX: the train package wraps
+// these kernels as Gorgonia ops. Everything is generic over Float so that
+// the engine trains in float32 while tests check every gradient in float64
+// against finite differences.
+//
+// Why hand-written kernels: Gorgonia's own convolution spends most of its
+// time in im2col, zeroing fresh buffers, transposes and allocation, and
+// reaches a few percent of the machine's sgemm rate (see DESIGN.md, "Where
+// training time goes"). The kernels here therefore
+//   - allocate their scratch buffers once, at construction, for one layer
+//     and one shape, and never allocate in Forward or Backward;
+//   - run 3×3 convolutions (any kernel larger than 1×1, with 8 or more
+//     input channels) without im2col: each image is copied once into a
+//     zero-padded buffer, split into stride phases when the stride is
+//     above 1, and each kernel tap is one GEMM on a shifted view of it;
+//   - run 1×1 stride-1 unpadded convolutions as one GEMM per image;
+//   - keep im2col + GEMM for the rest (a 3-channel stem, strided 1×1
+//     shortcuts), where it is as fast or faster.
+//
+// Conventions. Tensors are row-major NCHW slices whose lengths must match
+// the shape given at construction; a mismatch is a programming error and
+// panics with a message naming the argument. Backward passes overwrite
+// their gradient outputs (they never accumulate), and accept nil for a
+// gradient that is not wanted where the documentation says so. A struct
+// that owns scratch buffers (Conv2D, BatchNorm, MaxPool2D, AvgPool2D) is
+// not safe for concurrent use: give each goroutine replica its own.
+package kernel
+
+// Float is the element type of every kernel: float32 for training speed,
+// float64 for exact gradient checks.
+type Float interface{ ~float32 | ~float64 }
