@@ -1,0 +1,596 @@
+package train
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// This file holds the engine's Gorgonia ops, one per ONNX operator, each
+// over the kernels of package kernel. A forward op's SymDiff adds one
+// backward op that computes every input gradient at once into buffers it
+// owns, returns the first, and hands the others out through pick ops that
+// take the backward node as input, so they run after it.
+
+// pick returns a buffer another op has filled.
+type pick[T Float] struct {
+	opBase
+	out *buffer[T]
+}
+
+func (o *pick[T]) Do(...G.Value) (G.Value, error) { return o.out.t, nil }
+
+// addPick makes a node that yields buf once src has run.
+func addPick[T Float](kind string, src *G.Node, buf *buffer[T]) (*G.Node, error) {
+	return G.ApplyOp(&pick[T]{opBase: newBase(kind, src.Name(), buf.t.Shape(), len(src.Shape())), out: buf}, src)
+}
+
+// ---- Conv ----
+
+type conv[T Float] struct {
+	opBase
+	k       *kernel.Conv2D[T]
+	hasBias bool
+	needDX  bool
+	y       buffer[T]
+}
+
+type convGrad[T Float] struct {
+	opBase
+	fwd        *conv[T]
+	dx, dw, db buffer[T]
+}
+
+func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, needDX bool) (*G.Node, error) {
+	if g := graph.IntAttr(n, "group", 1); g != 1 {
+		return nil, fmt.Errorf("group %d: only group 1 is supported", g)
+	}
+	for _, d := range graph.IntsAttr(n, "dilations", []int64{1, 1}) {
+		if d != 1 {
+			return nil, fmt.Errorf("dilations %v: only 1 is supported", graph.IntsAttr(n, "dilations", nil))
+		}
+	}
+	xs, ws := x.Shape(), w.Shape()
+	if len(xs) != 4 || len(ws) != 4 {
+		return nil, fmt.Errorf("expected a 2-D convolution, found input [%v] and weight [%v]", xs, ws)
+	}
+	strides := graph.IntsAttr(n, "strides", []int64{1, 1})
+	pads, err := explicitPads(n, xs[2:], []int{ws[2], ws[3]}, strides)
+	if err != nil {
+		return nil, err
+	}
+	k, err := kernel.NewConv2D[T](kernel.ConvShape{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], KH: ws[2], KW: ws[3],
+		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads})
+	if err != nil {
+		return nil, err
+	}
+	op := &conv[T]{opBase: newBase("Conv", n.GetName(), out, 4, 4), k: k, needDX: needDX, y: newBuffer[T](out)}
+	inputs := []*G.Node{x, w}
+	if b != nil {
+		op.hasBias = true
+		op.inDims = append(op.inDims, 1)
+		inputs = append(inputs, b)
+	}
+	return G.ApplyOp(op, inputs...)
+}
+
+func (o *conv[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	var bias []T
+	if o.hasBias {
+		bias = v[2]
+	}
+	o.k.Forward(v[0], v[1], bias, o.y.data)
+	return o.y.t, nil
+}
+
+func (o *conv[T]) CallsExtern() bool { return true }
+
+func (o *conv[T]) DiffWRT(n int) []bool { return slices.Repeat([]bool{true}, n) }
+
+func (o *conv[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	g := &convGrad[T]{opBase: newBase("ConvGrad", o.name, inputs[0].Shape(), 4, 4, 4), fwd: o,
+		dx: newBuffer[T](inputs[0].Shape()), dw: newBuffer[T](inputs[1].Shape())}
+	dx, err := G.ApplyOp(g, inputs[0], inputs[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := addPick("ConvGradW", dx, &g.dw)
+	if err != nil {
+		return nil, err
+	}
+	out := G.Nodes{dx, dw}
+	if o.hasBias {
+		g.db = newBuffer[T](inputs[2].Shape())
+		db, err := addPick("ConvGradB", dx, &g.db)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, db)
+	}
+	return out, nil
+}
+
+func (o *convGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	var dx, db []T
+	if o.fwd.needDX {
+		dx = o.dx.data
+	}
+	if o.fwd.hasBias {
+		db = o.db.data
+	}
+	o.fwd.k.Backward(v[0], v[1], v[2], dx, o.dw.data, db)
+	return o.dx.t, nil
+}
+
+func (o *convGrad[T]) CallsExtern() bool { return true }
+
+// explicitPads turns a node's pads or auto_pad into [top, left, bottom, right].
+func explicitPads(n *onnx.NodeProto, in tensor.Shape, kernelSize []int, strides []int64) ([4]int, error) {
+	var p [4]int
+	switch mode := graph.StringAttr(n, "auto_pad", "NOTSET"); mode {
+	case "NOTSET", "":
+		pads := graph.IntsAttr(n, "pads", []int64{0, 0, 0, 0})
+		if len(pads) != 4 {
+			return p, fmt.Errorf("expected 4 pads, found %v", pads)
+		}
+		for i, v := range pads {
+			p[i] = int(v)
+		}
+	case "VALID":
+	case "SAME_UPPER", "SAME_LOWER":
+		for i := 0; i < 2; i++ {
+			s := int(strides[i])
+			total := max(0, ((in[i]+s-1)/s-1)*s+kernelSize[i]-in[i])
+			small, big := total/2, total-total/2
+			if mode == "SAME_UPPER" {
+				p[i], p[i+2] = small, big
+			} else {
+				p[i], p[i+2] = big, small
+			}
+		}
+	default:
+		return p, fmt.Errorf("unknown auto_pad %q", mode)
+	}
+	return p, nil
+}
+
+// ---- BatchNormalization ----
+
+// batchNorm normalises with batch statistics in a training net, updating
+// the running statistics (when this replica is the one that updates
+// them), and with the running statistics in an evaluation net.
+type batchNorm[T Float] struct {
+	opBase
+	k               *kernel.BatchNorm[T]
+	training        bool
+	runMean, runVar []T // shared with Weights.Stats, or private copies
+	y               buffer[T]
+}
+
+type batchNormGrad[T Float] struct {
+	opBase
+	fwd           *batchNorm[T]
+	dx, dg, dbeta buffer[T]
+}
+
+func lowerBatchNorm[T Float](n *onnx.NodeProto, x, scale, bias *G.Node, mean, variance []T, training, updateStats bool) (*batchNorm[T], *G.Node, error) {
+	if graph.IntAttr(n, "training_mode", 0) != 0 || len(n.GetOutput()) > 1 {
+		return nil, nil, fmt.Errorf("expected an inference-form BatchNormalization (one output, training_mode 0)")
+	}
+	xs := x.Shape()
+	if len(xs) < 2 || mean == nil || variance == nil || len(mean) != xs[1] || len(variance) != xs[1] {
+		return nil, nil, fmt.Errorf("expected running mean and variance initializers of %d channels", xs[1])
+	}
+	hw := xs.TotalSize() / (xs[0] * xs[1])
+	k, err := kernel.NewBatchNorm[T](xs[0], xs[1], hw, float64(graph.FloatAttr(n, "epsilon", 1e-5)), float64(graph.FloatAttr(n, "momentum", 0.9)))
+	if err != nil {
+		return nil, nil, err
+	}
+	if training && !updateStats {
+		mean, variance = slices.Clone(mean), slices.Clone(variance)
+	}
+	op := &batchNorm[T]{opBase: newBase("BatchNormalization", n.GetName(), xs, len(xs), 1, 1), k: k, training: training,
+		runMean: mean, runVar: variance, y: newBuffer[T](xs)}
+	y, err := G.ApplyOp(op, x, scale, bias)
+	return op, y, err
+}
+
+func (o *batchNorm[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	if o.training {
+		o.k.ForwardTrain(v[0], v[1], v[2], o.runMean, o.runVar, o.y.data)
+	} else {
+		o.k.ForwardEval(v[0], v[1], v[2], o.runMean, o.runVar, o.y.data)
+	}
+	return o.y.t, nil
+}
+
+func (o *batchNorm[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
+
+func (o *batchNorm[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	if !o.training {
+		return nil, fmt.Errorf("%s: gradients of an evaluation-mode BatchNorm are not supported", o)
+	}
+	g := &batchNormGrad[T]{opBase: newBase("BatchNormGrad", o.name, inputs[0].Shape(), len(o.shape), 1, len(o.shape)), fwd: o,
+		dx: newBuffer[T](inputs[0].Shape()), dg: newBuffer[T](inputs[1].Shape()), dbeta: newBuffer[T](inputs[2].Shape())}
+	dx, err := G.ApplyOp(g, inputs[0], inputs[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	dg, err := addPick("BatchNormGradScale", dx, &g.dg)
+	if err != nil {
+		return nil, err
+	}
+	db, err := addPick("BatchNormGradBias", dx, &g.dbeta)
+	return G.Nodes{dx, dg, db}, err
+}
+
+func (o *batchNormGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	o.fwd.k.Backward(v[0], v[1], v[2], o.dx.data, o.dg.data, o.dbeta.data)
+	return o.dx.t, nil
+}
+
+// ---- Relu ----
+
+type relu[T Float] struct {
+	opBase
+	y buffer[T]
+}
+
+type reluGrad[T Float] struct {
+	opBase
+	dx buffer[T]
+}
+
+func lowerRelu[T Float](n *onnx.NodeProto, x *G.Node) (*G.Node, error) {
+	return G.ApplyOp(&relu[T]{opBase: newBase("Relu", n.GetName(), x.Shape(), len(x.Shape())), y: newBuffer[T](x.Shape())}, x)
+}
+
+func (o *relu[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	kernel.ReLU(v[0], o.y.data)
+	return o.y.t, nil
+}
+
+func (o *relu[T]) DiffWRT(int) []bool { return []bool{true} }
+
+func (o *relu[T]) SymDiff(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	dims := len(o.shape)
+	dx, err := G.ApplyOp(&reluGrad[T]{opBase: newBase("ReluGrad", o.name, o.shape, dims, dims), dx: newBuffer[T](o.shape)}, output, grad)
+	return G.Nodes{dx}, err
+}
+
+func (o *reluGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	kernel.ReLUBackward(v[0], v[1], o.dx.data)
+	return o.dx.t, nil
+}
+
+// ---- Add ----
+
+type add[T Float] struct {
+	opBase
+	y buffer[T]
+}
+
+func lowerAdd[T Float](n *onnx.NodeProto, a, b *G.Node) (*G.Node, error) {
+	dims := len(a.Shape())
+	return G.ApplyOp(&add[T]{opBase: newBase("Add", n.GetName(), a.Shape(), dims, dims), y: newBuffer[T](a.Shape())}, a, b)
+}
+
+func (o *add[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	kernel.Add(v[0], v[1], o.y.data)
+	return o.y.t, nil
+}
+
+func (o *add[T]) DiffWRT(int) []bool { return []bool{true, true} }
+
+// SymDiff passes the gradient through to both inputs unchanged.
+func (o *add[T]) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	return G.Nodes{grad, grad}, nil
+}
+
+// ---- pooling ----
+
+// pool is MaxPool, AveragePool or GlobalAveragePool.
+type pool[T Float] struct {
+	opBase
+	forward  func(x, y []T)
+	backward func(dy, dx []T)
+	y        buffer[T]
+	inShape  tensor.Shape
+}
+
+type poolGrad[T Float] struct {
+	opBase
+	fwd *pool[T]
+	dx  buffer[T]
+}
+
+func lowerPool[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error) {
+	xs := x.Shape()
+	if len(xs) != 4 {
+		return nil, fmt.Errorf("expected a 4-D input, found [%v]", xs)
+	}
+	op := &pool[T]{opBase: newBase(n.GetOpType(), n.GetName(), out, 4), y: newBuffer[T](out), inShape: xs}
+	if n.GetOpType() == "GlobalAveragePool" {
+		nc, hw := xs[0]*xs[1], xs[2]*xs[3]
+		op.forward = func(x, y []T) { kernel.GlobalAvgPool(x, y, nc, hw) }
+		op.backward = func(dy, dx []T) { kernel.GlobalAvgPoolBackward(dy, dx, nc, hw) }
+		return G.ApplyOp(op, x)
+	}
+	for _, d := range graph.IntsAttr(n, "dilations", []int64{1, 1}) {
+		if d != 1 {
+			return nil, fmt.Errorf("dilations %v: only 1 is supported", graph.IntsAttr(n, "dilations", nil))
+		}
+	}
+	k := graph.IntsAttr(n, "kernel_shape", nil)
+	strides := graph.IntsAttr(n, "strides", []int64{1, 1})
+	if len(k) != 2 || len(strides) != 2 {
+		return nil, fmt.Errorf("expected a 2-D kernel_shape and strides, found %v and %v", k, strides)
+	}
+	pads, err := explicitPads(n, xs[2:], []int{int(k[0]), int(k[1])}, strides)
+	if err != nil {
+		return nil, err
+	}
+	s := kernel.PoolShape{N: xs[0], C: xs[1], H: xs[2], W: xs[3], KH: int(k[0]), KW: int(k[1]),
+		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads, CeilMode: graph.IntAttr(n, "ceil_mode", 0) == 1}
+	if n.GetOpType() == "MaxPool" {
+		p, err := kernel.NewMaxPool2D[T](s)
+		if err != nil {
+			return nil, err
+		}
+		op.forward, op.backward = p.Forward, p.Backward
+	} else {
+		p, err := kernel.NewAvgPool2D[T](s, graph.IntAttr(n, "count_include_pad", 0) == 1)
+		if err != nil {
+			return nil, err
+		}
+		op.forward, op.backward = p.Forward, p.Backward
+	}
+	return G.ApplyOp(op, x)
+}
+
+func (o *pool[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	o.forward(v[0], o.y.data)
+	return o.y.t, nil
+}
+
+func (o *pool[T]) DiffWRT(int) []bool { return []bool{true} }
+
+func (o *pool[T]) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dx, err := G.ApplyOp(&poolGrad[T]{opBase: newBase(o.kind+"Grad", o.name, o.inShape, 4), fwd: o, dx: newBuffer[T](o.inShape)}, grad)
+	return G.Nodes{dx}, err
+}
+
+func (o *poolGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	o.fwd.backward(v[0], o.dx.data)
+	return o.dx.t, nil
+}
+
+// ---- Flatten ----
+
+// reshape gives its input's values another shape; its output shares the
+// input's buffer, which the producing op owns and keeps.
+type reshape[T Float] struct {
+	opBase
+	y    *tensor.Dense
+	from []T
+}
+
+func lowerReshape[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error) {
+	if out.TotalSize() != x.Shape().TotalSize() {
+		return nil, fmt.Errorf("cannot reshape [%v] to [%v]", x.Shape(), out)
+	}
+	return G.ApplyOp(&reshape[T]{opBase: newBase("Reshape", n.GetName(), out, len(x.Shape()))}, x)
+}
+
+func (o *reshape[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	if o.y == nil || &o.from[0] != &v[0][0] {
+		o.from = v[0]
+		o.y = tensor.New(tensor.WithBacking(v[0]), tensor.WithShape(o.shape.Clone()...))
+	}
+	return o.y, nil
+}
+
+func (o *reshape[T]) DiffWRT(int) []bool { return []bool{true} }
+
+func (o *reshape[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	in := inputs[0].Shape()
+	dx, err := G.ApplyOp(&reshape[T]{opBase: newBase("Reshape", o.name+" grad", in, len(o.shape))}, grad)
+	return G.Nodes{dx}, err
+}
+
+// ---- Gemm ----
+
+// gemm is a fully connected layer: y = x·Wᵀ + b, W stored [out, in].
+type gemm[T Float] struct {
+	opBase
+	n, in, out int
+	hasBias    bool
+	y          buffer[T]
+}
+
+type gemmGrad[T Float] struct {
+	opBase
+	fwd        *gemm[T]
+	dx, dw, db buffer[T]
+}
+
+func lowerGemm[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape) (*G.Node, error) {
+	if graph.IntAttr(n, "transA", 0) != 0 || graph.IntAttr(n, "transB", 0) != 1 || graph.FloatAttr(n, "alpha", 1) != 1 || graph.FloatAttr(n, "beta", 1) != 1 {
+		return nil, fmt.Errorf("expected a fully connected layer (transA 0, transB 1, alpha 1, beta 1)")
+	}
+	xs, ws := x.Shape(), w.Shape()
+	if len(xs) != 2 || len(ws) != 2 || xs[1] != ws[1] {
+		return nil, fmt.Errorf("expected input [N, in] and weight [out, in], found [%v] and [%v]", xs, ws)
+	}
+	op := &gemm[T]{opBase: newBase("Gemm", n.GetName(), out, 2, 2), n: xs[0], in: xs[1], out: ws[0], y: newBuffer[T](out)}
+	inputs := []*G.Node{x, w}
+	if b != nil {
+		op.hasBias = true
+		op.inDims = append(op.inDims, 1)
+		inputs = append(inputs, b)
+	}
+	return G.ApplyOp(op, inputs...)
+}
+
+func (o *gemm[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	var b []T
+	if o.hasBias {
+		b = v[2]
+	}
+	kernel.Linear(v[0], v[1], b, o.y.data, o.n, o.in, o.out)
+	return o.y.t, nil
+}
+
+func (o *gemm[T]) CallsExtern() bool { return true }
+
+func (o *gemm[T]) DiffWRT(n int) []bool { return slices.Repeat([]bool{true}, n) }
+
+func (o *gemm[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	g := &gemmGrad[T]{opBase: newBase("GemmGrad", o.name, inputs[0].Shape(), 2, 2, 2), fwd: o,
+		dx: newBuffer[T](inputs[0].Shape()), dw: newBuffer[T](inputs[1].Shape())}
+	dx, err := G.ApplyOp(g, inputs[0], inputs[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := addPick("GemmGradW", dx, &g.dw)
+	if err != nil {
+		return nil, err
+	}
+	out := G.Nodes{dx, dw}
+	if o.hasBias {
+		g.db = newBuffer[T](inputs[2].Shape())
+		db, err := addPick("GemmGradB", dx, &g.db)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, db)
+	}
+	return out, nil
+}
+
+func (o *gemmGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	var db []T
+	if o.fwd.hasBias {
+		db = o.db.data
+	}
+	kernel.LinearBackward(v[0], v[1], v[2], o.dx.data, o.dw.data, db, o.fwd.n, o.fwd.in, o.fwd.out)
+	return o.dx.t, nil
+}
+
+func (o *gemmGrad[T]) CallsExtern() bool { return true }
+
+// ---- loss ----
+
+// crossEntropy is the mean softmax cross-entropy of the logits against
+// integer labels set before each run (Labels). It computes the logits'
+// gradient in the same pass.
+type crossEntropy[T Float] struct {
+	opBase
+	Labels  []int
+	classes int
+	loss    float64
+	dlogits buffer[T]
+}
+
+type crossEntropyGrad[T Float] struct {
+	opBase
+	fwd *crossEntropy[T]
+	dx  buffer[T]
+}
+
+func lowerCrossEntropy[T Float](logits *G.Node) (*crossEntropy[T], *G.Node, error) {
+	s := logits.Shape()
+	op := &crossEntropy[T]{opBase: newBase("SoftmaxCrossEntropy", "loss", tensor.ScalarShape(), 2), Labels: make([]int, s[0]), classes: s[1], dlogits: newBuffer[T](s)}
+	loss, err := G.ApplyOp(op, logits)
+	return op, loss, err
+}
+
+func (o *crossEntropy[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	o.loss, err = kernel.SoftmaxCrossEntropy(v[0], o.Labels, o.classes, o.dlogits.data)
+	if err != nil {
+		return nil, err
+	}
+	if dtypeOf[T]() == tensor.Float64 {
+		return G.NewF64(o.loss), nil
+	}
+	return G.NewF32(float32(o.loss)), nil
+}
+
+func (o *crossEntropy[T]) DiffWRT(int) []bool { return []bool{true} }
+
+func (o *crossEntropy[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	s := inputs[0].Shape()
+	dx, err := G.ApplyOp(&crossEntropyGrad[T]{opBase: newBase("SoftmaxCrossEntropyGrad", "loss", s, 0), fwd: o, dx: newBuffer[T](s)}, grad)
+	return G.Nodes{dx}, err
+}
+
+// Do scales the logits' gradient by the incoming gradient of the loss
+// (1 when the loss is the cost).
+func (o *crossEntropyGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	scale := v[0][0]
+	for i, d := range o.fwd.dlogits.data {
+		o.dx.data[i] = d * scale
+	}
+	return o.dx.t, nil
+}

@@ -1,0 +1,284 @@
+package train
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/bot-onnx/bot-onnx/graph"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Weights are a model's trainable parameters and BatchNorm running
+// statistics, keyed by their ONNX initializer names. Every replica and the
+// evaluation net read the same slices, so an optimiser step is seen by all.
+type Weights[T Float] struct {
+	Params map[string][]T
+	Shapes map[string][]int64
+	// Stats holds BatchNorm running means and variances.
+	Stats map[string][]T
+	// Order lists the parameter names in the model's initializer order.
+	Order []string
+	// Decay says which parameters get weight decay.
+	Decay map[string]bool
+}
+
+// supportedOps are the operators the engine lowers.
+var supportedOps = []string{"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Add", "Flatten", "Gemm", "Identity"}
+
+// LoadWeights reads the trainable tensors of m: every float initializer read
+// by a lowered op, BatchNorm running statistics apart.
+func LoadWeights[T Float](m *graph.Model) (*Weights[T], error) {
+	g := m.GetGraph()
+	ix := graph.NewIndex(g)
+	w := &Weights[T]{Params: map[string][]T{}, Shapes: map[string][]int64{}, Stats: map[string][]T{}, Decay: map[string]bool{}}
+	take := func(n *onnx.NodeProto, input int, into map[string][]T) (string, error) {
+		if input >= len(n.GetInput()) || n.GetInput()[input] == "" {
+			return "", nil
+		}
+		t := ix.Constant(n.GetInput()[input])
+		if t == nil {
+			return "", fmt.Errorf("node %q (%s): input %d (%q) must be an initializer to be trained", n.GetName(), n.GetOpType(), input, n.GetInput()[input])
+		}
+		if _, seen := into[t.GetName()]; seen {
+			return t.GetName(), nil
+		}
+		v, err := graph.Floats(t)
+		if err != nil {
+			return "", err
+		}
+		data := make([]T, len(v))
+		for i, x := range v {
+			data[i] = T(x)
+		}
+		into[t.GetName()] = data
+		w.Shapes[t.GetName()] = slices.Clone(t.GetDims())
+		return t.GetName(), nil
+	}
+	for _, n := range g.GetNode() {
+		var params, stats []int
+		switch n.GetOpType() {
+		case "Conv", "Gemm":
+			params = []int{1, 2}
+		case "BatchNormalization":
+			params, stats = []int{1, 2}, []int{3, 4}
+		}
+		for _, i := range params {
+			name, err := take(n, i, w.Params)
+			if err != nil {
+				return nil, err
+			}
+			if name != "" && !slices.Contains(w.Order, name) {
+				w.Order = append(w.Order, name)
+				w.Decay[name] = len(w.Shapes[name]) > 1
+			}
+		}
+		for _, i := range stats {
+			if _, err := take(n, i, w.Stats); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return w, nil
+}
+
+// Store writes the weights back into m's initializers, as float32.
+func (w *Weights[T]) Store(m *graph.Model) {
+	for _, src := range []map[string][]T{w.Params, w.Stats} {
+		for name, v := range src {
+			f := make([]float32, len(v))
+			for i, x := range v {
+				f[i] = float32(x)
+			}
+			m.SetInitializer(graph.FloatTensor(name, w.Shapes[name], f))
+		}
+	}
+}
+
+// Net is an ONNX graph lowered into a Gorgonia expression graph for one
+// batch size: a training net (BatchNorm on batch statistics, loss and
+// gradients) or an evaluation net (running statistics, logits only).
+type Net[T Float] struct {
+	g        *G.ExprGraph
+	vm       G.VM
+	Batch    int
+	input    buffer[T]
+	logits   *G.Node
+	loss     *G.Node
+	labels   *crossEntropy[T]
+	paramsIn []*G.Node // parameter nodes, in Weights.Order
+	grads    []*G.Node // their gradients, in the same order
+	bns      []*batchNorm[T]
+}
+
+// Lower builds a Net for m at the given batch size over the shared weights
+// w. A training net with updateStats set also updates the BatchNorm
+// running statistics (only one replica should).
+func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateStats bool) (*Net[T], error) {
+	g0 := m.GetGraph()
+	if err := graph.TopoSort(g0); err != nil {
+		return nil, err
+	}
+	shapes, err := graph.InferShapes(m)
+	if err != nil {
+		return nil, err
+	}
+	inits := graph.NewIndex(g0).Initializers
+	var inputs []*onnx.ValueInfoProto
+	for _, in := range g0.GetInput() {
+		if inits[in.GetName()] == nil {
+			inputs = append(inputs, in)
+		}
+	}
+	if len(inputs) != 1 || len(g0.GetOutput()) != 1 {
+		return nil, fmt.Errorf("training needs a model with one input and one output, found %d and %d", len(inputs), len(g0.GetOutput()))
+	}
+	inShape, _, _ := graph.ShapeOf(inputs[0])
+	if len(inShape) != 4 || !inShape[1:].Known() {
+		return nil, fmt.Errorf("input %q: expected [batch, C, H, W] with known C, H, W, found [%v]", inputs[0].GetName(), inShape)
+	}
+	n := &Net[T]{g: G.NewGraph(), Batch: batch}
+	dt := dtypeOf[T]()
+	xShape := tensor.Shape{batch, int(inShape[1].Size), int(inShape[2].Size), int(inShape[3].Size)}
+	n.input = newBuffer[T](xShape)
+	inputNode := G.NewTensor(n.g, dt, 4, G.WithShape(xShape...), G.WithName("input"), G.WithValue(n.input.t))
+	env := map[string]*G.Node{inputs[0].GetName(): inputNode}
+	paramNodes := map[string]*G.Node{}
+	param := func(name string) *G.Node {
+		if p, ok := paramNodes[name]; ok {
+			return p
+		}
+		shape := make(tensor.Shape, len(w.Shapes[name]))
+		for i, d := range w.Shapes[name] {
+			shape[i] = int(d)
+		}
+		value := tensor.New(tensor.WithBacking(w.Params[name]), tensor.WithShape(shape...))
+		p := G.NewTensor(n.g, dt, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(value))
+		paramNodes[name] = p
+		return p
+	}
+	ix := graph.NewIndex(g0)
+	constName := func(v string) string {
+		if t := ix.Constant(v); t != nil {
+			return t.GetName()
+		}
+		return ""
+	}
+	for _, node := range g0.GetNode() {
+		if node.GetOpType() == "Identity" {
+			if x, ok := env[node.GetInput()[0]]; ok {
+				env[node.GetOutput()[0]] = x
+			}
+			continue
+		}
+		if constName(node.GetOutput()[0]) != "" {
+			continue
+		}
+		outShape := shapes[node.GetOutput()[0]]
+		if !outShape[1:].Known() {
+			return nil, fmt.Errorf("node %q (%s): output shape [%v] is not static", node.GetName(), node.GetOpType(), outShape)
+		}
+		out := tensor.Shape{batch}
+		for _, d := range outShape[1:] {
+			out = append(out, int(d.Size))
+		}
+		x := env[node.GetInput()[0]]
+		if x == nil {
+			return nil, fmt.Errorf("node %q (%s): input %q is not computed by the lowered graph", node.GetName(), node.GetOpType(), node.GetInput()[0])
+		}
+		var y *G.Node
+		switch node.GetOpType() {
+		case "Conv":
+			var b *G.Node
+			if len(node.GetInput()) > 2 && node.GetInput()[2] != "" {
+				b = param(constName(node.GetInput()[2]))
+			}
+			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode)
+		case "BatchNormalization":
+			var bn *batchNorm[T]
+			bn, y, err = lowerBatchNorm[T](node, x, param(constName(node.GetInput()[1])), param(constName(node.GetInput()[2])),
+				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], training, updateStats)
+			n.bns = append(n.bns, bn)
+		case "Relu":
+			y, err = lowerRelu[T](node, x)
+		case "MaxPool", "AveragePool", "GlobalAveragePool":
+			y, err = lowerPool[T](node, x, out)
+		case "Add":
+			other := env[node.GetInput()[1]]
+			if other == nil || !slices.Equal(other.Shape(), x.Shape()) {
+				return nil, fmt.Errorf("node %q (Add): expected two computed inputs of the same shape", node.GetName())
+			}
+			y, err = lowerAdd[T](node, x, other)
+		case "Flatten":
+			y, err = lowerReshape[T](node, x, out)
+		case "Gemm":
+			var b *G.Node
+			if len(node.GetInput()) > 2 && node.GetInput()[2] != "" {
+				b = param(constName(node.GetInput()[2]))
+			}
+			y, err = lowerGemm[T](node, x, param(constName(node.GetInput()[1])), b, out)
+		default:
+			return nil, fmt.Errorf("node %q: operator %s is not supported by the training engine (supported: %s)", node.GetName(), node.GetOpType(), strings.Join(supportedOps, ", "))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("node %q (%s): %w", node.GetName(), node.GetOpType(), err)
+		}
+		env[node.GetOutput()[0]] = y
+	}
+	n.logits = env[g0.GetOutput()[0].GetName()]
+	if n.logits == nil || len(n.logits.Shape()) != 2 {
+		return nil, fmt.Errorf("output %q: expected [batch, classes] logits", g0.GetOutput()[0].GetName())
+	}
+	for _, name := range w.Order {
+		if p, ok := paramNodes[name]; ok {
+			n.paramsIn = append(n.paramsIn, p)
+		}
+	}
+	if !training {
+		n.vm = G.NewTapeMachine(n.g)
+		return n, nil
+	}
+	n.labels, n.loss, err = lowerCrossEntropy[T](n.logits)
+	if err != nil {
+		return nil, err
+	}
+	if n.grads, err = G.Grad(n.loss, n.paramsIn...); err != nil {
+		return nil, fmt.Errorf("building gradients: %w", err)
+	}
+	n.vm = G.NewTapeMachine(n.g)
+	return n, nil
+}
+
+// Input returns the buffer the next run reads its images from, NCHW.
+func (n *Net[T]) Input() []T { return n.input.data }
+
+// SetLabels sets the labels the next run's loss is computed against.
+func (n *Net[T]) SetLabels(labels []int32) {
+	for i, l := range labels {
+		n.labels.Labels[i] = int(l)
+	}
+}
+
+// Run computes the logits and, in a training net, the loss and the
+// gradients.
+func (n *Net[T]) Run() error {
+	n.vm.Reset()
+	return n.vm.RunAll()
+}
+
+// Loss returns the last run's mean loss.
+func (n *Net[T]) Loss() float64 { return n.labels.loss }
+
+// Logits returns the last run's logits, [batch, classes] row-major.
+func (n *Net[T]) Logits() []T { return n.logits.Value().Data().([]T) }
+
+// Grads returns the last run's parameter gradients in Weights.Order.
+func (n *Net[T]) Grads() [][]T {
+	out := make([][]T, len(n.grads))
+	for i, g := range n.grads {
+		out[i] = g.Value().Data().([]T)
+	}
+	return out
+}
