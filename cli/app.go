@@ -30,6 +30,8 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			modelsCommand(),
 			buildCommand(),
 			tweakCommand(),
+			trainCommand(),
+			benchCommand(),
 			inspectCommand(),
 			predictCommand(),
 		},
@@ -120,6 +122,13 @@ func interspersed(app *cli.App, args []string) []string {
 	}
 	if cmd == nil {
 		return args
+	}
+	for at+1 < len(args) {
+		sub := cmd.Command(args[at+1])
+		if sub == nil {
+			break
+		}
+		cmd, at = sub, at+1
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {

@@ -210,6 +210,7 @@ func TestInterspersed(t *testing.T) {
 		{"bot-onnx predict --runs=2 m.onnx --json", "bot-onnx predict --runs=2 --json m.onnx"},
 		{"bot-onnx inspect a.onnx -- --weird.onnx", "bot-onnx inspect a.onnx -- --weird.onnx"},
 		{"bot-onnx --help", "bot-onnx --help"},
+		{"bot-onnx bench train --batch 64 --json", "bot-onnx bench train --batch 64 --json"},
 	}
 	for _, tc := range tests {
 		if got := strings.Join(interspersed(app, strings.Fields(tc.in)), " "); got != tc.want {

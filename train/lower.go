@@ -21,7 +21,8 @@ type Weights[T Float] struct {
 	Stats map[string][]T
 	// Order lists the parameter names in the model's initializer order.
 	Order []string
-	// Decay says which parameters get weight decay.
+	// Decay says which parameters get weight decay: all of them by
+	// default, as in the paper's baseline.
 	Decay map[string]bool
 }
 
@@ -72,7 +73,7 @@ func LoadWeights[T Float](m *graph.Model) (*Weights[T], error) {
 			}
 			if name != "" && !slices.Contains(w.Order, name) {
 				w.Order = append(w.Order, name)
-				w.Decay[name] = len(w.Shapes[name]) > 1
+				w.Decay[name] = true
 			}
 		}
 		for _, i := range stats {

@@ -1,0 +1,63 @@
+"""PyTorch definitions of bot-onnx's ResNets, the peer its tests and
+benchmarks compare against: torchvision's ImageNet ResNets turned into
+ResNet-A (the stride of each downsampling bottleneck moved from the 3x3
+conv2 back to the 1x1 conv1), and CIFAR ResNets after He et al. 2016 with
+1x1 projection shortcuts. Run under Debian's /usr/bin/python3.
+"""
+import torch
+import torch.nn as nn
+import torchvision
+
+CIFAR = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+
+
+def to_resnet_a(model):
+    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+        for block in layer:
+            if isinstance(block, torchvision.models.resnet.Bottleneck):
+                stride = block.conv2.stride
+                block.conv2.stride = (1, 1)
+                block.conv1.stride = stride
+    return model
+
+
+class Basic(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+def cifar_resnet(depth, classes=10):
+    n = (depth - 2) // 6
+    layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    cin = 16
+    for stage, width in enumerate((16, 32, 64)):
+        for i in range(n):
+            layers.append(Basic(cin, width, 2 if stage > 0 and i == 0 else 1))
+            cin = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes)]
+    return nn.Sequential(*layers)
+
+
+def build(name, classes=None, in_channels=3):
+    """Returns the named model as bot-onnx builds it (ResNet-A)."""
+    if name in CIFAR:
+        model = cifar_resnet(int(name[6:]), classes or 10)
+        if in_channels != 3:
+            model[0] = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
+        return model
+    model = to_resnet_a(getattr(torchvision.models, name)(num_classes=classes or 1000))
+    if in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    return model

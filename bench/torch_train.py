@@ -1,0 +1,60 @@
+"""Training throughput of Debian's PyTorch on the same model and batch as
+`bot-onnx bench train`: random data, SGD with Nesterov momentum 0.9 and
+weight decay 1e-4, softmax cross-entropy, train mode. Prints one JSON
+object: median images/s over the timed steps, step times, peak memory.
+
+    /usr/bin/python3 torch_train.py --model resnet20 --batch 128 --input 3x32x32 --steps 20 --threads 2
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_models  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="resnet20")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--input", default="3x32x32")
+    p.add_argument("--classes", type=int, default=0)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    c, h, w = (int(s) for s in a.input.split("x"))
+    model = torch_models.build(a.model, a.classes or None, c).train()
+    classes = model(torch.zeros(2, c, h, w)).shape[1]
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4, nesterov=True)
+    x = torch.randn(a.batch, c, h, w)
+    y = torch.randint(0, classes, (a.batch,))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    for step in range(a.warmup + a.steps):
+        start = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        if step >= a.warmup:
+            times.append(time.perf_counter() - start)
+    median = sorted(times)[len(times) // 2]
+    json.dump({
+        "images_per_second": a.batch / median,
+        "step_ms": [1000 * t for t in times],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

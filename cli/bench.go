@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bot-onnx/bot-onnx/bench"
+	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/tweaks"
+	"github.com/urfave/cli/v2"
+)
+
+// trainBench is what `bench train --json` prints.
+type trainBench struct {
+	Model           string             `json:"model"`
+	Variant         string             `json:"variant"`
+	Batch           int                `json:"batch"`
+	Input           string             `json:"input"`
+	Threads         int                `json:"threads"`
+	ImagesPerSecond float64            `json:"images_per_second"`
+	StepMS          []float64          `json:"step_ms"`
+	PeakRSSMiB      float64            `json:"peak_rss_mib"`
+	Torch           *bench.TorchResult `json:"torch,omitempty"`
+	Ratio           float64            `json:"ratio_to_torch,omitempty"`
+}
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure bot-onnx against Debian's PyTorch",
+		Subcommands: []*cli.Command{{
+			Name:      "train",
+			Usage:     "training throughput (images/s, median of timed steps on random data) and peak memory, beside PyTorch's",
+			UsageText: "bot-onnx bench train --model resnet20 --batch 128 --input 3x32x32 [--variant A] [--steps 20] [--threads T] [--peer torch|none] [--json]",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "model", Value: "resnet20", Usage: "model name (see `bot-onnx models`)"},
+				&cli.StringFlag{Name: "variant", Value: "A", Usage: "A, B, C or D"},
+				&cli.IntFlag{Name: "batch", Value: 128},
+				&cli.StringFlag{Name: "input", Value: "3x32x32", Usage: "input size CxHxW"},
+				&cli.IntFlag{Name: "classes", Usage: "classes (default: the model's)"},
+				&cli.IntFlag{Name: "steps", Value: 20, Usage: "timed steps"},
+				&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first"},
+				&cli.IntFlag{Name: "threads", Value: goruntime.NumCPU(), Usage: "replicas for bot-onnx, threads for PyTorch"},
+				&cli.StringFlag{Name: "peer", Value: "torch", Usage: "torch: also run Debian's PyTorch (/usr/bin/python3) on the same model; none"},
+				&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			},
+			Action: benchTrain,
+		}},
+	}
+}
+
+func benchTrain(c *cli.Context) error {
+	dims, err := parseDims("input", c.String("input"), 3, "3x32x32")
+	if err != nil {
+		return err
+	}
+	if c.Int("steps") < 1 || c.Int("batch") < 1 || c.Int("threads") < 1 {
+		return fmt.Errorf("--steps, --batch and --threads must be positive")
+	}
+	if p := c.String("peer"); p != "torch" && p != "none" {
+		return fmt.Errorf("--peer %q: expected torch or none", p)
+	}
+	passes, err := tweaks.ForVariant(c.String("variant"))
+	if err != nil {
+		return fmt.Errorf("--variant: %w", err)
+	}
+	m, err := models.Build(models.Config{Model: c.String("model"), Classes: c.Int("classes"), InChannels: int(dims[0]), Height: int(dims[1]), Width: int(dims[2])})
+	if err != nil {
+		return err
+	}
+	if m, _, err = tweaks.Apply(m, passes, tweaks.Options{}); err != nil {
+		return err
+	}
+	times, err := train.StepTimes(m, c.Int("batch"), c.Int("threads"), c.Int("warmup"), c.Int("steps"))
+	if err != nil {
+		return err
+	}
+	res := trainBench{Model: c.String("model"), Variant: strings.ToUpper(c.String("variant")), Batch: c.Int("batch"), Input: c.String("input"),
+		Threads: c.Int("threads"), ImagesPerSecond: float64(c.Int("batch")) / train.Median(times).Seconds(), PeakRSSMiB: peakRSSMiB()}
+	for _, t := range times {
+		res.StepMS = append(res.StepMS, float64(t)/float64(time.Millisecond))
+	}
+	if c.String("peer") == "torch" {
+		if res.Variant != "A" {
+			return fmt.Errorf("--peer torch: the PyTorch peer defines ResNet-A only; use --variant A or --peer none")
+		}
+		if res.Torch, err = bench.TorchTrain(res.Model, res.Batch, res.Input, c.Int("classes"), c.Int("steps"), res.Threads); err != nil {
+			return err
+		}
+		res.Ratio = res.ImagesPerSecond / res.Torch.ImagesPerSecond
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, res)
+	}
+	fmt.Fprintf(c.App.Writer, "bot-onnx  %s-%s batch %d %s, %d replicas: %.1f images/s (median of %d steps), peak RSS %.0f MiB\n",
+		res.Model, res.Variant, res.Batch, res.Input, res.Threads, res.ImagesPerSecond, len(times), res.PeakRSSMiB)
+	if res.Torch != nil {
+		fmt.Fprintf(c.App.Writer, "PyTorch   %s, %d threads: %.1f images/s, peak RSS %.0f MiB\nratio     %.2f× PyTorch\n",
+			res.Torch.Torch, res.Torch.Threads, res.Torch.ImagesPerSecond, res.Torch.PeakRSSMiB, res.Ratio)
+	}
+	return nil
+}
+
+// peakRSSMiB reads the process's peak resident memory (VmHWM) on Linux;
+// 0 where /proc is missing.
+func peakRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/urfave/cli/v2"
+)
+
+func trainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train an ONNX ResNet in Go with the paper's baseline recipe (section 2)",
+		UsageText: "bot-onnx train --model m.onnx --data mnist [--data-dir DIR] --epochs N --batch B --lr 0.1 [--lr-mode step] [--lr-steps 30,60,90] [--lr-factor 0.1]\n" +
+			"   [--warmup-epochs K] [--linear-scaling] [--wd 1e-4] [--momentum 0.9] [--seed S] [--threads T] [--init trained.onnx] --out DIR [--resume]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "the .onnx model to train (BatchNorm as nodes)"},
+			&cli.StringFlag{Name: "init", Usage: "an .onnx whose weights, matched by name and shape, start the run (fine-tuning)"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "data set: mnist"},
+			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
+			&cli.IntFlag{Name: "epochs", Value: 1},
+			&cli.IntFlag{Name: "batch", Value: 128},
+			&cli.Float64Flag{Name: "lr", Value: 0.1, Usage: "base learning rate"},
+			&cli.StringFlag{Name: "lr-mode", Value: "step", Usage: "learning-rate schedule: step"},
+			&cli.StringFlag{Name: "lr-steps", Usage: "epochs at which the step schedule decays, e.g. 30,60,90"},
+			&cli.Float64Flag{Name: "lr-factor", Value: 0.1, Usage: "decay factor of the step schedule"},
+			&cli.IntFlag{Name: "warmup-epochs", Usage: "linear warmup from 0 over this many epochs, counted in batches"},
+			&cli.BoolFlag{Name: "linear-scaling", Usage: "scale the learning rate by batch/256"},
+			&cli.Float64Flag{Name: "wd", Value: 1e-4, Usage: "weight decay (L2 term of the gradient)"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "Nesterov momentum"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the data order"},
+			&cli.IntFlag{Name: "threads", Usage: "replicas, each on its share of the batch (default: one per core)"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
+		},
+		Action: func(c *cli.Context) error {
+			if mode := c.String("lr-mode"); mode != "step" {
+				return fmt.Errorf("--lr-mode %q: expected step (cosine comes with the refinements)", mode)
+			}
+			steps, err := parseInts("lr-steps", c.String("lr-steps"))
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg := train.Config{
+				Model: c.String("model"), Init: c.String("init"), Data: c.String("data"), DataDir: c.String("data-dir"),
+				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
+				DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), WarmupEpochs: c.Int("warmup-epochs"),
+				WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), Seed: c.Uint64("seed"), Threads: c.Int("threads"),
+				Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
+			}
+			metrics, err := train.Train(ctx, cfg)
+			if err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("interrupted; run again with --resume to continue from the last completed epoch")
+				}
+				return err
+			}
+			last := metrics[len(metrics)-1]
+			fmt.Fprintf(c.App.Writer, "wrote %s: %d epochs, test top-1 %.2f%%, loss %.4f; metrics in %s\n",
+				filepath.Join(cfg.Out, train.ModelFile), last.Epoch, 100*last.TestTop1, last.TestLoss, filepath.Join(cfg.Out, train.MetricsFile))
+			return nil
+		},
+	}
+}
+
+// parseInts reads a comma-separated list of positive integers.
+func parseInts(flag, s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--%s %q: expected positive integers like 30,60,90, found %q", flag, s, part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

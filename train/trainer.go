@@ -1,0 +1,566 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/progress"
+	"github.com/bot-onnx/bot-onnx/train/data"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
+)
+
+// Config is one training run: the model, the data, the paper's baseline
+// recipe (section 2) and where the run lives.
+type Config struct {
+	Model   string // .onnx file to train
+	Init    string // optional .onnx whose weights (matched by name and shape) start the run
+	Data    string // "mnist"
+	DataDir string // "" for the data set's default folder
+
+	Epochs        int
+	Batch         int
+	LR            float64 // base learning rate
+	LinearScaling bool    // lr = LR × Batch / 256
+	DecayEpochs   []int   // step schedule: multiply by DecayFactor at these epochs
+	DecayFactor   float64
+	WarmupEpochs  int
+	WeightDecay   float64
+	Momentum      float64
+	Seed          uint64
+	// Threads is the number of replicas, each on its share of the batch
+	// with one BLAS thread; 0 means one per core.
+	Threads int
+
+	Out    string // run folder: model.onnx, metrics.jsonl, checkpoint.bin
+	Resume bool
+	// Log receives progress and messages.
+	Log io.Writer
+}
+
+// Metrics are one epoch's figures, one line of metrics.jsonl.
+type Metrics struct {
+	Epoch       int     `json:"epoch"`
+	Step        int     `json:"step"`
+	LR          float64 `json:"lr"`
+	TrainLoss   float64 `json:"train_loss"`
+	TestLoss    float64 `json:"test_loss"`
+	TestTop1    float64 `json:"test_top1"`
+	TestTop5    float64 `json:"test_top5,omitempty"`
+	ImagesPerS  float64 `json:"images_per_second"`
+	EpochSecond float64 `json:"epoch_seconds"`
+}
+
+// Files of a run folder.
+const (
+	ModelFile      = "model.onnx"
+	MetricsFile    = "metrics.jsonl"
+	CheckpointFile = "checkpoint.bin"
+)
+
+// run is a training run in progress.
+type run struct {
+	cfg      Config
+	model    *graph.Model
+	w        *Weights[float32]
+	replicas []*Net[float32]
+	shares   []int // images per replica
+	eval     *Net[float32]
+	opt      *NAG
+	sched    Schedule
+	train    *data.Loader
+	test     data.Dataset
+	classes  int
+	step     int
+	epoch    int // epochs completed
+	config   string
+}
+
+// Train runs cfg to the end (or until ctx is cancelled, after which
+// --resume continues from the last completed epoch) and returns every
+// epoch's metrics.
+func Train(ctx context.Context, cfg Config) ([]Metrics, error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	r, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := r.resume()
+	if err != nil {
+		return nil, err
+	}
+	for r.epoch < cfg.Epochs {
+		m, err := r.trainEpoch(ctx)
+		if err != nil {
+			return metrics, err
+		}
+		metrics = append(metrics, m)
+		if err := r.checkpoint(metrics); err != nil {
+			return metrics, err
+		}
+		fmt.Fprintf(cfg.Log, "epoch %d/%d: train loss %.4f, test loss %.4f, top-1 %.2f%%, %.0f images/s\n",
+			m.Epoch, cfg.Epochs, m.TrainLoss, m.TestLoss, 100*m.TestTop1, m.ImagesPerS)
+	}
+	r.w.Store(r.model)
+	r.model.SetMetadata("bot-onnx.trained", fmt.Sprintf("%s, %d epochs, batch %d, lr %g", cfg.Data, cfg.Epochs, cfg.Batch, r.sched.Base))
+	return metrics, r.model.Save(filepath.Join(cfg.Out, ModelFile))
+}
+
+func prepare(cfg Config) (*run, error) {
+	switch {
+	case cfg.Epochs < 1:
+		return nil, fmt.Errorf("--epochs must be at least 1, found %d", cfg.Epochs)
+	case cfg.Batch < 1:
+		return nil, fmt.Errorf("--batch must be at least 1, found %d", cfg.Batch)
+	case cfg.Out == "":
+		return nil, errors.New("--out: a run folder is needed")
+	case cfg.Momentum < 0 || cfg.Momentum >= 1:
+		return nil, fmt.Errorf("--momentum must be in [0, 1), found %g", cfg.Momentum)
+	case cfg.WeightDecay < 0:
+		return nil, fmt.Errorf("--wd must be 0 or more, found %g", cfg.WeightDecay)
+	}
+	if cfg.Threads <= 0 {
+		cfg.Threads = goruntime.NumCPU()
+	}
+	cfg.Threads = min(cfg.Threads, cfg.Batch)
+	model, err := graph.Load(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	if err := graph.Validate(model); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+	}
+	if cfg.Init != "" {
+		if err := initFrom(model, cfg.Init); err != nil {
+			return nil, err
+		}
+	}
+	r := &run{cfg: cfg, model: model}
+	if r.w, err = LoadWeights[float32](model); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+	}
+	if err := r.openData(); err != nil {
+		return nil, err
+	}
+	base := cfg.LR
+	if cfg.LinearScaling {
+		base = LinearScaling(cfg.LR, cfg.Batch)
+	}
+	r.sched = Schedule{Base: base, StepsPerEpoch: r.train.Batches(), WarmupEpochs: cfg.WarmupEpochs, DecayEpochs: cfg.DecayEpochs, Factor: cfg.DecayFactor}
+	if err := r.sched.Validate(); err != nil {
+		return nil, err
+	}
+	if err := r.addReplicas(cfg.Batch, cfg.Threads); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+	}
+	if r.eval, err = Lower(model, r.w, cfg.Batch, false, false); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+	}
+	if r.classes = r.eval.logits.Shape()[1]; r.classes < r.test.Classes() {
+		return nil, fmt.Errorf("%s: the model has %d classes, the data set %d", cfg.Model, r.classes, r.test.Classes())
+	}
+	sizes := make([]int, len(r.w.Order))
+	for i, name := range r.w.Order {
+		sizes[i] = len(r.w.Params[name])
+	}
+	r.opt = NewNAG(cfg.Momentum, cfg.WeightDecay, sizes)
+	r.config = fingerprint(cfg)
+	return r, nil
+}
+
+// addReplicas lowers one training net per thread, each for its share of
+// the batch, with one BLAS thread each: two replicas beat one replica with
+// two BLAS threads on a ResNet's small products (DESIGN.md). Only the
+// first replica updates the BatchNorm running statistics, from its share.
+func (r *run) addReplicas(batch, threads int) error {
+	kernel.SetBLASThreads(1)
+	for i := 0; i < threads; i++ {
+		share := batch / threads
+		if i < batch%threads {
+			share++
+		}
+		net, err := Lower(r.model, r.w, share, true, i == 0)
+		if err != nil {
+			return err
+		}
+		r.replicas, r.shares = append(r.replicas, net), append(r.shares, share)
+	}
+	return nil
+}
+
+// optimizerInputs returns the parameters in order, their decay flags and
+// gradient buffers for trainStep.
+func (r *run) optimizerInputs() (params, grads [][]float32, decay []bool) {
+	for _, name := range r.w.Order {
+		params = append(params, r.w.Params[name])
+		grads = append(grads, make([]float32, len(r.w.Params[name])))
+		decay = append(decay, r.w.Decay[name])
+	}
+	return params, grads, decay
+}
+
+// openData opens the data set and fits it to the model's input.
+func (r *run) openData() error {
+	if r.cfg.Data != "mnist" {
+		return fmt.Errorf("--data %q: expected mnist (more data sets come with the refinements)", r.cfg.Data)
+	}
+	dir := r.cfg.DataDir
+	if dir == "" {
+		var err error
+		if dir, err = data.DefaultDir(); err != nil {
+			return err
+		}
+	}
+	train, test, err := data.MNIST(dir)
+	if err != nil {
+		return err
+	}
+	c, h, w := train.Shape()
+	in := r.eval0InputShape()
+	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
+		return fmt.Errorf("%s: model input [%d %d %d] does not fit MNIST's %d×%d×%d images (build the model with --input 1x%dx%d)", r.cfg.Model, in[1], in[2], in[3], c, h, w, h, w)
+	}
+	mean, std := []float64{data.MNISTMean}, []float64{data.MNISTStd}
+	for _, d := range []*data.Dataset{&train, &test} {
+		if *d, err = data.Normalize(*d, mean, std); err != nil {
+			return err
+		}
+		if in[1] != int64(c) {
+			if *d, err = data.RepeatChannels(*d, int(in[1])); err != nil {
+				return err
+			}
+		}
+	}
+	r.test = test
+	r.train, err = data.NewLoader(train, data.LoaderConfig{BatchSize: r.cfg.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: 1})
+	return err
+}
+
+// eval0InputShape returns the model's declared input shape.
+func (r *run) eval0InputShape() []int64 {
+	inits := graph.NewIndex(r.model.GetGraph()).Initializers
+	for _, in := range r.model.GetGraph().GetInput() {
+		if inits[in.GetName()] == nil {
+			s, _, _ := graph.ShapeOf(in)
+			return s.Sizes()
+		}
+	}
+	return []int64{-1, -1, -1, -1}
+}
+
+// fingerprint identifies what a checkpoint is valid for: everything but
+// the number of epochs and the run folder.
+func fingerprint(cfg Config) string {
+	model, _ := os.ReadFile(cfg.Model)
+	sum := sha256.Sum256(model)
+	c := cfg
+	c.Epochs, c.Out, c.Resume, c.Log, c.Model = 0, "", false, nil, hex.EncodeToString(sum[:8])
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// resume restores the last checkpoint when asked, and refuses to start
+// over an existing run otherwise. It returns the metrics of the epochs
+// already done.
+func (r *run) resume() ([]Metrics, error) {
+	ckpt := filepath.Join(r.cfg.Out, CheckpointFile)
+	_, statErr := os.Stat(ckpt)
+	if err := os.MkdirAll(r.cfg.Out, 0o755); err != nil {
+		return nil, err
+	}
+	if statErr != nil {
+		if r.cfg.Resume {
+			fmt.Fprintf(r.cfg.Log, "no checkpoint in %s: starting from the first epoch\n", r.cfg.Out)
+		}
+		return nil, os.WriteFile(filepath.Join(r.cfg.Out, MetricsFile), nil, 0o644)
+	}
+	if !r.cfg.Resume {
+		return nil, fmt.Errorf("%s holds a run already (%s): pass --resume to continue it, or choose another --out", r.cfg.Out, CheckpointFile)
+	}
+	c, err := LoadCheckpoint(ckpt)
+	if err != nil {
+		return nil, err
+	}
+	if c.Config != r.config {
+		return nil, fmt.Errorf("%s was made with other settings or another model; resume with the same ones", ckpt)
+	}
+	restore := func(name string, dst []float32) error {
+		src, ok := c.Tensors[name]
+		if !ok || len(src) != len(dst) {
+			return fmt.Errorf("%s: tensor %q missing or of the wrong size", ckpt, name)
+		}
+		copy(dst, src)
+		return nil
+	}
+	for i, name := range r.w.Order {
+		if err := restore(name, r.w.Params[name]); err != nil {
+			return nil, err
+		}
+		if err := restore("velocity/"+name, r.opt.Velocity()[i]); err != nil {
+			return nil, err
+		}
+	}
+	for name, v := range r.w.Stats {
+		if err := restore(name, v); err != nil {
+			return nil, err
+		}
+	}
+	r.epoch, r.step = c.Epoch, c.Step
+	metrics, err := readMetrics(filepath.Join(r.cfg.Out, MetricsFile))
+	if err != nil {
+		return nil, err
+	}
+	metrics = slices.DeleteFunc(metrics, func(m Metrics) bool { return m.Epoch > c.Epoch })
+	fmt.Fprintf(r.cfg.Log, "resuming %s after epoch %d (step %d)\n", r.cfg.Out, c.Epoch, c.Step)
+	return metrics, writeMetrics(filepath.Join(r.cfg.Out, MetricsFile), metrics)
+}
+
+// checkpoint saves the state after an epoch, then the metrics including it.
+func (r *run) checkpoint(metrics []Metrics) error {
+	c := &Checkpoint{Epoch: r.epoch, Step: r.step, Config: r.config, Tensors: map[string][]float32{}}
+	for i, name := range r.w.Order {
+		c.Tensors[name] = r.w.Params[name]
+		c.Tensors["velocity/"+name] = r.opt.Velocity()[i]
+	}
+	for name, v := range r.w.Stats {
+		c.Tensors[name] = v
+	}
+	if err := c.Save(filepath.Join(r.cfg.Out, CheckpointFile)); err != nil {
+		return fmt.Errorf("saving the checkpoint of epoch %d: %w", r.epoch, err)
+	}
+	return writeMetrics(filepath.Join(r.cfg.Out, MetricsFile), metrics)
+}
+
+// trainEpoch runs one epoch and evaluates on the test set.
+func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
+	start := time.Now()
+	it, err := r.train.Epoch(ctx, r.epoch, 0)
+	if err != nil {
+		return Metrics{}, err
+	}
+	defer it.Close()
+	bar := progress.New(r.cfg.Log, fmt.Sprintf("epoch %d/%d", r.epoch+1, r.cfg.Epochs), int64(r.train.Batches()*r.cfg.Batch), "images")
+	params, grads, decay := r.optimizerInputs()
+	var lossSum float64
+	batches := 0
+	for {
+		b, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Metrics{}, err
+		}
+		loss, err := r.trainStep(b, grads)
+		if err != nil {
+			return Metrics{}, err
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return Metrics{}, fmt.Errorf("step %d (epoch %d, batch %d): the loss is %g; stopping with the last good checkpoint in %s",
+				r.step, r.epoch+1, b.Index, loss, filepath.Join(r.cfg.Out, CheckpointFile))
+		}
+		lr := r.sched.LR(r.step)
+		if err := r.opt.Step(lr, params, grads, decay); err != nil {
+			return Metrics{}, err
+		}
+		r.step++
+		lossSum += loss
+		batches++
+		bar.Add(int64(b.N), fmt.Sprintf("loss %.4f lr %.4g", loss, lr))
+	}
+	elapsed := time.Since(start)
+	r.epoch++
+	m := Metrics{Epoch: r.epoch, Step: r.step, LR: r.sched.LR(r.step - 1), TrainLoss: lossSum / float64(max(batches, 1)),
+		ImagesPerS: float64(batches*r.cfg.Batch) / elapsed.Seconds(), EpochSecond: elapsed.Seconds()}
+	m.TestLoss, m.TestTop1, m.TestTop5, err = r.evaluate(ctx)
+	return m, err
+}
+
+// trainStep runs the replicas on their shares of batch b and leaves the
+// share-weighted mean of their gradients in grads. It returns the mean loss.
+func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
+	per := len(b.Images) / b.N
+	offset := 0
+	errs := make([]error, len(r.replicas))
+	var wg sync.WaitGroup
+	for i, net := range r.replicas {
+		share := r.shares[i]
+		copy(net.Input(), b.Images[offset*per:(offset+share)*per])
+		net.SetLabels(b.Labels[offset : offset+share])
+		offset += share
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = net.Run()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	loss := 0.0
+	for i, net := range r.replicas {
+		weight := float32(r.shares[i]) / float32(b.N)
+		loss += float64(weight) * net.Loss()
+		for p, g := range net.Grads() {
+			dst := grads[p]
+			if i == 0 {
+				for j, v := range g {
+					dst[j] = weight * v
+				}
+				continue
+			}
+			for j, v := range g {
+				dst[j] += weight * v
+			}
+		}
+	}
+	return loss, nil
+}
+
+// evaluate runs the evaluation net over the test set and returns the
+// mean loss, top-1 and top-5 accuracy (top-5 only for more than 5 classes).
+func (r *run) evaluate(ctx context.Context) (loss, top1, top5 float64, err error) {
+	kernel.SetBLASThreads(goruntime.NumCPU())
+	defer kernel.SetBLASThreads(1)
+	logits, labels, err := Predict(ctx, r.eval, r.test)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	loss, top1, top5 = Score(logits, labels, r.classes)
+	return loss, top1, top5, nil
+}
+
+// Predict runs an evaluation net over a data set in order and returns the
+// logits ([len, classes]) and labels. A last partial batch is padded with
+// zeros, whose outputs are dropped.
+func Predict(ctx context.Context, net *Net[float32], d data.Dataset) ([]float32, []int32, error) {
+	loader, err := data.NewLoader(d, data.LoaderConfig{BatchSize: net.Batch, Workers: 1})
+	if err != nil {
+		return nil, nil, err
+	}
+	it, err := loader.Epoch(ctx, 0, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	var logits []float32
+	var labels []int32
+	for {
+		b, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			return logits, labels, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		in := net.Input()
+		n := copy(in, b.Images)
+		clear(in[n:])
+		if err := net.Run(); err != nil {
+			return nil, nil, err
+		}
+		out := net.Logits()
+		logits = append(logits, out[:len(out)/net.Batch*b.N]...)
+		labels = append(labels, b.Labels[:b.N]...)
+	}
+}
+
+// Score returns the mean softmax cross-entropy, top-1 and top-5 accuracy
+// of logits against labels (top-5 is 0 with 5 classes or fewer).
+func Score(logits []float32, labels []int32, classes int) (loss, top1, top5 float64) {
+	for i, label := range labels {
+		row := logits[i*classes : (i+1)*classes]
+		maxV := slices.Max(row)
+		sum := 0.0
+		for _, v := range row {
+			sum += math.Exp(float64(v - maxV))
+		}
+		loss += math.Log(sum) - float64(row[label]-maxV)
+		higher := 0
+		for _, v := range row {
+			if v > row[label] {
+				higher++
+			}
+		}
+		if higher == 0 {
+			top1++
+		}
+		if higher < 5 && classes > 5 {
+			top5++
+		}
+	}
+	n := float64(max(len(labels), 1))
+	return loss / n, top1 / n, top5 / n
+}
+
+// initFrom copies into m every initializer of the model at path that has
+// the same name, element type and shape.
+func initFrom(m *graph.Model, path string) error {
+	src, err := graph.Load(path)
+	if err != nil {
+		return err
+	}
+	copied := 0
+	for _, t := range src.GetGraph().GetInitializer() {
+		if old := m.Initializer(t.GetName()); old != nil && old.GetDataType() == t.GetDataType() && slices.Equal(old.GetDims(), t.GetDims()) {
+			m.SetInitializer(t)
+			copied++
+		}
+	}
+	if copied == 0 {
+		return fmt.Errorf("--init %s: no initializer matches the model's by name and shape", path)
+	}
+	return nil
+}
+
+func readMetrics(path string) ([]Metrics, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Metrics
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var m Metrics
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			return nil, fmt.Errorf("%s line %d: %v", path, i+1, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// writeMetrics rewrites metrics.jsonl atomically, one JSON object a line.
+func writeMetrics(path string, metrics []Metrics) error {
+	var b strings.Builder
+	for _, m := range metrics {
+		line, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return graph.WriteFileAtomic(path, []byte(b.String()))
+}

@@ -1,0 +1,275 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/testenv"
+	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/train/data"
+)
+
+// writeIDX writes an MNIST-format data set of n images whose class is
+// drawn as a bright 7×7 block at a class-dependent place over noise, so
+// that a few epochs learn it.
+func writeIDX(t *testing.T, dir, prefix string, n int, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 3))
+	images := binary.BigEndian.AppendUint32(nil, 2051)
+	for _, d := range []uint32{uint32(n), 28, 28} {
+		images = binary.BigEndian.AppendUint32(images, d)
+	}
+	labels := binary.BigEndian.AppendUint32(nil, 2049)
+	labels = binary.BigEndian.AppendUint32(labels, uint32(n))
+	for i := 0; i < n; i++ {
+		class := rng.IntN(10)
+		labels = append(labels, byte(class))
+		img := make([]byte, 28*28)
+		for p := range img {
+			img[p] = byte(rng.IntN(60))
+		}
+		r, c := 2+(class/5)*12, 1+(class%5)*5
+		for y := r; y < r+7; y++ {
+			for x := c; x < c+5; x++ {
+				img[y*28+x] = 255
+			}
+		}
+		images = append(images, img...)
+	}
+	os.WriteFile(filepath.Join(dir, prefix+"-images-idx3-ubyte"), images, 0o644)
+	os.WriteFile(filepath.Join(dir, prefix+"-labels-idx1-ubyte"), labels, 0o644)
+}
+
+// fixture writes a small MNIST-format data set and a ResNet-20 for 1×28×28.
+func fixture(t *testing.T, classes int) (dataDir, model string) {
+	t.Helper()
+	dir := t.TempDir()
+	dataDir = filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	writeIDX(t, dataDir, "train", 384, 1)
+	writeIDX(t, dataDir, "t10k", 200, 2)
+	m, err := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Classes: classes, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model = filepath.Join(dir, "r20.onnx")
+	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	return dataDir, model
+}
+
+func config(dataDir, model, out string, epochs int) Config {
+	return Config{Model: model, Data: "mnist", DataDir: dataDir, Epochs: epochs, Batch: 32, LR: 0.05,
+		DecayEpochs: []int{2}, DecayFactor: 0.1, WarmupEpochs: 1, WeightDecay: 1e-4, Momentum: 0.9, Seed: 7, Threads: 2, Out: out}
+}
+
+func weightsOf(t *testing.T, path string) map[string][]float32 {
+	t.Helper()
+	m, err := graph.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]float32{}
+	for _, init := range m.GetGraph().GetInitializer() {
+		v, err := graph.Floats(init)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[init.GetName()] = v
+	}
+	return out
+}
+
+// TestTrainDeterministicAndResumable: the same seed and thread count give
+// the same run; a run stopped in the middle of an epoch and resumed ends
+// with exactly the weights and metrics of an uninterrupted one.
+func TestTrainDeterministicAndResumable(t *testing.T) {
+	dataDir, model := fixture(t, 10)
+	dir := t.TempDir()
+	whole := filepath.Join(dir, "whole")
+	metrics, err := Train(context.Background(), config(dataDir, model, whole, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(metrics) != 3 || metrics[2].TestTop1 < 0.5 || !(metrics[2].TrainLoss < metrics[0].TrainLoss) {
+		t.Fatalf("metrics %+v: expected learning on the synthetic set", metrics)
+	}
+
+	again := filepath.Join(dir, "again")
+	if _, err := Train(context.Background(), config(dataDir, model, again, 3)); err != nil {
+		t.Fatal(err)
+	}
+	stopped := filepath.Join(dir, "stopped")
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := config(dataDir, model, stopped, 3)
+	var log stopAfter
+	log.cancel, log.after = cancel, "epoch 2/3"
+	cfg.Log = &log
+	if _, err := Train(ctx, cfg); err == nil {
+		t.Fatal("the cancelled run finished")
+	}
+	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("restarting over a run without --resume: %v", err)
+	}
+	cfg.Resume, cfg.Log = true, nil
+	if _, err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := weightsOf(t, filepath.Join(whole, ModelFile))
+	for _, run := range []string{again, stopped} {
+		got := weightsOf(t, filepath.Join(run, ModelFile))
+		for name, v := range want {
+			for i := range v {
+				if got[name][i] != v[i] {
+					t.Fatalf("%s: %s[%d] = %g, the uninterrupted run has %g", filepath.Base(run), name, i, got[name][i], v[i])
+				}
+			}
+		}
+		lines, _ := os.ReadFile(filepath.Join(run, MetricsFile))
+		if n := bytes.Count(lines, []byte("\n")); n != 3 {
+			t.Errorf("%s: %d metrics lines, want 3", filepath.Base(run), n)
+		}
+		// Timings differ between runs; compare the learning figures.
+		runMetrics, _ := readMetrics(filepath.Join(run, MetricsFile))
+		ref, _ := readMetrics(filepath.Join(whole, MetricsFile))
+		for i := range ref {
+			m := runMetrics[i]
+			if m.TrainLoss != ref[i].TrainLoss || m.TestTop1 != ref[i].TestTop1 || m.Step != ref[i].Step || m.Epoch != i+1 {
+				t.Errorf("%s epoch %d: %+v, uninterrupted %+v", filepath.Base(run), i+1, m, ref[i])
+			}
+		}
+	}
+}
+
+// stopAfter cancels a run once the progress log mentions a marker.
+type stopAfter struct {
+	cancel func()
+	after  string
+	seen   int
+}
+
+func (s *stopAfter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), s.after) {
+		if s.seen++; s.seen == 2 {
+			s.cancel()
+		}
+	}
+	return len(p), nil
+}
+
+// TestEvaluationMatchesONNXRuntime: the trained model's logits on the test
+// set in Gorgonia (evaluation mode) and in ONNX Runtime agree to 1e-4,
+// with the same top-1.
+func TestEvaluationMatchesONNXRuntime(t *testing.T) {
+	if _, err := runtime.FindLibrary(""); err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	dataDir, model := fixture(t, 10)
+	out := filepath.Join(t.TempDir(), "run")
+	if _, err := Train(context.Background(), config(dataDir, model, out, 1)); err != nil {
+		t.Fatal(err)
+	}
+	trained, err := graph.Load(filepath.Join(out, ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := LoadWeights[float32](trained)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 64
+	net, err := Lower(trained, w, batch, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, test, err := data.MNIST(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, _ = data.Normalize(test, []float64{data.MNISTMean}, []float64{data.MNISTStd})
+	logits, labels, err := Predict(context.Background(), net, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := runtime.NewSession(filepath.Join(out, ModelFile), runtime.Options{Provider: runtime.ProviderCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	x := runtime.Tensor{Shape: []int64{int64(test.Len()), 1, 28, 28}, Data: make([]float32, test.Len()*784)}
+	for i := 0; i < test.Len(); i++ {
+		if _, err := test.Example(i, x.Data[i*784:(i+1)*784]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	y, err := s.Run(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for i, v := range y[0].Data {
+		worst = math.Max(worst, math.Abs(float64(v-logits[i])))
+	}
+	_, top1, _ := Score(logits, labels, 10)
+	_, ortTop1, _ := Score(y[0].Data, labels, 10)
+	if worst > 1e-4 || top1 != ortTop1 {
+		t.Errorf("max |Gorgonia − ONNX Runtime| = %g, top-1 %.4f vs %.4f", worst, top1, ortTop1)
+	}
+}
+
+func TestTrainRefusesBadInput(t *testing.T) {
+	dataDir, model := fixture(t, 10)
+	_, fiveClasses := fixture(t, 5)
+	dir := t.TempDir()
+	truncated := filepath.Join(dir, "truncated")
+	os.Mkdir(truncated, 0o755)
+	for _, name := range []string{"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"} {
+		b, _ := os.ReadFile(filepath.Join(dataDir, name))
+		if strings.HasPrefix(name, "train-images") {
+			b = b[:len(b)/2]
+		}
+		os.WriteFile(filepath.Join(truncated, name), b, 0o644)
+	}
+	unsupported, _ := graph.Load(model)
+	for _, n := range unsupported.GetGraph().GetNode() {
+		if n.GetOpType() == "Relu" {
+			n.OpType = "Sigmoid"
+			break
+		}
+	}
+	sigmoid := filepath.Join(dir, "sigmoid.onnx")
+	unsupported.Save(sigmoid)
+
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"unsupported op", func(c *Config) { c.Model = sigmoid }, "operator Sigmoid is not supported"},
+		{"missing data", func(c *Config) { c.DataDir = filepath.Join(dir, "nowhere") }, "nowhere"},
+		{"truncated data", func(c *Config) { c.DataDir = truncated }, "train-images-idx3-ubyte"},
+		{"labels past the classes", func(c *Config) { c.Model = fiveClasses }, "5 classes, the data set 10"},
+		{"unknown data", func(c *Config) { c.Data = "imagenet" }, `"imagenet"`},
+		{"diverging", func(c *Config) { c.LR, c.WarmupEpochs = 1e30, 0 }, "the loss is"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config(dataDir, model, filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")), 1)
+			tc.edit(&cfg)
+			_, err := Train(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
