@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/train/data"
+)
+
+// TestMain lets a test start this test binary as the bot-onnx command, to
+// kill it like a user's process.
+func TestMain(m *testing.M) {
+	if os.Getenv("BOT_ONNX_AS_MAIN") == "1" {
+		os.Exit(Main(append([]string{"bot-onnx"}, os.Args[1:]...), os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestTrainSurvivesSIGKILL kills `bot-onnx train` with SIGKILL in the
+// middle of its second epoch, resumes it, and checks that the final
+// weights equal those of an uninterrupted run with the same seed.
+func TestTrainSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains twice")
+	}
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	if err := data.WriteSyntheticMNIST(dataDir, 1600, 200, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "r20.onnx")
+	m.Save(model)
+	args := func(out string) []string {
+		return []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--epochs", "3", "--batch", "32",
+			"--lr", "0.05", "--lr-steps", "2", "--seed", "9", "--threads", "2", "--out", out}
+	}
+	whole := filepath.Join(dir, "whole")
+	if code, _, stderr := run(args(whole)...); code != 0 {
+		t.Fatal(stderr)
+	}
+
+	killed := filepath.Join(dir, "killed")
+	cmd := exec.Command(os.Args[0], args(killed)...)
+	cmd.Env = append(os.Environ(), "BOT_ONNX_AS_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for epoch 1's checkpoint, then kill a moment into epoch 2.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(killed, train.MetricsFile)); bytes.Count(b, []byte("\n")) >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no checkpoint after 2 minutes: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if b, _ := os.ReadFile(filepath.Join(killed, train.MetricsFile)); bytes.Count(b, []byte("\n")) != 1 {
+		t.Fatalf("the kill came after epoch 2 finished; metrics: %s", b)
+	}
+	if code, _, stderr := run(append(args(killed), "--resume")...); code != 0 {
+		t.Fatal(stderr)
+	}
+	a, err := graph.Load(filepath.Join(whole, train.ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := graph.Load(filepath.Join(killed, train.ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, init := range a.GetGraph().GetInitializer() {
+		if other := b.Initializer(init.GetName()); other == nil || !bytes.Equal(other.GetRawData(), init.GetRawData()) {
+			t.Fatalf("%s differs after kill and resume", init.GetName())
+		}
+	}
+	lines, _ := os.ReadFile(filepath.Join(killed, train.MetricsFile))
+	if n := bytes.Count(lines, []byte("\n")); n != 3 {
+		t.Errorf("%d metrics lines after resuming, want 3:\n%s", n, lines)
+	}
+}
