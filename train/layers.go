@@ -186,7 +186,9 @@ type batchNormGrad[T Float] struct {
 	dx, dg, dbeta buffer[T]
 }
 
-func lowerBatchNorm[T Float](n *onnx.NodeProto, x, scale, bias *G.Node, mean, variance []T, training, updateStats bool) (*batchNorm[T], *G.Node, error) {
+// lowerBatchNorm lowers a BatchNormalization; with relu it also applies
+// the ReLU that follows it, fused into the same passes.
+func lowerBatchNorm[T Float](n *onnx.NodeProto, x, scale, bias *G.Node, mean, variance []T, training, updateStats, relu bool) (*batchNorm[T], *G.Node, error) {
 	if graph.IntAttr(n, "training_mode", 0) != 0 || len(n.GetOutput()) > 1 {
 		return nil, nil, fmt.Errorf("expected an inference-form BatchNormalization (one output, training_mode 0)")
 	}
@@ -199,6 +201,7 @@ func lowerBatchNorm[T Float](n *onnx.NodeProto, x, scale, bias *G.Node, mean, va
 	if err != nil {
 		return nil, nil, err
 	}
+	k.ReLU = relu
 	if training && !updateStats {
 		mean, variance = slices.Clone(mean), slices.Clone(variance)
 	}
@@ -223,13 +226,14 @@ func (o *batchNorm[T]) Do(inputs ...G.Value) (G.Value, error) {
 
 func (o *batchNorm[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
 
-func (o *batchNorm[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+func (o *batchNorm[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if !o.training {
 		return nil, fmt.Errorf("%s: gradients of an evaluation-mode BatchNorm are not supported", o)
 	}
-	g := &batchNormGrad[T]{opBase: newBase("BatchNormGrad", o.name, inputs[0].Shape(), len(o.shape), 1, len(o.shape)), fwd: o,
+	dims := len(o.shape)
+	g := &batchNormGrad[T]{opBase: newBase("BatchNormGrad", o.name, inputs[0].Shape(), dims, 1, dims, dims), fwd: o,
 		dx: newBuffer[T](inputs[0].Shape()), dg: newBuffer[T](inputs[1].Shape()), dbeta: newBuffer[T](inputs[2].Shape())}
-	dx, err := G.ApplyOp(g, inputs[0], inputs[1], grad)
+	dx, err := G.ApplyOp(g, inputs[0], inputs[1], grad, output)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +250,11 @@ func (o *batchNormGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.fwd.k.Backward(v[0], v[1], v[2], o.dx.data, o.dg.data, o.dbeta.data)
+	if o.fwd.k.ReLU {
+		o.fwd.k.BackwardReLU(v[0], v[3], v[1], v[2], o.dx.data, o.dg.data, o.dbeta.data)
+	} else {
+		o.fwd.k.Backward(v[0], v[1], v[2], o.dx.data, o.dg.data, o.dbeta.data)
+	}
 	return o.dx.t, nil
 }
 

@@ -167,7 +167,12 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 		}
 		return ""
 	}
+	// ReLUs folded into the BatchNorm before them (their output's only reader).
+	fusedReLU := map[*onnx.NodeProto]bool{}
 	for _, node := range g0.GetNode() {
+		if fusedReLU[node] {
+			continue
+		}
 		if node.GetOpType() == "Identity" {
 			if x, ok := env[node.GetInput()[0]]; ok {
 				env[node.GetOutput()[0]] = x
@@ -198,10 +203,18 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 			}
 			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode)
 		case "BatchNormalization":
+			relu := ix.SoleConsumer(node.GetOutput()[0])
+			if relu != nil && (relu.GetOpType() != "Relu" || relu.GetInput()[0] != node.GetOutput()[0]) {
+				relu = nil
+			}
 			var bn *batchNorm[T]
 			bn, y, err = lowerBatchNorm[T](node, x, param(constName(node.GetInput()[1])), param(constName(node.GetInput()[2])),
-				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], training, updateStats)
+				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], training, updateStats, relu != nil)
 			n.bns = append(n.bns, bn)
+			if relu != nil && err == nil {
+				fusedReLU[relu] = true
+				env[relu.GetOutput()[0]] = y
+			}
 		case "Relu":
 			y, err = lowerRelu[T](node, x)
 		case "MaxPool", "AveragePool", "GlobalAveragePool":

@@ -22,6 +22,10 @@ type BatchNorm[T Float] struct {
 	Epsilon            float64 // added to the variance
 	Momentum           float64 // weight of the old running statistics
 	UnbiasedRunningVar bool    // PyTorch's running variance (true) or ONNX's reference (false)
+	// ReLU fuses the ReLU that follows a BatchNorm in a ResNet: the forward
+	// passes write max(BN(x), 0), and BackwardReLU takes the fused output
+	// to mask the gradient. It saves a pass over the activation each way.
+	ReLU bool
 
 	n, c, hw     int
 	mean, invStd []T // of the last ForwardTrain, for Backward
@@ -104,6 +108,19 @@ func (b *BatchNorm[T]) ForwardEval(x, gamma, beta, runMean, runVar, y []T) {
 //
 //	dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·σ⁻¹/m · (m·dy − dβ − x̂·dγ).
 func (b *BatchNorm[T]) Backward(x, gamma, dy, dx, dgamma, dbeta []T) {
+	b.backward(x, nil, gamma, dy, dx, dgamma, dbeta)
+}
+
+// BackwardReLU is Backward for a BatchNorm with ReLU set, where y is the
+// fused output max(BN(x), 0): the gradient is first zeroed where y is 0.
+// The masked gradient goes into dx plane by plane while the plane is in
+// cache, and the formula then reads it from there.
+func (b *BatchNorm[T]) BackwardReLU(x, y, gamma, dy, dx, dgamma, dbeta []T) {
+	checkLen("BatchNorm.BackwardReLU", "y", y, b.n*b.c*b.hw)
+	b.backward(x, y, gamma, dy, dx, dgamma, dbeta)
+}
+
+func (b *BatchNorm[T]) backward(x, y, gamma, dy, dx, dgamma, dbeta []T) {
 	checkLen("BatchNorm.Backward", "x", x, b.n*b.c*b.hw)
 	checkLen("BatchNorm.Backward", "dy", dy, b.n*b.c*b.hw)
 	checkLen("BatchNorm.Backward", "dx", dx, b.n*b.c*b.hw)
@@ -119,9 +136,18 @@ func (b *BatchNorm[T]) Backward(x, gamma, dy, dx, dgamma, dbeta []T) {
 		mean, inv := b.mean[c], float64(b.invStd[c])
 		var sdy, sdyx float64
 		for n := range b.n {
-			s1, s2 := sumAndDot(b.plane(dy, n, c), b.plane(x, n, c), mean)
+			g := b.plane(dy, n, c)
+			if y != nil {
+				ReLUBackward(b.plane(y, n, c), g, b.plane(dx, n, c))
+				g = b.plane(dx, n, c)
+			}
+			s1, s2 := sumAndDot(g, b.plane(x, n, c), mean)
 			sdy += float64(s1)
 			sdyx += float64(s2)
+		}
+		grad := dy
+		if y != nil {
+			grad = dx // this channel's masked gradient is in dx now
 		}
 		dg := sdyx * inv // Σ dy·x̂
 		if dgamma != nil {
@@ -136,7 +162,7 @@ func (b *BatchNorm[T]) Backward(x, gamma, dy, dx, dgamma, dbeta []T) {
 		d := -a * sdy / m
 		ta, tb, td := T(a), T(bb), T(d)
 		for n := range b.n {
-			xs, dys, dxs := b.plane(x, n, c), b.plane(dy, n, c), b.plane(dx, n, c)
+			xs, dys, dxs := b.plane(x, n, c), b.plane(grad, n, c), b.plane(dx, n, c)
 			for i, v := range xs {
 				dxs[i] = ta*dys[i] + tb*(v-mean) + td
 			}
@@ -150,10 +176,16 @@ func (b *BatchNorm[T]) plane(s []T, n, c int) []T {
 	return s[o : o+b.hw]
 }
 
-// affine sets y = x·scale + shift on channel c.
+// affine sets y = x·scale + shift on channel c, then max(y, 0) with ReLU.
 func (b *BatchNorm[T]) affine(x, y []T, c int, scale, shift T) {
 	for n := range b.n {
 		xs, ys := b.plane(x, n, c), b.plane(y, n, c)
+		if b.ReLU {
+			for i, v := range xs {
+				ys[i] = max(v*scale+shift, 0)
+			}
+			continue
+		}
 		for i, v := range xs {
 			ys[i] = v*scale + shift
 		}

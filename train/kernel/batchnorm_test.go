@@ -2,26 +2,32 @@ package kernel
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
 // TestBatchNormGradients checks the training-mode backward pass (dx, dγ,
 // dβ) against central finite differences of the training-mode forward
 // pass, in which the batch statistics depend on x.
+// With relu set it checks the fused BatchNorm + ReLU and BackwardReLU.
 func TestBatchNormGradients(t *testing.T) {
 	for i, tc := range []struct {
 		name     string
 		n, c, hw int
+		relu     bool
 	}{
-		{"2x3x(4x5)", 2, 3, 20},
-		{"1x2x(3x3)", 1, 2, 9},
-		{"5x4x1", 5, 4, 1},
+		{"2x3x(4x5)", 2, 3, 20, false},
+		{"1x2x(3x3)", 1, 2, 9, false},
+		{"5x4x1", 5, 4, 1, false},
+		{"2x3x(4x5) fused ReLU", 2, 3, 20, true},
+		{"3x2x7 fused ReLU", 3, 2, 7, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := NewBatchNorm[float64](tc.n, tc.c, tc.hw, 1e-5, 0.9)
 			if err != nil {
 				t.Fatal(err)
 			}
+			b.ReLU = tc.relu
 			r := newRand(uint64(10 + i))
 			size := tc.n * tc.c * tc.hw
 			x, gamma, beta, proj := randn(r, size), randn(r, tc.c), randn(r, tc.c), randn(r, size)
@@ -36,7 +42,14 @@ func TestBatchNormGradients(t *testing.T) {
 			}
 			loss()
 			dx, dg, db := garbage(size), garbage(tc.c), garbage(tc.c)
-			b.Backward(x, gamma, proj, dx, dg, db)
+			if tc.relu {
+				if slices.Min(y) != 0 || slices.Max(y) <= 0 {
+					t.Fatalf("fused output spans [%g, %g], want zeros and positives", slices.Min(y), slices.Max(y))
+				}
+				b.BackwardReLU(x, y, gamma, proj, dx, dg, db)
+			} else {
+				b.Backward(x, gamma, proj, dx, dg, db)
+			}
 			checkGrad(t, "dx", dx, x, loss)
 			checkGrad(t, "dgamma", dg, gamma, loss)
 			checkGrad(t, "dbeta", db, beta, loss)
