@@ -273,3 +273,37 @@ func TestTrainRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestInitFromTrainedModel: --init starts a run from a trained model's
+// weights (matched by name and shape), and refuses a model that shares none.
+func TestInitFromTrainedModel(t *testing.T) {
+	dataDir, model := fixture(t, 10)
+	out := filepath.Join(t.TempDir(), "first")
+	if _, err := Train(context.Background(), config(dataDir, model, out, 1)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(dataDir, model, filepath.Join(t.TempDir(), "second"), 1)
+	cfg.Init = filepath.Join(out, ModelFile)
+	r, err := prepare(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained := weightsOf(t, cfg.Init)
+	for name, v := range r.w.Params {
+		for i := range v {
+			if v[i] != trained[name][i] {
+				t.Fatalf("%s[%d] = %g, the trained model has %g", name, i, v[i], trained[name][i])
+			}
+		}
+	}
+	other, err := models.Build(models.Config{Model: "resnet18", Classes: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unrelated := filepath.Join(t.TempDir(), "r18.onnx")
+	other.Save(unrelated)
+	cfg.Init = unrelated
+	if _, err := prepare(cfg); err == nil || !strings.Contains(err.Error(), "no initializer matches") {
+		t.Errorf("--init with an unrelated model: %v", err)
+	}
+}
