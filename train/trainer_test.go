@@ -3,9 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,45 +16,15 @@ import (
 	"github.com/bot-onnx/bot-onnx/train/data"
 )
 
-// writeIDX writes an MNIST-format data set of n images whose class is
-// drawn as a bright 7×7 block at a class-dependent place over noise, so
-// that a few epochs learn it.
-func writeIDX(t *testing.T, dir, prefix string, n int, seed uint64) {
-	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 3))
-	images := binary.BigEndian.AppendUint32(nil, 2051)
-	for _, d := range []uint32{uint32(n), 28, 28} {
-		images = binary.BigEndian.AppendUint32(images, d)
-	}
-	labels := binary.BigEndian.AppendUint32(nil, 2049)
-	labels = binary.BigEndian.AppendUint32(labels, uint32(n))
-	for i := 0; i < n; i++ {
-		class := rng.IntN(10)
-		labels = append(labels, byte(class))
-		img := make([]byte, 28*28)
-		for p := range img {
-			img[p] = byte(rng.IntN(60))
-		}
-		r, c := 2+(class/5)*12, 1+(class%5)*5
-		for y := r; y < r+7; y++ {
-			for x := c; x < c+5; x++ {
-				img[y*28+x] = 255
-			}
-		}
-		images = append(images, img...)
-	}
-	os.WriteFile(filepath.Join(dir, prefix+"-images-idx3-ubyte"), images, 0o644)
-	os.WriteFile(filepath.Join(dir, prefix+"-labels-idx1-ubyte"), labels, 0o644)
-}
-
 // fixture writes a small MNIST-format data set and a ResNet-20 for 1×28×28.
 func fixture(t *testing.T, classes int) (dataDir, model string) {
 	t.Helper()
 	dir := t.TempDir()
 	dataDir = filepath.Join(dir, "data")
 	os.Mkdir(dataDir, 0o755)
-	writeIDX(t, dataDir, "train", 384, 1)
-	writeIDX(t, dataDir, "t10k", 200, 2)
+	if err := data.WriteSyntheticMNIST(dataDir, 384, 200, 1); err != nil {
+		t.Fatal(err)
+	}
 	m, err := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Classes: classes, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +86,9 @@ func TestTrainDeterministicAndResumable(t *testing.T) {
 	if _, err := Train(ctx, cfg); err == nil {
 		t.Fatal("the cancelled run finished")
 	}
+	if done, _ := readMetrics(filepath.Join(stopped, MetricsFile)); len(done) != 1 {
+		t.Fatalf("the run stopped after %d epochs, want it stopped inside epoch 2", len(done))
+	}
 	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("restarting over a run without --resume: %v", err)
 	}
@@ -151,7 +122,9 @@ func TestTrainDeterministicAndResumable(t *testing.T) {
 	}
 }
 
-// stopAfter cancels a run once the progress log mentions a marker.
+// stopAfter cancels a run the first time the progress log mentions a
+// marker: the end of epoch 2's steps, before its evaluation and checkpoint,
+// so the resumed run must redo epoch 2 from epoch 1's checkpoint.
 type stopAfter struct {
 	cancel func()
 	after  string
@@ -160,7 +133,7 @@ type stopAfter struct {
 
 func (s *stopAfter) Write(p []byte) (int, error) {
 	if strings.Contains(string(p), s.after) {
-		if s.seen++; s.seen == 2 {
+		if s.seen++; s.seen == 1 {
 			s.cancel()
 		}
 	}
