@@ -10,28 +10,6 @@ import (
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 )
 
-// validNet builds input → conv → bn → relu → gap → flatten → fc → logits,
-// which Finish has already validated.
-func validNet(t testing.TB) *Model {
-	t.Helper()
-	b := NewBuilder("valid", DefaultOpset)
-	x := b.Input("input", Shape{{Param: "batch"}, {Size: 3}, {Size: 8}, {Size: 8}})
-	ones, zeros := []float32{1, 1, 1, 1}, make([]float32, 4)
-	y := b.Conv("conv", x, b.Param("conv.weight", []int64{4, 3, 3, 3}, make([]float32, 4*3*3*3)), "",
-		ConvAttrs{Kernel: [2]int64{3, 3}, Pads: [4]int64{1, 1, 1, 1}})
-	y = b.BatchNorm("bn", y, b.Param("bn.weight", []int64{4}, ones), b.Param("bn.bias", []int64{4}, zeros),
-		b.Param("bn.running_mean", []int64{4}, zeros), b.Param("bn.running_var", []int64{4}, ones), 1e-5, 0.9)
-	y = b.Relu("relu", y)
-	y = b.Flatten("flatten", b.GlobalAveragePool("gap", y), 1)
-	y = b.Gemm("fc", y, b.Param("fc.weight", []int64{5, 4}, make([]float32, 20)), b.Param("fc.bias", []int64{5}, make([]float32, 5)))
-	b.Output(y, "logits")
-	m, err := b.Finish("test", "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // nodeNamed returns the node of m with the given name.
 func nodeNamed(t testing.TB, m *Model, name string) *onnx.NodeProto {
 	t.Helper()
@@ -47,7 +25,7 @@ func nodeNamed(t testing.TB, m *Model, name string) *onnx.NodeProto {
 func setOpset(m *Model, v int64) { m.OpsetImport = []*onnx.OperatorSetIdProto{{Version: v}} }
 
 // toAveragePool turns the global pool into an AveragePool with the given
-// attributes, which covers the whole 8×8 map.
+// attributes, which covers the whole 4×4 map after the pools.
 func toAveragePool(t testing.TB, m *Model, attrs ...*onnx.AttributeProto) {
 	t.Helper()
 	n := nodeNamed(t, m, "gap")
@@ -64,7 +42,7 @@ func TestValidateAcceptsValidVariants(t *testing.T) {
 		{"as built", func(*testing.T, *Model) {}},
 		{"AveragePool dilations at opset 19", func(t *testing.T, m *Model) {
 			setOpset(m, 19)
-			toAveragePool(t, m, AttrInts("kernel_shape", 8, 8), AttrInts("dilations", 1, 1))
+			toAveragePool(t, m, AttrInts("kernel_shape", 4, 4), AttrInts("dilations", 1, 1))
 		}},
 		{"BatchNormalization training_mode at opset 14", func(t *testing.T, m *Model) {
 			setOpset(m, 14)
@@ -92,7 +70,7 @@ func TestValidateAcceptsValidVariants(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := validNet(t).Clone()
+			m := smallNet(t).Clone()
 			tc.mutate(t, m)
 			if err := Validate(m); err != nil {
 				t.Fatal(err)
@@ -180,7 +158,7 @@ func TestValidateReportsProblems(t *testing.T) {
 			SetAttr(nodeNamed(t, m, "bn"), AttrInt("training_mode", 0))
 		}, []string{`"bn" (BatchNormalization)`, `attribute "training_mode" is not defined`, "opset 13"}},
 		{"AveragePool dilations at opset 17", func(t *testing.T, m *Model) {
-			toAveragePool(t, m, AttrInts("kernel_shape", 8, 8), AttrInts("dilations", 1, 1))
+			toAveragePool(t, m, AttrInts("kernel_shape", 4, 4), AttrInts("dilations", 1, 1))
 		}, []string{`"gap" (AveragePool)`, `attribute "dilations" is not defined for AveragePool at opset 17`}},
 		{"AveragePool without kernel_shape", func(t *testing.T, m *Model) { toAveragePool(t, m) },
 			[]string{`"gap" (AveragePool)`, `required attribute "kernel_shape" is missing`}},
@@ -206,7 +184,7 @@ func TestValidateReportsProblems(t *testing.T) {
 		}, []string{"shape inference"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := validNet(t).Clone()
+			m := smallNet(t).Clone()
 			tc.mutate(t, m)
 			before, err := m.Encode()
 			if err != nil {

@@ -99,22 +99,31 @@ func (o *conv[T]) DiffWRT(n int) []bool { return slices.Repeat([]bool{true}, n) 
 func (o *conv[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	g := &convGrad[T]{opBase: newBase("ConvGrad", o.name, inputs[0].Shape(), 4, 4, 4), fwd: o,
 		dx: newBuffer[T](inputs[0].Shape()), dw: newBuffer[T](inputs[1].Shape())}
-	dx, err := G.ApplyOp(g, inputs[0], inputs[1], grad)
-	if err != nil {
-		return nil, err
-	}
-	dw, err := addPick("ConvGradW", dx, &g.dw)
-	if err != nil {
-		return nil, err
-	}
-	out := G.Nodes{dx, dw}
 	if o.hasBias {
 		g.db = newBuffer[T](inputs[2].Shape())
-		db, err := addPick("ConvGradB", dx, &g.db)
+	}
+	return weightedGrads(g, "ConvGrad", inputs, grad, &g.dw, &g.db, o.hasBias)
+}
+
+// weightedGrads applies backward, a layer's backward op over (x, w, dy)
+// that returns dx and fills dw and, with a bias, db; it returns the
+// gradient nodes of x, w and b.
+func weightedGrads[T Float](backward G.Op, kind string, inputs G.Nodes, grad *G.Node, dw, db *buffer[T], hasBias bool) (G.Nodes, error) {
+	dx, err := G.ApplyOp(backward, inputs[0], inputs[1], grad)
+	if err != nil {
+		return nil, err
+	}
+	dwNode, err := addPick(kind+"W", dx, dw)
+	if err != nil {
+		return nil, err
+	}
+	out := G.Nodes{dx, dwNode}
+	if hasBias {
+		dbNode, err := addPick(kind+"B", dx, db)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, db)
+		out = append(out, dbNode)
 	}
 	return out, nil
 }
@@ -505,24 +514,10 @@ func (o *gemm[T]) DiffWRT(n int) []bool { return slices.Repeat([]bool{true}, n) 
 func (o *gemm[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	g := &gemmGrad[T]{opBase: newBase("GemmGrad", o.name, inputs[0].Shape(), 2, 2, 2), fwd: o,
 		dx: newBuffer[T](inputs[0].Shape()), dw: newBuffer[T](inputs[1].Shape())}
-	dx, err := G.ApplyOp(g, inputs[0], inputs[1], grad)
-	if err != nil {
-		return nil, err
-	}
-	dw, err := addPick("GemmGradW", dx, &g.dw)
-	if err != nil {
-		return nil, err
-	}
-	out := G.Nodes{dx, dw}
 	if o.hasBias {
 		g.db = newBuffer[T](inputs[2].Shape())
-		db, err := addPick("GemmGradB", dx, &g.db)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, db)
 	}
-	return out, nil
+	return weightedGrads(g, "GemmGrad", inputs, grad, &g.dw, &g.db, o.hasBias)
 }
 
 func (o *gemmGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
