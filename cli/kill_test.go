@@ -99,3 +99,53 @@ func TestTrainSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("%d metrics lines after resuming, want 3:\n%s", n, lines)
 	}
 }
+
+// TestCheckpointWriteFailureKeepsThePreviousOne runs epoch 2 of a run
+// under a file-size limit that a checkpoint cannot fit in (as on a full
+// disk): the run fails with a message, and epoch 1's checkpoint is intact
+// and still resumes.
+func TestCheckpointWriteFailureKeepsThePreviousOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	if err := data.WriteSyntheticMNIST(dataDir, 256, 64, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "r20.onnx")
+	m.Save(model)
+	out := filepath.Join(dir, "run")
+	args := []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--batch", "32", "--out", out}
+	if code, _, stderr := run(append(args, "--epochs", "1")...); code != 0 {
+		t.Fatal(stderr)
+	}
+	ckpt := filepath.Join(out, train.CheckpointFile)
+	before, _ := os.ReadFile(ckpt)
+	// ulimit -f counts 512-byte blocks: 64 KiB, less than the checkpoint.
+	script := `ulimit -f 128 && exec "$0" "$@"`
+	cmd := exec.Command("bash", append([]string{"-c", script, os.Args[0]}, append(args, "--epochs", "2", "--resume")...)...)
+	cmd.Env = append(os.Environ(), "BOT_ONNX_AS_MAIN=1")
+	output, err := cmd.CombinedOutput()
+	if err == nil || !bytes.Contains(output, []byte("checkpoint of epoch 2")) {
+		t.Fatalf("expected the run to fail saving epoch 2's checkpoint: %v\n%s", err, output)
+	}
+	after, _ := os.ReadFile(ckpt)
+	if !bytes.Equal(before, after) {
+		t.Fatal("the previous checkpoint changed")
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(out, ".*tmp*")); len(leftovers) > 0 {
+		t.Errorf("temporary files left behind: %v", leftovers)
+	}
+	if c, err := train.LoadCheckpoint(ckpt); err != nil || c.Epoch != 1 {
+		t.Fatalf("checkpoint after the failure: %+v, %v", c, err)
+	}
+	if code, _, stderr := run(append(args, "--epochs", "2", "--resume")...); code != 0 {
+		t.Fatalf("resuming after the failure: %s", stderr)
+	}
+}
