@@ -311,14 +311,17 @@ func (o *reluGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
 
 // ---- Add ----
 
+// add is an elementwise sum, with relu the residual sum and the ReLU
+// after it fused.
 type add[T Float] struct {
 	opBase
-	y buffer[T]
+	relu bool
+	y    buffer[T]
 }
 
-func lowerAdd[T Float](n *onnx.NodeProto, a, b *G.Node) (*G.Node, error) {
+func lowerAdd[T Float](n *onnx.NodeProto, a, b *G.Node, relu bool) (*G.Node, error) {
 	dims := len(a.Shape())
-	return G.ApplyOp(&add[T]{opBase: newBase("Add", n.GetName(), a.Shape(), dims, dims), y: newBuffer[T](a.Shape())}, a, b)
+	return G.ApplyOp(&add[T]{opBase: newBase("Add", n.GetName(), a.Shape(), dims, dims), relu: relu, y: newBuffer[T](a.Shape())}, a, b)
 }
 
 func (o *add[T]) Do(inputs ...G.Value) (G.Value, error) {
@@ -326,14 +329,23 @@ func (o *add[T]) Do(inputs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	kernel.Add(v[0], v[1], o.y.data)
+	if o.relu {
+		kernel.AddReLU(v[0], v[1], o.y.data)
+	} else {
+		kernel.Add(v[0], v[1], o.y.data)
+	}
 	return o.y.t, nil
 }
 
 func (o *add[T]) DiffWRT(int) []bool { return []bool{true, true} }
 
-// SymDiff passes the gradient through to both inputs unchanged.
-func (o *add[T]) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+// SymDiff passes the gradient, masked by the ReLU when fused, to both inputs.
+func (o *add[T]) SymDiff(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if o.relu {
+		dims := len(o.shape)
+		masked, err := G.ApplyOp(&reluGrad[T]{opBase: newBase("ReluGrad", o.name, o.shape, dims, dims), dx: newBuffer[T](o.shape)}, output, grad)
+		return G.Nodes{masked, masked}, err
+	}
 	return G.Nodes{grad, grad}, nil
 }
 

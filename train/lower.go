@@ -203,10 +203,7 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 			}
 			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode)
 		case "BatchNormalization":
-			relu := ix.SoleConsumer(node.GetOutput()[0])
-			if relu != nil && (relu.GetOpType() != "Relu" || relu.GetInput()[0] != node.GetOutput()[0]) {
-				relu = nil
-			}
+			relu := followingReLU(ix, node)
 			var bn *batchNorm[T]
 			bn, y, err = lowerBatchNorm[T](node, x, param(constName(node.GetInput()[1])), param(constName(node.GetInput()[2])),
 				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], training, updateStats, relu != nil)
@@ -224,7 +221,12 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 			if other == nil || !slices.Equal(other.Shape(), x.Shape()) {
 				return nil, fmt.Errorf("node %q (Add): expected two computed inputs of the same shape", node.GetName())
 			}
-			y, err = lowerAdd[T](node, x, other)
+			relu := followingReLU(ix, node)
+			y, err = lowerAdd[T](node, x, other, relu != nil)
+			if relu != nil && err == nil {
+				fusedReLU[relu] = true
+				env[relu.GetOutput()[0]] = y
+			}
 		case "Flatten":
 			y, err = lowerReshape[T](node, x, out)
 		case "Gemm":
@@ -263,6 +265,16 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 	}
 	n.vm = G.NewTapeMachine(n.g)
 	return n, nil
+}
+
+// followingReLU returns the Relu that is the only reader of n's output,
+// which the lowering fuses into n, or nil.
+func followingReLU(ix *graph.Index, n *onnx.NodeProto) *onnx.NodeProto {
+	relu := ix.SoleConsumer(n.GetOutput()[0])
+	if relu == nil || relu.GetOpType() != "Relu" || relu.GetInput()[0] != n.GetOutput()[0] {
+		return nil
+	}
+	return relu
 }
 
 // Input returns the buffer the next run reads its images from, NCHW.

@@ -73,15 +73,19 @@ func (b *BatchNorm[T]) ForwardTrain(x, gamma, beta, runMean, runVar, y []T) {
 		unbias = m / (m - 1)
 	}
 	for c := range b.c {
-		var sum float64
+		// One pass for both moments, on values shifted by the channel's
+		// first one so that E[(x−k)²] − E[x−k]² does not cancel badly
+		// when the mean is large against the spread.
+		k := x[c*b.hw]
+		var sum, sq float64
 		for n := range b.n {
-			sum += float64(sumOf(b.plane(x, n, c)))
+			s1, s2 := shiftedMoments(b.plane(x, n, c), k)
+			sum += float64(s1)
+			sq += float64(s2)
 		}
-		mean := sum / m
-		var ss float64
-		for n := range b.n {
-			ss += float64(sumSqDev(b.plane(x, n, c), T(mean)))
-		}
+		d := sum / m
+		mean := float64(k) + d
+		ss := max(sq-d*sum, 0)
 		v := ss / m
 		inv := 1 / math.Sqrt(v+b.Epsilon)
 		b.mean[c], b.invStd[c] = T(mean), T(inv)
@@ -190,6 +194,25 @@ func (b *BatchNorm[T]) affine(x, y []T, c int, scale, shift T) {
 			ys[i] = v*scale + shift
 		}
 	}
+}
+
+// shiftedMoments returns Σ (s−k) and Σ (s−k)², in two lanes each.
+func shiftedMoments[T Float](s []T, k T) (sum, sq T) {
+	var a0, a1, q0, q1 T
+	i := 0
+	for ; i+2 <= len(s); i += 2 {
+		d0, d1 := s[i]-k, s[i+1]-k
+		a0 += d0
+		a1 += d1
+		q0 += d0 * d0
+		q1 += d1 * d1
+	}
+	if i < len(s) {
+		d := s[i] - k
+		a0 += d
+		q0 += d * d
+	}
+	return a0 + a1, q0 + q1
 }
 
 // sumSqDev returns Σ (s−mean)², in four lanes like sumOf.

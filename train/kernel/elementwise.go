@@ -43,6 +43,16 @@ func reluBackward32(a, dy, dx []float32) {
 	}
 }
 
+// AddReLU sets y = max(a + b, 0): a residual block's sum and the ReLU
+// after it in one pass. y may be a or b.
+func AddReLU[T Float](a, b, y []T) {
+	checkLen("AddReLU", "b", b, len(a))
+	checkLen("AddReLU", "y", y, len(a))
+	for i, v := range a {
+		y[i] = max(v+b[i], 0)
+	}
+}
+
 // Add sets y = a + b elementwise on tensors of one shape; y may be a or b.
 // Its backward is the identity: both inputs receive dy.
 func Add[T Float](a, b, y []T) {
