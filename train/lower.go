@@ -30,12 +30,18 @@ type Weights[T Float] struct {
 var supportedOps = []string{"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Add", "Flatten", "Gemm", "Identity"}
 
 // LoadWeights reads the trainable tensors of m: every float initializer read
-// by a lowered op, BatchNorm running statistics apart.
+// by a lowered op, BatchNorm running statistics apart. Exporters store equal
+// tensors once (PyTorch shares one all-ones tensor among BatchNorms of a
+// width, through Identity nodes); training must not tie them, so a tensor
+// read in a second place is copied under a fresh name and that place
+// rewired to the copy — m changes accordingly.
 func LoadWeights[T Float](m *graph.Model) (*Weights[T], error) {
 	g := m.GetGraph()
 	ix := graph.NewIndex(g)
+	nm := graph.NewNamer(g)
 	w := &Weights[T]{Params: map[string][]T{}, Shapes: map[string][]int64{}, Stats: map[string][]T{}, Decay: map[string]bool{}}
-	take := func(n *onnx.NodeProto, input int, into map[string][]T) (string, error) {
+	claimed := map[string]bool{}
+	take := func(n *onnx.NodeProto, input int, role string, into map[string][]T) (string, error) {
 		if input >= len(n.GetInput()) || n.GetInput()[input] == "" {
 			return "", nil
 		}
@@ -43,45 +49,49 @@ func LoadWeights[T Float](m *graph.Model) (*Weights[T], error) {
 		if t == nil {
 			return "", fmt.Errorf("node %q (%s): input %d (%q) must be an initializer to be trained", n.GetName(), n.GetOpType(), input, n.GetInput()[input])
 		}
-		if _, seen := into[t.GetName()]; seen {
-			return t.GetName(), nil
-		}
 		v, err := graph.Floats(t)
 		if err != nil {
 			return "", err
 		}
+		name := t.GetName()
+		if claimed[name] {
+			name = nm.Fresh(n.GetName() + "." + role)
+			m.SetInitializer(graph.FloatTensor(name, t.GetDims(), v))
+			n.Input[input] = name
+		}
+		claimed[name] = true
 		data := make([]T, len(v))
 		for i, x := range v {
 			data[i] = T(x)
 		}
-		into[t.GetName()] = data
-		w.Shapes[t.GetName()] = slices.Clone(t.GetDims())
-		return t.GetName(), nil
+		into[name] = data
+		w.Shapes[name] = slices.Clone(t.GetDims())
+		return name, nil
+	}
+	roles := map[string][]string{
+		"Conv": {"", "weight", "bias"}, "Gemm": {"", "weight", "bias"},
+		"BatchNormalization": {"", "weight", "bias", "running_mean", "running_var"},
 	}
 	for _, n := range g.GetNode() {
-		var params, stats []int
-		switch n.GetOpType() {
-		case "Conv", "Gemm":
-			params = []int{1, 2}
-		case "BatchNormalization":
-			params, stats = []int{1, 2}, []int{3, 4}
-		}
-		for _, i := range params {
-			name, err := take(n, i, w.Params)
+		for i, role := range roles[n.GetOpType()] {
+			if role == "" {
+				continue
+			}
+			into := w.Params
+			if strings.HasPrefix(role, "running") {
+				into = w.Stats
+			}
+			name, err := take(n, i, role, into)
 			if err != nil {
 				return nil, err
 			}
-			if name != "" && !slices.Contains(w.Order, name) {
+			if name != "" && !strings.HasPrefix(role, "running") {
 				w.Order = append(w.Order, name)
 				w.Decay[name] = true
 			}
 		}
-		for _, i := range stats {
-			if _, err := take(n, i, w.Stats); err != nil {
-				return nil, err
-			}
-		}
 	}
+	graph.Prune(g)
 	return w, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/tweaks"
@@ -108,5 +109,36 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 			}
 			t.Logf("%d parameter tensors, worst relative error %.2g", len(w.Order), worst)
 		})
+	}
+}
+
+// TestSharedInitializersAreUntied: two BatchNorms reading one γ tensor
+// (through Identity, as PyTorch exports equal tensors) train separate
+// copies, and the model is rewired to them.
+func TestSharedInitializersAreUntied(t *testing.T) {
+	m := tinyModel(t, "resnet20", "A", 8)
+	g := m.GetGraph()
+	var bns []*onnx.NodeProto
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "BatchNormalization" && len(bns) < 2 {
+			bns = append(bns, n)
+		}
+	}
+	shared := bns[0].GetInput()[1]
+	graph.InsertBefore(g, g.Node[0], &onnx.NodeProto{Name: "id", OpType: "Identity", Input: []string{shared}, Output: []string{"shared_gamma"}})
+	bns[1].Input[1] = "shared_gamma"
+	w, err := LoadWeights[float64](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bns[1].GetInput()[1] == "shared_gamma" || bns[1].GetInput()[1] == shared || w.Params[bns[1].GetInput()[1]] == nil {
+		t.Fatalf("second BatchNorm reads %q", bns[1].GetInput()[1])
+	}
+	if err := graph.Validate(m); err != nil {
+		t.Fatal(err)
+	}
+	w.Params[shared][0] = 42
+	if w.Params[bns[1].GetInput()[1]][0] == 42 {
+		t.Error("the copies share storage")
 	}
 }
