@@ -27,6 +27,7 @@ func StepTimes(m *graph.Model, batch, threads, warmup, steps int) ([]time.Durati
 		return nil, err
 	}
 	classes := r.replicas[0].logits.Shape()[1]
+	r.classes, r.targets = classes, make([]float32, batch*classes)
 	in := r.replicas[0].input.t.Shape()
 	per := in.TotalSize() / in[0]
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -550,11 +550,11 @@ func (o *gemmGrad[T]) CallsExtern() bool { return true }
 // ---- loss ----
 
 // crossEntropy is the mean softmax cross-entropy of the logits against
-// integer labels set before each run (Labels). It computes the logits'
-// gradient in the same pass.
+// target distributions set before each run (one-hot labels, smoothed, or
+// mixed), computing the logits' gradient in the same pass.
 type crossEntropy[T Float] struct {
 	opBase
-	Labels  []int
+	targets buffer[T]
 	classes int
 	loss    float64
 	dlogits buffer[T]
@@ -568,7 +568,7 @@ type crossEntropyGrad[T Float] struct {
 
 func lowerCrossEntropy[T Float](logits *G.Node) (*crossEntropy[T], *G.Node, error) {
 	s := logits.Shape()
-	op := &crossEntropy[T]{opBase: newBase("SoftmaxCrossEntropy", "loss", tensor.ScalarShape(), 2), Labels: make([]int, s[0]), classes: s[1], dlogits: newBuffer[T](s)}
+	op := &crossEntropy[T]{opBase: newBase("SoftmaxCrossEntropy", "loss", tensor.ScalarShape(), 2), targets: newBuffer[T](s), classes: s[1], dlogits: newBuffer[T](s)}
 	loss, err := G.ApplyOp(op, logits)
 	return op, loss, err
 }
@@ -578,10 +578,7 @@ func (o *crossEntropy[T]) Do(inputs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.loss, err = kernel.SoftmaxCrossEntropy(v[0], o.Labels, o.classes, o.dlogits.data)
-	if err != nil {
-		return nil, err
-	}
+	o.loss = kernel.SoftTargetCrossEntropy(v[0], o.targets.data, o.classes, o.dlogits.data)
 	if dtypeOf[T]() == tensor.Float64 {
 		return G.NewF64(o.loss), nil
 	}

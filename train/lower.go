@@ -290,12 +290,18 @@ func followingReLU(ix *graph.Index, n *onnx.NodeProto) *onnx.NodeProto {
 // Input returns the buffer the next run reads its images from, NCHW.
 func (n *Net[T]) Input() []T { return n.input.data }
 
-// SetLabels sets the labels the next run's loss is computed against.
+// SetLabels sets one-hot targets for the next run's loss.
 func (n *Net[T]) SetLabels(labels []int32) {
+	t := n.Targets()
+	clear(t)
 	for i, l := range labels {
-		n.labels.Labels[i] = int(l)
+		t[i*n.labels.classes+int(l)] = 1
 	}
 }
+
+// Targets returns the buffer of the next run's target distributions,
+// [batch, classes]: one-hot, smoothed or mixed labels.
+func (n *Net[T]) Targets() []T { return n.labels.targets.data }
 
 // Run computes the logits and, in a training net, the loss and the
 // gradients.

@@ -3,7 +3,10 @@
 // sub-packages) the numeric kernels and the data sets the engine uses.
 package train
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // NAG is stochastic gradient descent with Nesterov momentum and L2 weight
 // decay, the paper's optimiser, in the formulation PyTorch's SGD
@@ -59,6 +62,75 @@ func (o *NAG) Step(lr float64, params, grads [][]float32, decay []bool) error {
 			gj := g[j] + wd*w[j]
 			v[j] = mu*v[j] + gj
 			w[j] -= lr32 * (gj + mu*v[j])
+		}
+	}
+	return nil
+}
+
+// Optimizer updates parameters from their gradients.
+type Optimizer interface {
+	Step(lr float64, params, grads [][]float32, decay []bool) error
+	// Velocity returns the state to checkpoint, one slice per parameter.
+	Velocity() [][]float32
+}
+
+// LARS is layer-wise adaptive rate scaling (You, Gitman and Ginsburg 2017)
+// on top of momentum, for very large batches. Each parameter tensor of
+// rank > 1 gets its own rate, lr·η·‖w‖ / (‖∇w‖ + wd·‖w‖) (η the trust
+// coefficient; 1 when a norm is 0); rank-1 tensors (biases, BatchNorm γ
+// and β) keep lr, as common practice has it:
+//
+//	v ← μ·v + local_lr·(g + wd·w)
+//	w ← w − v
+type LARS struct {
+	Momentum    float64
+	WeightDecay float64
+	Trust       float64
+	ranks       []int
+	velocity    [][]float32
+}
+
+// NewLARS makes a LARS optimiser for parameters of the given sizes and
+// ranks.
+func NewLARS(momentum, weightDecay, trust float64, sizes, ranks []int) *LARS {
+	o := &LARS{Momentum: momentum, WeightDecay: weightDecay, Trust: trust, ranks: ranks, velocity: make([][]float32, len(sizes))}
+	for i, n := range sizes {
+		o.velocity[i] = make([]float32, n)
+	}
+	return o
+}
+
+// Velocity returns the optimiser's state for checkpoints.
+func (o *LARS) Velocity() [][]float32 { return o.velocity }
+
+// Step updates each parameter in place.
+func (o *LARS) Step(lr float64, params, grads [][]float32, decay []bool) error {
+	if len(params) != len(o.velocity) || len(grads) != len(params) || len(decay) != len(params) {
+		return fmt.Errorf("LARS step: expected %d parameters, gradients and decay flags, found %d, %d, %d",
+			len(o.velocity), len(params), len(grads), len(decay))
+	}
+	for i, w := range params {
+		g, v := grads[i], o.velocity[i]
+		wd := 0.0
+		if decay[i] {
+			wd = o.WeightDecay
+		}
+		local := lr
+		if o.ranks[i] > 1 {
+			var ww, gg float64
+			for j := range w {
+				ww += float64(w[j]) * float64(w[j])
+				gg += float64(g[j]) * float64(g[j])
+			}
+			wn, gn := math.Sqrt(ww), math.Sqrt(gg)
+			if wn > 0 && gn > 0 {
+				local = lr * o.Trust * wn / (gn + wd*wn)
+			}
+		}
+		mu, l, wd32 := float32(o.Momentum), float32(local), float32(wd)
+		for j := range w {
+			v[j] = mu*v[j] + l*(g[j]+wd32*w[j])
+			w[j] -= v[j]
 		}
 	}
 	return nil

@@ -101,3 +101,52 @@ func TestSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestCosineSchedule pins the cosine schedule to its formula: linear
+// warmup to the base rate, then ½(1 + cos(π·t/T))·base.
+func TestCosineSchedule(t *testing.T) {
+	s := Schedule{Base: 0.4, StepsPerEpoch: 10, WarmupEpochs: 2, Cosine: true, Epochs: 12}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		step int
+		want float64
+	}{
+		{0, 0.02}, // warmup start: 0.4·1/20
+		{19, 0.4}, // warmup end
+		{20, 0.4}, // cosine start: cos 0 = 1
+		{70, 0.2}, // midpoint: T = 100 steps after warmup, t = 50
+		{45, 0.4 * (1 + math.Cos(math.Pi*25/100)) / 2},
+		{120, 0}, // end
+		{500, 0}, // past the end stays at 0
+	} {
+		if got := s.LR(tc.step); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("LR(%d) = %g, want %g", tc.step, got, tc.want)
+		}
+	}
+	bad := s
+	bad.DecayEpochs = []int{5}
+	if bad.Validate() == nil {
+		t.Error("cosine with decay epochs accepted")
+	}
+}
+
+// TestLARSStep: one step on a two-layer model, by hand. Layer 1: w = (3, 4)
+// as a 1×2 matrix (‖w‖ = 5), g = (0, 1) (‖g‖ = 1), wd = 0.1, η = 0.01,
+// lr = 2: local = 2·0.01·5/(1 + 0.5) = 1/15; v = local·(g + wd·w) =
+// (0.3/15, 1.4/15) = (0.02, 0.09333…); w = (2.98, 3.90666…). The bias
+// (rank 1, no decay) b = 1, g = 0.5 keeps lr: v = 1, b = 0.
+func TestLARSStep(t *testing.T) {
+	o := NewLARS(0.9, 0.1, 0.01, []int{2, 1}, []int{2, 1})
+	w, b := []float32{3, 4}, []float32{1}
+	if err := o.Step(2, [][]float32{w, b}, [][]float32{{0, 1}, {0.5}}, []bool{true, false}); err != nil {
+		t.Fatal(err)
+	}
+	if !near32(w, []float32{2.98, 4 - 1.4/15}) || !near32(b, []float32{0}) {
+		t.Errorf("weights %v, bias %v", w, b)
+	}
+	if !near32(o.Velocity()[0], []float32{0.02, 1.4 / 15}) {
+		t.Errorf("velocity %v", o.Velocity()[0])
+	}
+}

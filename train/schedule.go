@@ -20,6 +20,11 @@ type Schedule struct {
 	// Factor (step mode, e.g. 30, 60, 90 with factor 0.1).
 	DecayEpochs []int
 	Factor      float64
+	// Cosine replaces the step decay by the paper's cosine decay over the
+	// steps after warmup: η_t = ½(1 + cos(π·t/T))·Base, t counted from the
+	// end of warmup, T the steps left from there to the end of Epochs.
+	Cosine bool
+	Epochs int
 }
 
 // LinearScaling is the paper's linear scaling rule: lr = base·batch/256.
@@ -38,6 +43,10 @@ func (s Schedule) Validate() error {
 		return fmt.Errorf("decay factor must be in (0, 1], found %g", s.Factor)
 	case !slices.IsSorted(s.DecayEpochs):
 		return fmt.Errorf("decay epochs must be increasing, found %v", s.DecayEpochs)
+	case s.Cosine && len(s.DecayEpochs) > 0:
+		return fmt.Errorf("the cosine schedule takes no decay epochs, found %v", s.DecayEpochs)
+	case s.Cosine && s.Epochs <= s.WarmupEpochs:
+		return fmt.Errorf("the cosine schedule needs more epochs (%d) than warmup epochs (%d)", s.Epochs, s.WarmupEpochs)
 	}
 	return nil
 }
@@ -46,6 +55,11 @@ func (s Schedule) Validate() error {
 func (s Schedule) LR(t int) float64 {
 	if warm := s.WarmupEpochs * s.StepsPerEpoch; t < warm {
 		return s.Base * float64(t+1) / float64(warm)
+	}
+	if s.Cosine {
+		warm := s.WarmupEpochs * s.StepsPerEpoch
+		total := s.Epochs*s.StepsPerEpoch - warm
+		return s.Base * (1 + math.Cos(math.Pi*float64(min(t-warm, total))/float64(total))) / 2
 	}
 	epoch := t / s.StepsPerEpoch
 	lr := s.Base

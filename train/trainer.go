@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -21,6 +22,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/internal/progress"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
+	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
 // Config is one training run: the model, the data, the paper's baseline
@@ -37,10 +39,25 @@ type Config struct {
 	LinearScaling bool    // lr = LR × Batch / 256
 	DecayEpochs   []int   // step schedule: multiply by DecayFactor at these epochs
 	DecayFactor   float64
+	Cosine        bool // cosine decay after warmup instead of steps
 	WarmupEpochs  int
 	WeightDecay   float64
 	Momentum      float64
-	Seed          uint64
+	// NoWDBias exempts every rank-1 parameter (biases, BatchNorm γ and β)
+	// from weight decay.
+	NoWDBias bool
+	// ZeroGamma starts the last BatchNorm of every residual block at γ = 0.
+	ZeroGamma bool
+	// Optimizer is "nag" (default) or "lars"; LARSTrust is LARS's η.
+	Optimizer string
+	LARSTrust float64
+	// LabelSmoothing is ε, spread as Smoothing says.
+	LabelSmoothing float64
+	Smoothing      Smoothing
+	// Mixup is mixup's α (0: off); it stops for the last MixupOffEpochs.
+	Mixup          float64
+	MixupOffEpochs int
+	Seed           uint64
 	// Threads is the number of replicas, each on its share of the batch
 	// with one BLAS thread; 0 means one per core.
 	Threads int
@@ -79,7 +96,7 @@ type run struct {
 	replicas []*Net[float32]
 	shares   []int // images per replica
 	eval     *Net[float32]
-	opt      *NAG
+	opt      Optimizer
 	sched    Schedule
 	train    *data.Loader
 	test     data.Dataset
@@ -87,6 +104,7 @@ type run struct {
 	step     int
 	epoch    int // epochs completed
 	config   string
+	targets  []float32 // the batch's target distributions, [batch, classes]
 }
 
 // Train runs cfg to the end (or until ctx is cancelled, after which
@@ -133,6 +151,15 @@ func prepare(cfg Config) (*run, error) {
 		return nil, fmt.Errorf("--momentum must be in [0, 1), found %g", cfg.Momentum)
 	case cfg.WeightDecay < 0:
 		return nil, fmt.Errorf("--wd must be 0 or more, found %g", cfg.WeightDecay)
+	case cfg.LabelSmoothing < 0 || cfg.LabelSmoothing >= 1:
+		return nil, fmt.Errorf("--label-smoothing must be in [0, 1), found %g", cfg.LabelSmoothing)
+	case cfg.Mixup < 0 || cfg.MixupOffEpochs < 0:
+		return nil, fmt.Errorf("--mixup and --mixup-off-epochs must be 0 or more, found %g and %d", cfg.Mixup, cfg.MixupOffEpochs)
+	case cfg.ZeroGamma && cfg.Init != "":
+		return nil, errors.New("--zero-gamma resets trained weights: it does not go with --init")
+	}
+	if cfg.Smoothing == "" {
+		cfg.Smoothing = SmoothUniform
 	}
 	if cfg.Threads <= 0 {
 		cfg.Threads = goruntime.NumCPU()
@@ -150,6 +177,11 @@ func prepare(cfg Config) (*run, error) {
 			return nil, err
 		}
 	}
+	if cfg.ZeroGamma {
+		if err := zeroGamma(model); err != nil {
+			return nil, fmt.Errorf("--zero-gamma: %s: %w", cfg.Model, err)
+		}
+	}
 	r := &run{cfg: cfg, model: model}
 	if r.w, err = LoadWeights[float32](model); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
@@ -161,7 +193,8 @@ func prepare(cfg Config) (*run, error) {
 	if cfg.LinearScaling {
 		base = LinearScaling(cfg.LR, cfg.Batch)
 	}
-	r.sched = Schedule{Base: base, StepsPerEpoch: r.train.Batches(), WarmupEpochs: cfg.WarmupEpochs, DecayEpochs: cfg.DecayEpochs, Factor: cfg.DecayFactor}
+	r.sched = Schedule{Base: base, StepsPerEpoch: r.train.Batches(), WarmupEpochs: cfg.WarmupEpochs, DecayEpochs: cfg.DecayEpochs,
+		Factor: cfg.DecayFactor, Cosine: cfg.Cosine, Epochs: cfg.Epochs}
 	if err := r.sched.Validate(); err != nil {
 		return nil, err
 	}
@@ -174,13 +207,44 @@ func prepare(cfg Config) (*run, error) {
 	if r.classes = r.eval.logits.Shape()[1]; r.classes < r.test.Classes() {
 		return nil, fmt.Errorf("%s: the model has %d classes, the data set %d", cfg.Model, r.classes, r.test.Classes())
 	}
-	sizes := make([]int, len(r.w.Order))
+	sizes, ranks := make([]int, len(r.w.Order)), make([]int, len(r.w.Order))
 	for i, name := range r.w.Order {
-		sizes[i] = len(r.w.Params[name])
+		sizes[i], ranks[i] = len(r.w.Params[name]), len(r.w.Shapes[name])
+		if cfg.NoWDBias {
+			r.w.Decay[name] = ranks[i] > 1
+		}
 	}
-	r.opt = NewNAG(cfg.Momentum, cfg.WeightDecay, sizes)
+	switch cfg.Optimizer {
+	case "", "nag":
+		r.opt = NewNAG(cfg.Momentum, cfg.WeightDecay, sizes)
+	case "lars":
+		if cfg.LARSTrust <= 0 {
+			return nil, fmt.Errorf("--lars-trust must be positive, found %g", cfg.LARSTrust)
+		}
+		r.opt = NewLARS(cfg.Momentum, cfg.WeightDecay, cfg.LARSTrust, sizes, ranks)
+	default:
+		return nil, fmt.Errorf("--optimizer %q: expected nag or lars", cfg.Optimizer)
+	}
+	r.targets = make([]float32, cfg.Batch*r.classes)
 	r.config = fingerprint(cfg)
 	return r, nil
+}
+
+// zeroGamma sets γ of the last BatchNorm of every residual block to 0.
+func zeroGamma(m *graph.Model) error {
+	bns, err := tweaks.LastBlockNorms(m)
+	if err != nil {
+		return err
+	}
+	ix := graph.NewIndex(m.GetGraph())
+	for _, bn := range bns {
+		t := ix.Constant(bn.GetInput()[1])
+		if t == nil {
+			return fmt.Errorf("BatchNorm %q: γ is not an initializer", bn.GetName())
+		}
+		m.SetInitializer(graph.FloatTensor(t.GetName(), t.GetDims(), make([]float32, graph.NumElements(t.GetDims()))))
+	}
+	return nil
 }
 
 // addReplicas lowers one training net per thread, each for its share of
@@ -395,13 +459,21 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 // share-weighted mean of their gradients in grads. It returns the mean loss.
 func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 	per := len(b.Images) / b.N
+	k := r.classes
+	for i, l := range b.Labels[:b.N] {
+		SmoothedTarget(r.targets[i*k:(i+1)*k], int(l), r.cfg.LabelSmoothing, r.cfg.Smoothing)
+	}
+	if r.cfg.Mixup > 0 && r.epoch < r.cfg.Epochs-r.cfg.MixupOffEpochs {
+		rng := rand.New(rand.NewPCG(r.cfg.Seed^0x6d69787570, uint64(r.step)))
+		Mixup(b.Images[:b.N*per], per, r.targets[:b.N*k], k, Beta(rng, r.cfg.Mixup))
+	}
 	offset := 0
 	errs := make([]error, len(r.replicas))
 	var wg sync.WaitGroup
 	for i, net := range r.replicas {
 		share := r.shares[i]
 		copy(net.Input(), b.Images[offset*per:(offset+share)*per])
-		net.SetLabels(b.Labels[offset : offset+share])
+		copy(net.Targets(), r.targets[offset*k:(offset+share)*k])
 		offset += share
 		wg.Add(1)
 		go func() {

@@ -280,3 +280,45 @@ func TestInitFromTrainedModel(t *testing.T) {
 		t.Errorf("--init with an unrelated model: %v", err)
 	}
 }
+
+// TestTricksChangeTheRun: each trick option reaches the training step and
+// makes the run differ from the baseline. (Two epochs of 384 images say
+// nothing of accuracy; the formulas are pinned by their own tests.)
+func TestTricksChangeTheRun(t *testing.T) {
+	dataDir, model := fixture(t, 10)
+	dir := t.TempDir()
+	base, err := Train(context.Background(), config(dataDir, model, filepath.Join(dir, "base"), 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"zero-gamma", func(c *Config) { c.ZeroGamma = true }},
+		{"no-wd-bias", func(c *Config) { c.NoWDBias, c.WeightDecay = true, 0.05 }},
+		{"smoothing", func(c *Config) { c.LabelSmoothing = 0.1 }},
+		{"mixup", func(c *Config) { c.Mixup = 0.2 }},
+		{"cosine", func(c *Config) { c.Cosine, c.DecayEpochs = true, nil }},
+		{"lars", func(c *Config) { c.Optimizer, c.LARSTrust, c.LR = "lars", 0.02, 1 }},
+		{"all", func(c *Config) {
+			c.ZeroGamma, c.NoWDBias, c.LabelSmoothing, c.Mixup, c.MixupOffEpochs, c.Cosine, c.DecayEpochs = true, true, 0.1, 0.2, 1, true, nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config(dataDir, model, filepath.Join(dir, tc.name), 2)
+			tc.edit(&cfg)
+			m, err := Train(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m[1].TrainLoss == base[1].TrainLoss {
+				t.Errorf("train loss %g equals the baseline's", m[1].TrainLoss)
+			}
+			t.Logf("%s: train loss %.4f → %.4f, top-1 %.3f (baseline %.3f)", tc.name, m[0].TrainLoss, m[1].TrainLoss, m[1].TestTop1, base[1].TestTop1)
+			if math.IsNaN(m[1].TrainLoss) || m[1].TrainLoss >= m[0].TrainLoss*1.5 {
+				t.Errorf("train loss %g after %g: the run diverged", m[1].TrainLoss, m[0].TrainLoss)
+			}
+		})
+	}
+}

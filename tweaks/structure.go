@@ -205,3 +205,28 @@ func (r *resnet) kernelOf(conv *onnx.NodeProto) ([2]int64, error) {
 	}
 	return [2]int64{}, fmt.Errorf("conv %q: expected a 2-D kernel_shape or a constant 4-D weight", conv.GetName())
 }
+
+// LastBlockNorms returns the BatchNormalization node that ends the main
+// path of every residual block (the one whose output the block's Add
+// reads), found by structure: zero γ starts exactly these at 0 so that
+// each block begins as the identity.
+func LastBlockNorms(m *graph.Model) ([]*onnx.NodeProto, error) {
+	g := m.GetGraph()
+	if err := graph.TopoSort(g); err != nil {
+		return nil, err
+	}
+	r, err := analyze(g)
+	if err != nil {
+		return nil, err
+	}
+	var out []*onnx.NodeProto
+	for _, b := range r.blocks {
+		last := b.main[len(b.main)-1]
+		bn := r.ix.SoleConsumer(last.GetOutput()[0])
+		if bn == nil || bn.GetOpType() != "BatchNormalization" {
+			return nil, fmt.Errorf("block %s: expected a BatchNormalization after its last conv %q", b.label, last.GetName())
+		}
+		out = append(out, bn)
+	}
+	return out, nil
+}

@@ -222,3 +222,29 @@ func TestParsePassesAndVariants(t *testing.T) {
 		t.Error("variant E accepted")
 	}
 }
+
+// TestLastBlockNorms: one BatchNorm per residual block, the last of its
+// main path — 9 in ResNet-20, 16 in ResNet-50 (also after tweak D).
+func TestLastBlockNorms(t *testing.T) {
+	for _, tc := range []struct {
+		model, variant string
+		want           int
+		suffix         string
+	}{{"resnet20", "A", 9, ".bn2"}, {"resnet50", "A", 16, ".bn3"}, {"resnet50", "D", 16, ".bn3"}, {"resnet18", "A", 8, ".bn2"}} {
+		m := build(t, models.Config{Model: tc.model})
+		passes, _ := ForVariant(tc.variant)
+		m, _ = apply(t, m, passes...)
+		bns, err := LastBlockNorms(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bns) != tc.want {
+			t.Errorf("%s-%s: %d BatchNorms, want %d", tc.model, tc.variant, len(bns), tc.want)
+		}
+		for _, bn := range bns {
+			if !strings.HasSuffix(bn.GetName(), tc.suffix) {
+				t.Errorf("%s: %s is not the last BatchNorm of its block", tc.model, bn.GetName())
+			}
+		}
+	}
+}

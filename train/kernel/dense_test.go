@@ -165,3 +165,25 @@ func TestBLASThreads(t *testing.T) {
 		t.Errorf("BLASConfig() = %q; expected OpenBLAS's build string", BLASConfig())
 	}
 }
+
+// TestSoftTargetCrossEntropy: with one-hot targets it equals the integer
+// form; with soft targets its gradient matches finite differences.
+func TestSoftTargetCrossEntropy(t *testing.T) {
+	const classes = 4
+	r := newRand(63)
+	labels := []int{3, 0, 1}
+	logits := randn(r, len(labels)*classes)
+	logits[5] = 700
+	onehot := make([]float64, len(logits))
+	for i, l := range labels {
+		onehot[i*classes+l] = 1
+	}
+	want, _ := SoftmaxCrossEntropy(logits, labels, classes, nil)
+	if got := SoftTargetCrossEntropy(logits, onehot, classes, nil); !near(got, want, 1e-13) {
+		t.Errorf("one-hot targets: loss %g, integer form %g", got, want)
+	}
+	soft := []float64{0.1, 0.2, 0.3, 0.4, 0.7, 0.1, 0.1, 0.1, 0, 0, 0.5, 0.5}
+	d := garbage(len(logits))
+	SoftTargetCrossEntropy(logits, soft, classes, d)
+	checkGrad(t, "dlogits", d, logits, func() float64 { return SoftTargetCrossEntropy(logits, soft, classes, nil) })
+}

@@ -113,3 +113,43 @@ func FlattenShape(dims []int, axis int) (rows, cols int, err error) {
 	}
 	return rows, cols, nil
 }
+
+// SoftTargetCrossEntropy is the mean over rows of −Σₖ qₖ·log softmax(z)ₖ
+// for target distributions q (rows of targets, each summing to 1): the
+// loss of label smoothing and mixup. With dlogits it also sets the
+// gradient (softmax(z) − q)/N. Log-sum-exp keeps large logits finite.
+func SoftTargetCrossEntropy[T Float](logits, targets []T, classes int, dlogits []T) float64 {
+	n := len(targets) / max(classes, 1)
+	checkLen("SoftTargetCrossEntropy", "logits", logits, n*classes)
+	checkLen("SoftTargetCrossEntropy", "targets", targets, n*classes)
+	if dlogits != nil {
+		checkLen("SoftTargetCrossEntropy", "dlogits", dlogits, n*classes)
+	}
+	if n == 0 {
+		return 0
+	}
+	var loss float64
+	for i := range n {
+		z, q := logits[i*classes:(i+1)*classes], targets[i*classes:(i+1)*classes]
+		m := z[0]
+		for _, v := range z[1:] {
+			m = max(m, v)
+		}
+		var sum float64
+		for _, v := range z {
+			sum += math.Exp(float64(v - m))
+		}
+		logSum := math.Log(sum) + float64(m)
+		for k, v := range z {
+			loss += float64(q[k]) * (logSum - float64(v))
+		}
+		if dlogits == nil {
+			continue
+		}
+		d := dlogits[i*classes : (i+1)*classes]
+		for k, v := range z {
+			d[k] = T((math.Exp(float64(v)-logSum) - float64(q[k])) / float64(n))
+		}
+	}
+	return loss / float64(n)
+}

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/urfave/cli/v2"
+)
+
+func scheduleCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "schedule",
+		Usage:     "print the learning rate of every step, as the trainer computes it",
+		UsageText: "bot-onnx schedule --epochs 120 --batch 1024 --lr 0.1 [--linear-scaling] [--warmup-epochs 5] [--lr-mode cosine|step] [--lr-steps 30,60,90] [--lr-factor 0.1] --steps-per-epoch N [--csv]",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "epochs", Value: 120},
+			&cli.IntFlag{Name: "batch", Value: 256},
+			&cli.Float64Flag{Name: "lr", Value: 0.1, Usage: "base learning rate"},
+			&cli.BoolFlag{Name: "linear-scaling", Usage: "scale the learning rate by batch/256"},
+			&cli.IntFlag{Name: "warmup-epochs"},
+			&cli.StringFlag{Name: "lr-mode", Value: "step", Usage: "step or cosine"},
+			&cli.StringFlag{Name: "lr-steps", Usage: "epochs at which the step schedule decays, e.g. 30,60,90"},
+			&cli.Float64Flag{Name: "lr-factor", Value: 0.1},
+			&cli.IntFlag{Name: "steps-per-epoch", Required: true, Usage: "batches per epoch (training images / batch)"},
+			&cli.BoolFlag{Name: "csv", Usage: "print step,epoch,lr for every step (else one line per epoch)"},
+		},
+		Action: func(c *cli.Context) error {
+			cosine, steps, err := scheduleFlags(c)
+			if err != nil {
+				return err
+			}
+			base := c.Float64("lr")
+			if c.Bool("linear-scaling") {
+				base = train.LinearScaling(base, c.Int("batch"))
+			}
+			s := train.Schedule{Base: base, StepsPerEpoch: c.Int("steps-per-epoch"), WarmupEpochs: c.Int("warmup-epochs"),
+				DecayEpochs: steps, Factor: c.Float64("lr-factor"), Cosine: cosine, Epochs: c.Int("epochs")}
+			if err := s.Validate(); err != nil {
+				return err
+			}
+			total := c.Int("epochs") * s.StepsPerEpoch
+			if c.Bool("csv") {
+				fmt.Fprintln(c.App.Writer, "step,epoch,lr")
+				for t := 0; t < total; t++ {
+					fmt.Fprintf(c.App.Writer, "%d,%.6f,%.8g\n", t, float64(t)/float64(s.StepsPerEpoch), s.LR(t))
+				}
+				return nil
+			}
+			fmt.Fprintf(c.App.Writer, "base lr %g, %d steps per epoch, %d steps\n", base, s.StepsPerEpoch, total)
+			for e := 0; e < c.Int("epochs"); e++ {
+				first, last := e*s.StepsPerEpoch, (e+1)*s.StepsPerEpoch-1
+				fmt.Fprintf(c.App.Writer, "epoch %3d: lr %.6g → %.6g\n", e+1, s.LR(first), s.LR(last))
+			}
+			return nil
+		},
+	}
+}
