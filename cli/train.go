@@ -21,9 +21,10 @@ func trainCommand() *cli.Command {
 		UsageText: "bot-onnx train --model m.onnx --data mnist [--data-dir DIR] --epochs N --batch B --lr 0.1 [--lr-mode step] [--lr-steps 30,60,90] [--lr-factor 0.1]\n" +
 			"   [--warmup-epochs K] [--linear-scaling] [--wd 1e-4] [--momentum 0.9] [--seed S] [--threads T] [--init trained.onnx] --out DIR [--resume]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "the .onnx model to train (BatchNorm as nodes)"},
+			&cli.StringFlag{Name: "config", Usage: "a YAML recipe whose keys are these flags' names; flags given on the command line win"},
+			&cli.StringFlag{Name: "model", Usage: "the .onnx model to train (BatchNorm as nodes)"},
 			&cli.StringFlag{Name: "init", Usage: "an .onnx whose weights, matched by name and shape, start the run (fine-tuning)"},
-			&cli.StringFlag{Name: "data", Required: true, Usage: "data set: mnist"},
+			&cli.StringFlag{Name: "data", Usage: "data set: mnist"},
 			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
 			&cli.IntFlag{Name: "epochs", Value: 1},
 			&cli.IntFlag{Name: "batch", Value: 128},
@@ -45,10 +46,20 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "mixup-off-epochs", Usage: "train the last N epochs without mixup"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the data order"},
 			&cli.IntFlag{Name: "threads", Usage: "replicas, each on its share of the batch (default: one per core)"},
-			&cli.StringFlag{Name: "out", Required: true, Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
+			&cli.StringFlag{Name: "out", Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("config") {
+				if err := applyRecipe(c, c.String("config")); err != nil {
+					return err
+				}
+			}
+			for _, required := range []string{"model", "data", "out"} {
+				if c.String(required) == "" {
+					return fmt.Errorf("--%s is required (on the command line or in --config)", required)
+				}
+			}
 			cosine, steps, err := scheduleFlags(c)
 			if err != nil {
 				return err

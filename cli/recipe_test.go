@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/train/data"
+)
+
+// TestTrainRecipe: a YAML recipe sets the options, command-line flags
+// override it, and an unknown key is refused by name. The shipped recipes
+// all parse.
+func TestTrainRecipe(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	if err := data.WriteSyntheticMNIST(dataDir, 128, 32, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4})
+	model := filepath.Join(dir, "m.onnx")
+	m.Save(model)
+	recipe := filepath.Join(dir, "r.yaml")
+	os.WriteFile(recipe, []byte("model: "+model+"\ndata: mnist\ndata-dir: "+dataDir+"\nepochs: 3\nbatch: 32\nlr-mode: cosine\nlabel-smoothing: 0.1\n"), 0o644)
+	out := filepath.Join(dir, "run")
+	if code, _, stderr := run("train", "--config", recipe, "--epochs", "1", "--out", out); code != 0 {
+		t.Fatal(stderr)
+	}
+	metrics, _ := os.ReadFile(filepath.Join(out, train.MetricsFile))
+	if n := strings.Count(string(metrics), "\n"); n != 1 {
+		t.Errorf("%d epochs ran; --epochs 1 on the command line should win over the recipe's 3", n)
+	}
+	os.WriteFile(recipe, []byte("model: "+model+"\nlearning-rate: 0.1\n"), 0o644)
+	code, _, stderr := run("train", "--config", recipe, "--out", filepath.Join(dir, "bad"))
+	if code == 0 || !strings.Contains(stderr, `unknown key "learning-rate"`) {
+		t.Errorf("unknown key: exit %d, %q", code, stderr)
+	}
+	shipped, _ := filepath.Glob("../recipes/*.yaml")
+	if len(shipped) < 5 {
+		t.Fatalf("found %d shipped recipes", len(shipped))
+	}
+	for _, r := range shipped {
+		// Parse each against the train flags: a bogus --data stops the run
+		// after the recipe has been applied.
+		code, _, stderr := run("train", "--config", r, "--model", model, "--data", "none", "--out", filepath.Join(dir, "x"))
+		if code == 0 || !strings.Contains(stderr, `--data "none"`) {
+			t.Errorf("%s: exit %d, %q; want it read and the run refused for --data", r, code, stderr)
+		}
+	}
+}
