@@ -44,6 +44,11 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "smoothing", Value: "uniform", Usage: "uniform: ε/K on every class (GluonCV, timm, torchvision); paper: ε/(K−1) on each wrong class"},
 			&cli.Float64Flag{Name: "mixup", Usage: "mixup α: λ ~ Beta(α, α) per batch, the batch mixed with itself reversed (0: off)"},
 			&cli.IntFlag{Name: "mixup-off-epochs", Usage: "train the last N epochs without mixup"},
+			&cli.StringFlag{Name: "teacher", Usage: "an .onnx classifier to distil from, run in ONNX Runtime on each (mixed) batch"},
+			&cli.Float64Flag{Name: "temperature", Value: 20, Usage: "distillation temperature T"},
+			&cli.Float64Flag{Name: "hard-weight", Value: 1, Usage: "weight of the loss against the labels (paper 1, GluonCV 0.5)"},
+			&cli.Float64Flag{Name: "distill-weight", Value: 1, Usage: "weight of T²·CE(softmax(teacher/T), softmax(student/T)) (paper 1, GluonCV 0.5)"},
+			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime library for the teacher (else the usual search)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the data order"},
 			&cli.IntFlag{Name: "threads", Usage: "replicas, each on its share of the batch (default: one per core)"},
 			&cli.StringFlag{Name: "out", Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
@@ -77,7 +82,9 @@ func trainCommand() *cli.Command {
 				WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), Seed: c.Uint64("seed"), Threads: c.Int("threads"),
 				NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"), Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
 				LabelSmoothing: c.Float64("label-smoothing"), Smoothing: smoothing, Mixup: c.Float64("mixup"), MixupOffEpochs: c.Int("mixup-off-epochs"),
-				Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
+				Teacher: c.String("teacher"), TeacherLib: c.String("ort-lib"),
+				Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
+				Out:     c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
 			}
 			metrics, err := train.Train(ctx, cfg)
 			if err != nil {

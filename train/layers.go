@@ -558,6 +558,10 @@ type crossEntropy[T Float] struct {
 	classes int
 	loss    float64
 	dlogits buffer[T]
+	// distill, when set, adds the distillation term against soft, the
+	// teacher's softened distribution (float32 nets only).
+	distill               *Distillation
+	soft, scaled, scratch []float32
 }
 
 type crossEntropyGrad[T Float] struct {
@@ -578,7 +582,12 @@ func (o *crossEntropy[T]) Do(inputs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.loss = kernel.SoftTargetCrossEntropy(v[0], o.targets.data, o.classes, o.dlogits.data)
+	if o.distill != nil {
+		z, q, d := any(v[0]).([]float32), any(o.targets.data).([]float32), any(o.dlogits.data).([]float32)
+		o.loss = o.distill.Loss(z, q, o.soft, o.classes, d, o.scaled, o.scratch)
+	} else {
+		o.loss = kernel.SoftTargetCrossEntropy(v[0], o.targets.data, o.classes, o.dlogits.data)
+	}
 	if dtypeOf[T]() == tensor.Float64 {
 		return G.NewF64(o.loss), nil
 	}

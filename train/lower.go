@@ -299,6 +299,20 @@ func (n *Net[T]) SetLabels(labels []int32) {
 	}
 }
 
+// SetDistillation adds the distillation term to a float32 training net's
+// loss and returns the buffer for the teacher's softened distributions,
+// [batch, classes], to fill before each run.
+func (n *Net[T]) SetDistillation(d Distillation) ([]float32, error) {
+	if dtypeOf[T]() != tensor.Float32 {
+		return nil, fmt.Errorf("distillation needs a float32 net")
+	}
+	size := len(n.labels.targets.data)
+	ce := n.labels
+	ce.distill = &d
+	ce.soft, ce.scaled, ce.scratch = make([]float32, size), make([]float32, size), make([]float32, size)
+	return ce.soft, nil
+}
+
 // Targets returns the buffer of the next run's target distributions,
 // [batch, classes]: one-hot, smoothed or mixed labels.
 func (n *Net[T]) Targets() []T { return n.labels.targets.data }

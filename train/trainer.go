@@ -20,6 +20,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
+	"github.com/bot-onnx/bot-onnx/runtime"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 	"github.com/bot-onnx/bot-onnx/tweaks"
@@ -57,7 +58,13 @@ type Config struct {
 	// Mixup is mixup's α (0: off); it stops for the last MixupOffEpochs.
 	Mixup          float64
 	MixupOffEpochs int
-	Seed           uint64
+	// Teacher is an .onnx classifier run by ONNX Runtime on every (mixed)
+	// batch for knowledge distillation, with Distill's temperature and
+	// weights; TeacherLib names the ONNX Runtime library ("" to search).
+	Teacher    string
+	Distill    Distillation
+	TeacherLib string
+	Seed       uint64
 	// Threads is the number of replicas, each on its share of the batch
 	// with one BLAS thread; 0 means one per core.
 	Threads int
@@ -105,6 +112,9 @@ type run struct {
 	epoch    int // epochs completed
 	config   string
 	targets  []float32 // the batch's target distributions, [batch, classes]
+	teacher  *runtime.Session
+	soft     [][]float32 // each replica's buffer of the teacher's softened distributions
+	softAll  []float32   // the whole batch's
 }
 
 // Train runs cfg to the end (or until ctx is cancelled, after which
@@ -117,6 +127,9 @@ func Train(ctx context.Context, cfg Config) ([]Metrics, error) {
 	r, err := prepare(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if r.teacher != nil {
+		defer r.teacher.Close()
 	}
 	metrics, err := r.resume()
 	if err != nil {
@@ -226,8 +239,44 @@ func prepare(cfg Config) (*run, error) {
 		return nil, fmt.Errorf("--optimizer %q: expected nag or lars", cfg.Optimizer)
 	}
 	r.targets = make([]float32, cfg.Batch*r.classes)
+	if cfg.Teacher != "" {
+		if err := r.openTeacher(); err != nil {
+			return nil, err
+		}
+	}
 	r.config = fingerprint(cfg)
 	return r, nil
+}
+
+// openTeacher loads the distillation teacher into ONNX Runtime and checks
+// that it takes the student's input and gives as many classes.
+func (r *run) openTeacher() error {
+	d := r.cfg.Distill
+	if !(d.T > 0) || d.Hard < 0 || d.Soft <= 0 {
+		return fmt.Errorf("--temperature must be positive, --hard-weight 0 or more and --distill-weight positive, found %g, %g, %g", d.T, d.Hard, d.Soft)
+	}
+	s, err := runtime.NewSession(r.cfg.Teacher, runtime.Options{LibraryPath: r.cfg.TeacherLib, Provider: runtime.ProviderCPU, Threads: goruntime.NumCPU()})
+	if err != nil {
+		return fmt.Errorf("--teacher: %w", err)
+	}
+	in, out := s.Inputs(), s.Outputs()
+	student := r.eval0InputShape()
+	if len(in) != 1 || len(out) != 1 || len(out[0].Shape) != 2 || out[0].Shape[1] != int64(r.classes) ||
+		len(in[0].Shape) != 4 || !slices.Equal(in[0].Shape[1:], student[1:]) {
+		s.Close()
+		return fmt.Errorf("--teacher %s: expected input [N %d %d %d] and output [N %d] like the student's, found %v and %v",
+			r.cfg.Teacher, student[1], student[2], student[3], r.classes, in[0].Shape, out[0].Shape)
+	}
+	r.teacher = s
+	for _, net := range r.replicas {
+		buf, err := net.SetDistillation(d)
+		if err != nil {
+			return err
+		}
+		r.soft = append(r.soft, buf)
+	}
+	r.softAll = make([]float32, r.cfg.Batch*r.classes)
+	return nil
 }
 
 // zeroGamma sets γ of the last BatchNorm of every residual block to 0.
@@ -467,6 +516,14 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		rng := rand.New(rand.NewPCG(r.cfg.Seed^0x6d69787570, uint64(r.step)))
 		Mixup(b.Images[:b.N*per], per, r.targets[:b.N*k], k, Beta(rng, r.cfg.Mixup))
 	}
+	if r.teacher != nil {
+		shape := append([]int64{int64(b.N)}, r.eval0InputShape()[1:]...)
+		out, err := r.teacher.Run(runtime.Tensor{Shape: shape, Data: b.Images[:b.N*per]})
+		if err != nil {
+			return 0, fmt.Errorf("teacher: %w", err)
+		}
+		SoftenedTargets(out[0].Data, k, r.cfg.Distill.T, r.softAll)
+	}
 	offset := 0
 	errs := make([]error, len(r.replicas))
 	var wg sync.WaitGroup
@@ -474,6 +531,9 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		share := r.shares[i]
 		copy(net.Input(), b.Images[offset*per:(offset+share)*per])
 		copy(net.Targets(), r.targets[offset*k:(offset+share)*k])
+		if r.teacher != nil {
+			copy(r.soft[i], r.softAll[offset*k:(offset+share)*k])
+		}
 		offset += share
 		wg.Add(1)
 		go func() {

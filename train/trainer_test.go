@@ -322,3 +322,35 @@ func TestTricksChangeTheRun(t *testing.T) {
 		})
 	}
 }
+
+// TestDistillationRun trains with a teacher (a model trained first) and
+// refuses a teacher whose output size differs from the student's.
+func TestDistillationRun(t *testing.T) {
+	if _, err := runtime.FindLibrary(""); err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	dataDir, model := fixture(t, 10)
+	dir := t.TempDir()
+	teacherRun := filepath.Join(dir, "teacher")
+	if _, err := Train(context.Background(), config(dataDir, model, teacherRun, 1)); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Train(context.Background(), config(dataDir, model, filepath.Join(dir, "plain"), 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(dataDir, model, filepath.Join(dir, "student"), 1)
+	cfg.Teacher, cfg.Distill, cfg.Mixup = filepath.Join(teacherRun, ModelFile), Distillation{T: 20, Hard: 0.5, Soft: 0.5}, 0.2
+	distilled, err := Train(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if distilled[0].TrainLoss == plain[0].TrainLoss || math.IsNaN(distilled[0].TrainLoss) {
+		t.Errorf("distilled train loss %g, plain %g", distilled[0].TrainLoss, plain[0].TrainLoss)
+	}
+	_, five := fixture(t, 5)
+	cfg.Teacher, cfg.Out = five, filepath.Join(dir, "wrong")
+	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "like the student's") {
+		t.Errorf("a 5-class teacher for a 10-class student: %v", err)
+	}
+}

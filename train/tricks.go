@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
 
 // Smoothing says how label smoothing spreads its ε over the classes.
@@ -89,6 +91,59 @@ func gamma(rng *rand.Rand, a float64) float64 {
 		u := rng.Float64()
 		if u < 1-0.0331*x*x*x*x || math.Log(u) < 0.5*x*x+d*(1-v+math.Log(v)) {
 			return d * v
+		}
+	}
+}
+
+// Distillation is the knowledge-distillation term of the loss (paper,
+// section 5.3): with teacher logits r, temperature T and the student's
+// logits z, the loss is
+//
+//	Hard·CE(q, z) + Soft·T²·CE(softmax(r/T), softmax(z/T))
+//
+// q the (smoothed, mixed) targets. The paper's form is Hard = Soft = 1;
+// GluonCV's uses Hard = Soft = 0.5. (CE against the teacher's softened
+// distribution differs from the KL divergence by the teacher's entropy,
+// which does not depend on z: the gradients are the same.)
+type Distillation struct {
+	T, Hard, Soft float64
+}
+
+// Loss returns the combined mean loss of logits against targets and the
+// teacher's softened distribution softTargets (rows of softmax(r/T)), and
+// writes its gradient into dlogits; scaled and grad are scratch buffers of
+// the logits' size.
+func (d Distillation) Loss(logits, targets, softTargets []float32, classes int, dlogits, scaled, grad []float32) float64 {
+	hard := kernel.SoftTargetCrossEntropy(logits, targets, classes, dlogits)
+	inv := float32(1 / d.T)
+	for i, v := range logits {
+		scaled[i] = v * inv
+	}
+	soft := kernel.SoftTargetCrossEntropy(scaled, softTargets, classes, grad)
+	// d(T²·CE(z/T))/dz = T²·(1/T)·grad = T·grad.
+	a, b := float32(d.Hard), float32(d.Soft*d.T)
+	for i := range dlogits {
+		dlogits[i] = a*dlogits[i] + b*grad[i]
+	}
+	return d.Hard*hard + d.Soft*d.T*d.T*soft
+}
+
+// SoftenedTargets writes softmax(r/T) of each row of teacher logits r.
+func SoftenedTargets(teacher []float32, classes int, t float64, dst []float32) {
+	for i := 0; i+classes <= len(teacher); i += classes {
+		row, out := teacher[i:i+classes], dst[i:i+classes]
+		m := row[0]
+		for _, v := range row[1:] {
+			m = max(m, v)
+		}
+		var sum float64
+		for k, v := range row {
+			e := math.Exp(float64(v-m) / t)
+			out[k] = float32(e)
+			sum += e
+		}
+		for k := range out {
+			out[k] = float32(float64(out[k]) / sum)
 		}
 	}
 }

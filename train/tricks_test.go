@@ -78,3 +78,34 @@ func near32(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestDistillationLoss against a hand computation: one sample, two
+// classes, student logits z = (2, 0), hard target (1, 0), teacher logits
+// r = (0, 2·ln 3) at T = 2, so softmax(r/T) = (1/4, 3/4).
+//
+//	CE hard = ln(1 + e⁻²)
+//	softmax(z/T) = softmax(1, 0) = (e/(e+1), 1/(e+1))
+//	CE soft = −¼·ln(e/(e+1)) − ¾·ln(1/(e+1)) = ln(e+1) − ¼
+//	loss = CE hard + T²·CE soft (paper form)
+//	∂/∂z₀ = (σ(2) − 1) + T·(e/(e+1) − ¼)
+func TestDistillationLoss(t *testing.T) {
+	e := math.E
+	z := []float32{2, 0}
+	soft := make([]float32, 2)
+	SoftenedTargets([]float32{0, float32(2 * math.Log(3))}, 2, 2, soft)
+	if !near32(soft, []float32{0.25, 0.75}) {
+		t.Fatalf("softened teacher %v, want (1/4, 3/4)", soft)
+	}
+	d := Distillation{T: 2, Hard: 1, Soft: 1}
+	grad := make([]float32, 2)
+	loss := d.Loss(z, []float32{1, 0}, soft, 2, grad, make([]float32, 2), make([]float32, 2))
+	want := math.Log(1+math.Exp(-2)) + 4*(math.Log(e+1)-0.25)
+	if math.Abs(loss-want) > 1e-5 {
+		t.Errorf("loss %g, want %g", loss, want)
+	}
+	sigma := 1 / (1 + math.Exp(-2))
+	g0 := (sigma - 1) + 2*(e/(e+1)-0.25)
+	if math.Abs(float64(grad[0])-g0) > 1e-5 || math.Abs(float64(grad[0]+grad[1])) > 1e-6 {
+		t.Errorf("gradient %v, want (%g, %g)", grad, g0, -g0)
+	}
+}
