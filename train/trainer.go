@@ -68,6 +68,11 @@ type Config struct {
 	// Threads is the number of replicas, each on its share of the batch
 	// with one BLAS thread; 0 means one per core.
 	Threads int
+	// MicroBatch, when set, runs the batch in chunks of this many images
+	// and accumulates their gradients before one optimizer step: the
+	// batch's gradient with BatchNorm statistics per chunk, for batches
+	// that do not fit in memory. It must divide Batch.
+	MicroBatch int
 
 	Out    string // run folder: model.onnx, metrics.jsonl, checkpoint.bin
 	Resume bool
@@ -211,7 +216,14 @@ func prepare(cfg Config) (*run, error) {
 	if err := r.sched.Validate(); err != nil {
 		return nil, err
 	}
-	if err := r.addReplicas(cfg.Batch, cfg.Threads); err != nil {
+	micro := cfg.Batch
+	if cfg.MicroBatch > 0 {
+		if cfg.Batch%cfg.MicroBatch != 0 {
+			return nil, fmt.Errorf("--micro-batch %d must divide --batch %d", cfg.MicroBatch, cfg.Batch)
+		}
+		micro = cfg.MicroBatch
+	}
+	if err := r.addReplicas(micro, min(cfg.Threads, micro)); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
 	if r.eval, err = Lower(model, r.w, cfg.Batch, false, false); err != nil {
@@ -524,41 +536,53 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		}
 		SoftenedTargets(out[0].Data, k, r.cfg.Distill.T, r.softAll)
 	}
-	offset := 0
-	errs := make([]error, len(r.replicas))
-	var wg sync.WaitGroup
-	for i, net := range r.replicas {
-		share := r.shares[i]
-		copy(net.Input(), b.Images[offset*per:(offset+share)*per])
-		copy(net.Targets(), r.targets[offset*k:(offset+share)*k])
-		if r.teacher != nil {
-			copy(r.soft[i], r.softAll[offset*k:(offset+share)*k])
-		}
-		offset += share
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = net.Run()
-		}()
+	// Each chunk of the batch (one micro-batch, or the whole batch) is
+	// shared out to the replicas; gradients accumulate weighted by share.
+	micro := 0
+	for _, s := range r.shares {
+		micro += s
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return 0, err
+	if b.N%micro != 0 {
+		return 0, fmt.Errorf("batch of %d images does not split into micro-batches of %d", b.N, micro)
 	}
 	loss := 0.0
-	for i, net := range r.replicas {
-		weight := float32(r.shares[i]) / float32(b.N)
-		loss += float64(weight) * net.Loss()
-		for p, g := range net.Grads() {
-			dst := grads[p]
-			if i == 0 {
-				for j, v := range g {
-					dst[j] = weight * v
-				}
-				continue
+	errs := make([]error, len(r.replicas))
+	for start := 0; start < b.N; start += micro {
+		offset := start
+		var wg sync.WaitGroup
+		for i, net := range r.replicas {
+			share := r.shares[i]
+			copy(net.Input(), b.Images[offset*per:(offset+share)*per])
+			copy(net.Targets(), r.targets[offset*k:(offset+share)*k])
+			if r.teacher != nil {
+				copy(r.soft[i], r.softAll[offset*k:(offset+share)*k])
 			}
-			for j, v := range g {
-				dst[j] += weight * v
+			offset += share
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = net.Run()
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return 0, err
+		}
+		for i, net := range r.replicas {
+			weight := float32(r.shares[i]) / float32(b.N)
+			loss += float64(weight) * net.Loss()
+			first := start == 0 && i == 0
+			for p, g := range net.Grads() {
+				dst := grads[p]
+				if first {
+					for j, v := range g {
+						dst[j] = weight * v
+					}
+					continue
+				}
+				for j, v := range g {
+					dst[j] += weight * v
+				}
 			}
 		}
 	}

@@ -354,3 +354,38 @@ func TestDistillationRun(t *testing.T) {
 		t.Errorf("a 5-class teacher for a 10-class student: %v", err)
 	}
 }
+
+// TestMicroBatchesGiveTheBatchGradient: a batch of 32 run as two
+// micro-batches of 16 on one replica trains the parameters exactly like two
+// replicas of 16 each (BatchNorm sees the same 16-image groups either way).
+// The running statistics differ by design: one replica updates them from
+// both micro-batches, while of two replicas only the first updates them.
+func TestMicroBatchesGiveTheBatchGradient(t *testing.T) {
+	dataDir, model := fixture(t, 10)
+	dir := t.TempDir()
+	replicas := config(dataDir, model, filepath.Join(dir, "replicas"), 1)
+	replicas.Threads = 2
+	accumulated := config(dataDir, model, filepath.Join(dir, "micro"), 1)
+	accumulated.Threads, accumulated.MicroBatch = 1, 16
+	for _, cfg := range []Config{replicas, accumulated} {
+		if _, err := Train(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := weightsOf(t, filepath.Join(replicas.Out, ModelFile)), weightsOf(t, filepath.Join(accumulated.Out, ModelFile))
+	for name, v := range a {
+		if strings.Contains(name, "running_") {
+			continue
+		}
+		for i := range v {
+			if math.Abs(float64(v[i]-b[name][i])) > 1e-5 {
+				t.Fatalf("%s[%d]: %g with replicas, %g with micro-batches", name, i, v[i], b[name][i])
+			}
+		}
+	}
+	bad := accumulated
+	bad.MicroBatch, bad.Out = 10, filepath.Join(dir, "bad")
+	if _, err := Train(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "must divide") {
+		t.Errorf("micro-batch 10 of 32: %v", err)
+	}
+}
