@@ -52,3 +52,19 @@ func TestTrainRecipe(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedulePNGAndCSV(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lr.png")
+	code, stdout, stderr := run("schedule", "--epochs", "4", "--lr", "0.2", "--warmup-epochs", "1", "--lr-mode", "cosine", "--steps-per-epoch", "5", "--csv", "--png", path)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	// 20 steps: warmup 0.04 … 0.2 over 5, then ½(1 + cos(π·t/15))·0.2.
+	if len(lines) != 21 || lines[1] != "0,0.000000,0.04" || lines[6] != "5,1.000000,0.2" {
+		t.Errorf("csv %q", lines[:min(7, len(lines))])
+	}
+	if b, err := os.ReadFile(path); err != nil || len(b) < 1000 || string(b[1:4]) != "PNG" {
+		t.Errorf("png: %d bytes, %v", len(b), err)
+	}
+}

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/plot"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/urfave/cli/v2"
 )
@@ -11,7 +13,7 @@ func scheduleCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "schedule",
 		Usage:     "print the learning rate of every step, as the trainer computes it",
-		UsageText: "bot-onnx schedule --epochs 120 --batch 1024 --lr 0.1 [--linear-scaling] [--warmup-epochs 5] [--lr-mode cosine|step] [--lr-steps 30,60,90] [--lr-factor 0.1] --steps-per-epoch N [--csv]",
+		UsageText: "bot-onnx schedule --epochs 120 --batch 1024 --lr 0.1 [--linear-scaling] [--warmup-epochs 5] [--lr-mode cosine|step] [--lr-steps 30,60,90] [--lr-factor 0.1] --steps-per-epoch N [--csv] [--png out.png]",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "epochs", Value: 120},
 			&cli.IntFlag{Name: "batch", Value: 256},
@@ -23,6 +25,7 @@ func scheduleCommand() *cli.Command {
 			&cli.Float64Flag{Name: "lr-factor", Value: 0.1},
 			&cli.IntFlag{Name: "steps-per-epoch", Required: true, Usage: "batches per epoch (training images / batch)"},
 			&cli.BoolFlag{Name: "csv", Usage: "print step,epoch,lr for every step (else one line per epoch)"},
+			&cli.StringFlag{Name: "png", Usage: "also plot the learning rate per step into this PNG file"},
 		},
 		Action: func(c *cli.Context) error {
 			cosine, steps, err := scheduleFlags(c)
@@ -39,6 +42,20 @@ func scheduleCommand() *cli.Command {
 				return err
 			}
 			total := c.Int("epochs") * s.StepsPerEpoch
+			if path := c.String("png"); path != "" {
+				series := plot.Series{Name: c.String("lr-mode")}
+				for t := 0; t < total; t++ {
+					series.X = append(series.X, float64(t))
+					series.Y = append(series.Y, s.LR(t))
+				}
+				img, err := plot.PNG(plot.Chart{Title: "learning rate per step", XLabel: "step", YLabel: "lr", Series: []plot.Series{series}})
+				if err != nil {
+					return err
+				}
+				if err := graph.WriteFileAtomic(path, img); err != nil {
+					return err
+				}
+			}
 			if c.Bool("csv") {
 				fmt.Fprintln(c.App.Writer, "step,epoch,lr")
 				for t := 0; t < total; t++ {

@@ -1,0 +1,162 @@
+// Package plot draws line charts as PNG with the standard library and
+// x/image's fixed bitmap font: enough to look at learning curves and
+// schedules without Python.
+package plot
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"math"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+// Series is one named line.
+type Series struct {
+	Name string
+	X, Y []float64
+}
+
+// Chart is one panel: a title, axis labels and its lines.
+type Chart struct {
+	Title, XLabel, YLabel string
+	Series                []Series
+}
+
+var palette = []color.RGBA{
+	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
+	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
+}
+
+const (
+	width, height = 720, 420
+	left, right   = 70, 190 // right margin holds the legend
+	top, bottom   = 30, 45
+)
+
+// PNG renders the charts stacked vertically.
+func PNG(charts ...Chart) ([]byte, error) {
+	img := image.NewRGBA(image.Rect(0, 0, width, height*len(charts)))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	for i, c := range charts {
+		if err := c.draw(img, i*height); err != nil {
+			return nil, err
+		}
+	}
+	var buf bytes.Buffer
+	err := png.Encode(&buf, img)
+	return buf.Bytes(), err
+}
+
+func (c Chart) draw(img *image.RGBA, y0 int) error {
+	minX, maxX, minY, maxY := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, s := range c.Series {
+		if len(s.X) != len(s.Y) {
+			return fmt.Errorf("plot %q: series %q has %d x and %d y values", c.Title, s.Name, len(s.X), len(s.Y))
+		}
+		for i := range s.X {
+			if math.IsNaN(s.Y[i]) || math.IsInf(s.Y[i], 0) {
+				continue
+			}
+			minX, maxX = math.Min(minX, s.X[i]), math.Max(maxX, s.X[i])
+			minY, maxY = math.Min(minY, s.Y[i]), math.Max(maxY, s.Y[i])
+		}
+	}
+	if math.IsInf(minX, 1) {
+		minX, maxX, minY, maxY = 0, 1, 0, 1
+	}
+	if maxX == minX {
+		maxX = minX + 1
+	}
+	if maxY == minY {
+		maxY = minY + 1
+	}
+	pad := (maxY - minY) * 0.05
+	minY, maxY = minY-pad, maxY+pad
+	x0, x1 := left, width-right
+	yTop, yBot := y0+top, y0+height-bottom
+	px := func(x float64) int { return x0 + int(float64(x1-x0)*(x-minX)/(maxX-minX)) }
+	py := func(y float64) int { return yBot - int(float64(yBot-yTop)*(y-minY)/(maxY-minY)) }
+	gray, black := color.RGBA{220, 220, 220, 255}, color.RGBA{0, 0, 0, 255}
+	for t := 0; t <= 4; t++ {
+		y := minY + (maxY-minY)*float64(t)/4
+		line(img, x0, py(y), x1, py(y), gray)
+		text(img, 4, py(y)+4, fmt.Sprintf("%.4g", y), black)
+		x := minX + (maxX-minX)*float64(t)/4
+		text(img, px(x)-12, yBot+15, fmt.Sprintf("%.4g", x), black)
+	}
+	line(img, x0, yTop, x0, yBot, black)
+	line(img, x0, yBot, x1, yBot, black)
+	title := c.Title
+	if c.YLabel != "" {
+		title += " (y: " + c.YLabel + ")"
+	}
+	text(img, x0, y0+18, title, black)
+	text(img, (x0+x1)/2-len(c.XLabel)*3, yBot+32, c.XLabel, black)
+	for i, s := range c.Series {
+		col := palette[i%len(palette)]
+		for j := 1; j < len(s.X); j++ {
+			if finite(s.Y[j-1]) && finite(s.Y[j]) {
+				line(img, px(s.X[j-1]), py(s.Y[j-1]), px(s.X[j]), py(s.Y[j]), col)
+			}
+		}
+		ly := yTop + 10 + 16*i
+		for k := 0; k < 3; k++ {
+			line(img, x1+10, ly-4+k, x1+30, ly-4+k, col)
+		}
+		text(img, x1+36, ly, s.Name, black)
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// line draws a segment with Bresenham's algorithm.
+func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
+	dx, dy := abs(x1-x0), -abs(y1-y0)
+	sx, sy := sign(x1-x0), sign(y1-y0)
+	e := dx + dy
+	for {
+		img.SetRGBA(x0, y0, c)
+		if x0 == x1 && y0 == y1 {
+			return
+		}
+		e2 := 2 * e
+		if e2 >= dy {
+			e += dy
+			x0 += sx
+		}
+		if e2 <= dx {
+			e += dx
+			y0 += sy
+		}
+	}
+}
+
+func text(img *image.RGBA, x, y int, s string, c color.RGBA) {
+	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func sign(v int) int {
+	switch {
+	case v > 0:
+		return 1
+	case v < 0:
+		return -1
+	}
+	return 0
+}
