@@ -31,18 +31,7 @@ func TestTrainSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains twice")
 	}
-	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	os.Mkdir(dataDir, 0o755)
-	if err := data.WriteSyntheticMNIST(dataDir, 1600, 200, 1); err != nil {
-		t.Fatal(err)
-	}
-	m, err := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Seed: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "r20.onnx")
-	m.Save(model)
+	dir, dataDir, model := trainFixture(t, 1600, 200)
 	args := func(out string) []string {
 		return []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--epochs", "3", "--batch", "32",
 			"--lr", "0.05", "--lr-steps", "2", "--seed", "9", "--threads", "2", "--out", out}
@@ -108,18 +97,7 @@ func TestCheckpointWriteFailureKeepsThePreviousOne(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains")
 	}
-	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	os.Mkdir(dataDir, 0o755)
-	if err := data.WriteSyntheticMNIST(dataDir, 256, 64, 1); err != nil {
-		t.Fatal(err)
-	}
-	m, err := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Seed: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(dir, "r20.onnx")
-	m.Save(model)
+	dir, dataDir, model := trainFixture(t, 256, 64)
 	out := filepath.Join(dir, "run")
 	args := []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--batch", "32", "--out", out}
 	if code, _, stderr := run(append(args, "--epochs", "1")...); code != 0 {
@@ -148,4 +126,25 @@ func TestCheckpointWriteFailureKeepsThePreviousOne(t *testing.T) {
 	if code, _, stderr := run(append(args, "--epochs", "2", "--resume")...); code != 0 {
 		t.Fatalf("resuming after the failure: %s", stderr)
 	}
+}
+
+// trainFixture writes a synthetic MNIST-format data set of trainN and
+// testN images and a narrow ResNet-20 for it into a temporary folder.
+func trainFixture(t *testing.T, trainN, testN int) (dir, dataDir, model string) {
+	t.Helper()
+	dir = t.TempDir()
+	dataDir = filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	if err := data.WriteSyntheticMNIST(dataDir, trainN, testN, 1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model = filepath.Join(dir, "r20.onnx")
+	if err := m.Save(model); err != nil {
+		t.Fatal(err)
+	}
+	return dir, dataDir, model
 }

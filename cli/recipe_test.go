@@ -6,24 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/train"
-	"github.com/bot-onnx/bot-onnx/train/data"
 )
 
 // TestTrainRecipe: a YAML recipe sets the options, command-line flags
 // override it, and an unknown key is refused by name. The shipped recipes
 // all parse.
 func TestTrainRecipe(t *testing.T) {
-	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	os.Mkdir(dataDir, 0o755)
-	if err := data.WriteSyntheticMNIST(dataDir, 128, 32, 1); err != nil {
-		t.Fatal(err)
-	}
-	m, _ := models.Build(models.Config{Model: "resnet20", InChannels: 1, Height: 28, Width: 28, BaseWidth: 4})
-	model := filepath.Join(dir, "m.onnx")
-	m.Save(model)
+	dir, dataDir, model := trainFixture(t, 128, 32)
 	recipe := filepath.Join(dir, "r.yaml")
 	os.WriteFile(recipe, []byte("model: "+model+"\ndata: mnist\ndata-dir: "+dataDir+"\nepochs: 3\nbatch: 32\nlr-mode: cosine\nlabel-smoothing: 0.1\n"), 0o644)
 	out := filepath.Join(dir, "run")
