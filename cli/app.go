@@ -33,6 +33,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			trainCommand(),
 			benchCommand(),
 			scheduleCommand(),
+			dataCommand(),
 			inspectCommand(),
 			predictCommand(),
 		},

@@ -24,7 +24,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Usage: "a YAML recipe whose keys are these flags' names; flags given on the command line win"},
 			&cli.StringFlag{Name: "model", Usage: "the .onnx model to train (BatchNorm as nodes)"},
 			&cli.StringFlag{Name: "init", Usage: "an .onnx whose weights, matched by name and shape, start the run (fine-tuning)"},
-			&cli.StringFlag{Name: "data", Usage: "data set: mnist"},
+			&cli.StringFlag{Name: "data", Usage: "data set: mnist, fashion-mnist, or cifar10[:DIR] (CIFAR-10 binary batches)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
 			&cli.IntFlag{Name: "epochs", Value: 1},
 			&cli.IntFlag{Name: "batch", Value: 128},

@@ -341,26 +341,48 @@ func (r *run) optimizerInputs() (params, grads [][]float32, decay []bool) {
 
 // openData opens the data set and fits it to the model's input.
 func (r *run) openData() error {
-	if r.cfg.Data != "mnist" {
-		return fmt.Errorf("--data %q: expected mnist (more data sets come with the refinements)", r.cfg.Data)
+	name, dir, _ := strings.Cut(r.cfg.Data, ":")
+	if r.cfg.DataDir != "" {
+		dir = r.cfg.DataDir
 	}
-	dir := r.cfg.DataDir
-	if dir == "" {
-		var err error
-		if dir, err = data.DefaultDir(); err != nil {
-			return err
+	var (
+		train, test data.Dataset
+		mean, std   []float64
+		err         error
+	)
+	defaultDir := func(find func() (string, error)) {
+		if dir == "" {
+			dir, err = find()
 		}
 	}
-	train, test, err := data.MNIST(dir)
+	switch name {
+	case "mnist":
+		if defaultDir(data.DefaultDir); err == nil {
+			train, test, err = data.MNIST(dir)
+		}
+		mean, std = []float64{data.MNISTMean}, []float64{data.MNISTStd}
+	case "fashion-mnist":
+		if defaultDir(data.FashionMNISTDefaultDir); err == nil {
+			train, test, err = data.FashionMNIST(dir)
+		}
+		mean, std = []float64{data.FashionMNISTMean}, []float64{data.FashionMNISTStd}
+	case "cifar10":
+		if defaultDir(data.CIFAR10DefaultDir); err == nil {
+			train, test, err = data.CIFAR10(dir)
+		}
+		mean, std = data.CIFAR10Mean[:], data.CIFAR10Std[:]
+	default:
+		return fmt.Errorf("--data %q: expected mnist, fashion-mnist or cifar10[:DIR]", r.cfg.Data)
+	}
 	if err != nil {
 		return err
 	}
 	c, h, w := train.Shape()
 	in := r.eval0InputShape()
 	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
-		return fmt.Errorf("%s: model input [%d %d %d] does not fit MNIST's %d×%d×%d images (build the model with --input 1x%dx%d)", r.cfg.Model, in[1], in[2], in[3], c, h, w, h, w)
+		return fmt.Errorf("%s: model input [%d %d %d] does not fit %s's %d×%d×%d images (build the model with --input %dx%dx%d)",
+			r.cfg.Model, in[1], in[2], in[3], name, c, h, w, c, h, w)
 	}
-	mean, std := []float64{data.MNISTMean}, []float64{data.MNISTStd}
 	for _, d := range []*data.Dataset{&train, &test} {
 		if *d, err = data.Normalize(*d, mean, std); err != nil {
 			return err

@@ -232,7 +232,7 @@ func TestTrainRefusesBadInput(t *testing.T) {
 		{"missing data", func(c *Config) { c.DataDir = filepath.Join(dir, "nowhere") }, "nowhere"},
 		{"truncated data", func(c *Config) { c.DataDir = truncated }, "train-images-idx3-ubyte"},
 		{"labels past the classes", func(c *Config) { c.Model = fiveClasses }, "5 classes, the data set 10"},
-		{"unknown data", func(c *Config) { c.Data = "imagenet" }, `"imagenet"`},
+		{"unknown data", func(c *Config) { c.Data = "imagenet" }, `"imagenet": expected mnist, fashion-mnist or cifar10`},
 		{"diverging", func(c *Config) { c.LR, c.WarmupEpochs = 1e30, 0 }, "the loss is"},
 	}
 	for _, tc := range tests {
