@@ -296,8 +296,17 @@ func (it *Iter) fill(b *Batch) error {
 	b.Epoch, b.N, b.Indices = it.epoch, hi-lo, it.order[lo:hi]
 	b.Images, b.Labels = b.Images[:b.N*size], b.Labels[:b.N]
 	classes := d.Classes()
+	// A data set with random augmentation draws each example's randomness
+	// from (epoch, index), so every epoch augments afresh.
+	epochs, perEpoch := d.(EpochDataset)
 	for j, i := range b.Indices {
-		label, err := d.Example(i, b.Images[j*size:(j+1)*size])
+		var label int
+		var err error
+		if perEpoch {
+			label, err = epochs.EpochExample(it.epoch, i, b.Images[j*size:(j+1)*size])
+		} else {
+			label, err = d.Example(i, b.Images[j*size:(j+1)*size])
+		}
 		if err != nil {
 			return fmt.Errorf("data: epoch %d, batch %d: example %d: %w", it.epoch, b.Index, i, err)
 		}

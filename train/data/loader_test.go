@@ -491,3 +491,38 @@ func BenchmarkLoader(b *testing.B) {
 		})
 	}
 }
+
+// epochStamp is an EpochDataset whose examples hold their epoch.
+type epochStamp struct{ n int }
+
+func (e epochStamp) Len() int                                  { return e.n }
+func (e epochStamp) Shape() (c, h, w int)                      { return 1, 1, 1 }
+func (e epochStamp) Classes() int                              { return 2 }
+func (e epochStamp) Example(i int, dst []float32) (int, error) { return e.EpochExample(0, i, dst) }
+func (e epochStamp) EpochExample(epoch, i int, dst []float32) (int, error) {
+	dst[0] = float32(100*epoch + i)
+	return i % 2, nil
+}
+
+// TestLoaderPassesTheEpoch: a data set that augments per epoch is asked
+// for each example with the loader's epoch.
+func TestLoaderPassesTheEpoch(t *testing.T) {
+	l, err := NewLoader(epochStamp{4}, LoaderConfig{BatchSize: 4, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := l.Epoch(context.Background(), 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	b, err := it.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, i := range b.Indices {
+		if b.Images[j] != float32(300+i) {
+			t.Errorf("example %d holds %g, want epoch 3's %d", i, b.Images[j], 300+i)
+		}
+	}
+}
