@@ -1,32 +1,44 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bot-onnx/bot-onnx/bench"
+	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/train/augment"
+	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 	"github.com/urfave/cli/v2"
 )
 
 // trainBench is what `bench train --json` prints.
 type trainBench struct {
-	Model           string             `json:"model"`
-	Variant         string             `json:"variant"`
-	Batch           int                `json:"batch"`
-	Input           string             `json:"input"`
-	Threads         int                `json:"threads"`
-	ImagesPerSecond float64            `json:"images_per_second"`
-	StepMS          []float64          `json:"step_ms"`
-	PeakRSSMiB      float64            `json:"peak_rss_mib"`
-	Torch           *bench.TorchResult `json:"torch,omitempty"`
-	Ratio           float64            `json:"ratio_to_torch,omitempty"`
+	Model           string    `json:"model"`
+	Variant         string    `json:"variant"`
+	Batch           int       `json:"batch"`
+	Input           string    `json:"input"`
+	Threads         int       `json:"threads"`
+	ImagesPerSecond float64   `json:"images_per_second"`
+	StepMS          []float64 `json:"step_ms"`
+	PeakRSSMiB      float64   `json:"peak_rss_mib"`
+	// With --data: the loader's rate alone, and training fed by it (the
+	// loader's waits included) with its workers sharing the cores.
+	Data                  string             `json:"data,omitempty"`
+	Workers               int                `json:"workers,omitempty"`
+	LoaderImagesPerSecond float64            `json:"loader_images_per_second,omitempty"`
+	FedImagesPerSecond    float64            `json:"fed_images_per_second,omitempty"`
+	Torch                 *bench.TorchResult `json:"torch,omitempty"`
+	Ratio                 float64            `json:"ratio_to_torch,omitempty"`
 }
 
 func benchCommand() *cli.Command {
@@ -36,7 +48,7 @@ func benchCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:      "train",
 			Usage:     "training throughput (images/s, median of timed steps on random data) and peak memory, beside PyTorch's",
-			UsageText: "bot-onnx bench train --model resnet20 --batch 128 --input 3x32x32 [--variant A] [--steps 20] [--threads T] [--peer torch|none] [--json]",
+			UsageText: "bot-onnx bench train --model resnet20 --batch 128 --input 3x32x32 [--variant A] [--steps 20] [--threads T] [--data folder:DIR [--workers W]] [--peer torch|none] [--json]",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "model", Value: "resnet20", Usage: "model name (see `bot-onnx models`)"},
 				&cli.StringFlag{Name: "variant", Value: "A", Usage: "A, B, C or D"},
@@ -46,6 +58,8 @@ func benchCommand() *cli.Command {
 				&cli.IntFlag{Name: "steps", Value: 20, Usage: "timed steps"},
 				&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first"},
 				&cli.IntFlag{Name: "threads", Value: goruntime.NumCPU(), Usage: "replicas for bot-onnx, threads for PyTorch"},
+				&cli.StringFlag{Name: "data", Usage: "folder:DIR: also measure the loader (decode + the paper's augmentation of DIR/train) alone and feeding the trainer"},
+				&cli.IntFlag{Name: "workers", Value: goruntime.NumCPU(), Usage: "loader goroutines with --data"},
 				&cli.StringFlag{Name: "peer", Value: "torch", Usage: "torch: also run Debian's PyTorch (/usr/bin/python3) on the same model; none"},
 				&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			},
@@ -76,7 +90,7 @@ func benchTrain(c *cli.Context) error {
 	if m, _, err = tweaks.Apply(m, passes, tweaks.Options{}); err != nil {
 		return err
 	}
-	times, err := train.StepTimes(m, c.Int("batch"), c.Int("threads"), c.Int("warmup"), c.Int("steps"))
+	times, err := train.StepTimes(m, c.Int("batch"), c.Int("threads"), c.Int("warmup"), c.Int("steps"), nil)
 	if err != nil {
 		return err
 	}
@@ -84,6 +98,11 @@ func benchTrain(c *cli.Context) error {
 		Threads: c.Int("threads"), ImagesPerSecond: float64(c.Int("batch")) / train.Median(times).Seconds(), PeakRSSMiB: peakRSSMiB()}
 	for _, t := range times {
 		res.StepMS = append(res.StepMS, float64(t)/float64(time.Millisecond))
+	}
+	if c.IsSet("data") {
+		if err := benchLoader(c, m, &res, dims); err != nil {
+			return err
+		}
 	}
 	if c.String("peer") == "torch" {
 		if res.Variant != "A" {
@@ -99,6 +118,11 @@ func benchTrain(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "bot-onnx  %s-%s batch %d %s, %d replicas: %.1f images/s (median of %d steps), peak RSS %.0f MiB\n",
 		res.Model, res.Variant, res.Batch, res.Input, res.Threads, res.ImagesPerSecond, len(times), res.PeakRSSMiB)
+	if res.Data != "" {
+		fmt.Fprintf(c.App.Writer, "loader    %s, %d workers: %.1f images/s alone (%.2f× the trainer); training fed by it: %.1f images/s (%.2f× random data)\n",
+			res.Data, res.Workers, res.LoaderImagesPerSecond, res.LoaderImagesPerSecond/res.ImagesPerSecond,
+			res.FedImagesPerSecond, res.FedImagesPerSecond/res.ImagesPerSecond)
+	}
 	if res.Torch != nil {
 		fmt.Fprintf(c.App.Writer, "PyTorch   %s, %d threads: %.1f images/s, peak RSS %.0f MiB\nratio     %.2f× PyTorch\n",
 			res.Torch.Torch, res.Torch.Threads, res.Torch.ImagesPerSecond, res.Torch.PeakRSSMiB, res.Ratio)
@@ -120,4 +144,74 @@ func peakRSSMiB() float64 {
 		}
 	}
 	return 0
+}
+
+// benchLoader measures the image-folder loader of --data alone, then
+// training steps fed by it, into res.
+func benchLoader(c *cli.Context, m *graph.Model, res *trainBench, dims []int64) error {
+	dir, ok := strings.CutPrefix(c.String("data"), "folder:")
+	if !ok || dir == "" {
+		return fmt.Errorf("--data %q: expected folder:DIR", c.String("data"))
+	}
+	if dims[1] != dims[2] || (dims[0] != 1 && dims[0] != 3) {
+		return fmt.Errorf("--input %s: image folders feed square 1- or 3-channel inputs", c.String("input"))
+	}
+	if c.Int("workers") < 1 {
+		return fmt.Errorf("--workers must be positive, found %d", c.Int("workers"))
+	}
+	opts := augment.DefaultTrainOptions(int(dims[1]))
+	if dims[0] == 1 {
+		opts.Channels, opts.Lighting, opts.Mean, opts.Std = 1, false, []float64{117}, []float64{58}
+	}
+	pipe, err := augment.NewTrain(opts)
+	if err != nil {
+		return err
+	}
+	set, err := data.Folder(filepath.Join(dir, "train"), data.FolderOptions{Transform: pipe, Seed: 1})
+	if err != nil {
+		return err
+	}
+	batch, workers, steps := c.Int("batch"), c.Int("workers"), c.Int("steps")
+	if set.Len() < batch {
+		return fmt.Errorf("--data %s: %d training images, fewer than one batch of %d", dir, set.Len(), batch)
+	}
+	res.Data, res.Workers = c.String("data"), workers
+	if res.LoaderImagesPerSecond, err = train.LoaderRate(c.Context, set, batch, workers, steps); err != nil {
+		return err
+	}
+	loader, err := data.NewLoader(set, data.LoaderConfig{BatchSize: batch, Shuffle: true, Seed: 2, DropLast: true, Workers: workers})
+	if err != nil {
+		return err
+	}
+	var (
+		it    *data.Iter
+		epoch int
+	)
+	defer func() {
+		if it != nil {
+			it.Close()
+		}
+	}()
+	next := func() (*data.Batch, error) {
+		for {
+			if it == nil {
+				if it, err = loader.Epoch(c.Context, epoch, 0); err != nil {
+					return nil, err
+				}
+				epoch++
+			}
+			b, err := it.Next()
+			if !errors.Is(err, io.EOF) {
+				return b, err
+			}
+			it.Close()
+			it = nil
+		}
+	}
+	times, err := train.StepTimes(m, batch, c.Int("threads"), c.Int("warmup"), steps, next)
+	if err != nil {
+		return err
+	}
+	res.FedImagesPerSecond = float64(batch) / train.Median(times).Seconds()
+	return nil
 }

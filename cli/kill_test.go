@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -86,6 +87,23 @@ func TestTrainSurvivesSIGKILL(t *testing.T) {
 	lines, _ := os.ReadFile(filepath.Join(killed, train.MetricsFile))
 	if n := bytes.Count(lines, []byte("\n")); n != 3 {
 		t.Errorf("%d metrics lines after resuming, want 3:\n%s", n, lines)
+	}
+	// The per-step log holds every step once, in order, as the whole run's.
+	wholeSteps, err := train.ReadSteps(filepath.Join(whole, train.StepsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	killedSteps, err := train.ReadSteps(filepath.Join(killed, train.StepsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wholeSteps) != 3*1600/32 || !slices.Equal(wholeSteps, killedSteps) {
+		t.Errorf("steps: %d in the whole run, %d after kill and resume; want %d, equal", len(wholeSteps), len(killedSteps), 3*1600/32)
+	}
+	for i, s := range killedSteps {
+		if s.Step != i {
+			t.Fatalf("line %d of %s is step %d", i+1, train.StepsFile, s.Step)
+		}
 	}
 }
 

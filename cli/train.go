@@ -3,14 +3,17 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/urfave/cli/v2"
 )
 
@@ -24,8 +27,21 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Usage: "a YAML recipe whose keys are these flags' names; flags given on the command line win"},
 			&cli.StringFlag{Name: "model", Usage: "the .onnx model to train (BatchNorm as nodes)"},
 			&cli.StringFlag{Name: "init", Usage: "an .onnx whose weights, matched by name and shape, start the run (fine-tuning)"},
-			&cli.StringFlag{Name: "data", Usage: "data set: mnist, fashion-mnist, or cifar10[:DIR] (CIFAR-10 binary batches)"},
+			&cli.StringFlag{Name: "data", Usage: "data set: mnist, fashion-mnist, cifar10[:DIR] (CIFAR-10 binary batches), or folder:DIR (DIR/train/<class>/*.jpg|png and DIR/val/<class>/…)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
+			&cli.StringFlag{Name: "mean", Usage: "per-channel mean in [0,1] units, e.g. 0.485,0.456,0.406 (default: the data set's; ImageNet's for folders)"},
+			&cli.StringFlag{Name: "std", Usage: "per-channel standard deviation in [0,1] units (default: as --mean)"},
+			&cli.BoolFlag{Name: "random-crop", Value: true, Usage: "folders: random-resized crop to the model's size (else resize and centre crop as validation)"},
+			&cli.StringFlag{Name: "crop-area", Value: "0.08,1", Usage: "folders: the random crop's range of area fractions"},
+			&cli.StringFlag{Name: "crop-aspect", Value: "0.75,1.3333333333333333", Usage: "folders: the random crop's range of aspect ratios (w/h, drawn log-uniformly)"},
+			&cli.BoolFlag{Name: "flip", Value: true, Usage: "folders: horizontal flip with p = 0.5"},
+			&cli.Float64Flag{Name: "brightness", Value: 0.4, Usage: "folders: brightness scaled by U[1−s, 1+s] (0: off)"},
+			&cli.Float64Flag{Name: "contrast", Value: 0.4, Usage: "folders: contrast scaled by U[1−s, 1+s] (0: off)"},
+			&cli.Float64Flag{Name: "saturation", Value: 0.4, Usage: "folders: saturation scaled by U[1−s, 1+s] (0: off)"},
+			&cli.Float64Flag{Name: "lighting", Value: 0.1, Usage: "folders: std of the PCA lighting noise on ImageNet's eigenvectors (0: off; RGB models only)"},
+			&cli.Float64Flag{Name: "val-crop-ratio", Value: augment.DefaultCropRatio, Usage: "folders: validation images resized to size/ratio on the shorter side, then centre-cropped"},
+			&cli.BoolFlag{Name: "skip-bad", Usage: "folders: skip image files that do not decode, with a warning and a count (default: stop at the first)"},
+			&cli.IntFlag{Name: "workers", Usage: "goroutines decoding and augmenting ahead of the trainer (default: one per core for folders, 1 otherwise)"},
 			&cli.IntFlag{Name: "epochs", Value: 1},
 			&cli.IntFlag{Name: "batch", Value: 128},
 			&cli.Float64Flag{Name: "lr", Value: 0.1, Usage: "base learning rate"},
@@ -74,10 +90,19 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("--smoothing: %w", err)
 			}
+			mean, std, err := normFlags(c)
+			if err != nil {
+				return err
+			}
+			aug, err := augmentFlags(c)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := train.Config{
 				Model: c.String("model"), Init: c.String("init"), Data: c.String("data"), DataDir: c.String("data-dir"),
+				Mean: mean, Std: std, Augment: aug, ValCropRatio: c.Float64("val-crop-ratio"), SkipBad: c.Bool("skip-bad"), Workers: c.Int("workers"),
 				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
 				DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
 				WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), Seed: c.Uint64("seed"), Threads: c.Int("threads"), MicroBatch: c.Int("micro-batch"),
@@ -130,6 +155,67 @@ func parseInts(flag, s string) ([]int, error) {
 			return nil, fmt.Errorf("--%s %q: expected positive integers like 30,60,90, found %q", flag, s, part)
 		}
 		out = append(out, n)
+	}
+	return out, nil
+}
+
+// augmentFlags reads the folder augmentation flags. It returns nil (the
+// paper's augmentation) when none is set, so that in-memory data sets,
+// which take no augmentation, can refuse the flags when one is.
+func augmentFlags(c *cli.Context) (*augment.TrainOptions, error) {
+	names := []string{"random-crop", "crop-area", "crop-aspect", "flip", "brightness", "contrast", "saturation", "lighting"}
+	if !slices.ContainsFunc(names, c.IsSet) {
+		return nil, nil
+	}
+	o := augment.DefaultTrainOptions(0)
+	area, err := parseFloats("crop-area", c.String("crop-area"), 2)
+	if err != nil {
+		return nil, err
+	}
+	aspect, err := parseFloats("crop-aspect", c.String("crop-aspect"), 2)
+	if err != nil {
+		return nil, err
+	}
+	o.Crop, o.MinArea, o.MaxArea, o.MinRatio, o.MaxRatio = c.Bool("random-crop"), area[0], area[1], aspect[0], aspect[1]
+	o.CropRatio = c.Float64("val-crop-ratio")
+	o.Flip = c.Bool("flip")
+	o.Brightness, o.Contrast, o.Saturation = c.Float64("brightness"), c.Float64("contrast"), c.Float64("saturation")
+	o.Jitter = o.Brightness != 0 || o.Contrast != 0 || o.Saturation != 0
+	o.LightingStd = c.Float64("lighting")
+	o.Lighting = o.LightingStd != 0
+	return &o, nil
+}
+
+// normFlags reads --mean and --std: both or neither.
+func normFlags(c *cli.Context) (mean, std []float64, err error) {
+	if c.String("mean") == "" && c.String("std") == "" {
+		return nil, nil, nil
+	}
+	if mean, err = parseFloats("mean", c.String("mean"), 0); err != nil {
+		return nil, nil, err
+	}
+	if std, err = parseFloats("std", c.String("std"), 0); err != nil {
+		return nil, nil, err
+	}
+	if len(mean) != len(std) {
+		return nil, nil, fmt.Errorf("--mean %q and --std %q: expected as many values in each, one a channel", c.String("mean"), c.String("std"))
+	}
+	return mean, std, nil
+}
+
+// parseFloats reads a comma-separated list of finite numbers; want > 0
+// asks for exactly that many.
+func parseFloats(flag, s string, want int) ([]float64, error) {
+	var out []float64
+	for _, part := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("--%s %q: expected comma-separated numbers, found %q", flag, s, part)
+		}
+		out = append(out, v)
+	}
+	if want > 0 && len(out) != want {
+		return nil, fmt.Errorf("--%s %q: expected %d numbers, found %d", flag, s, want, len(out))
 	}
 	return out, nil
 }

@@ -1,6 +1,10 @@
 package train
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	goruntime "runtime"
 	"slices"
@@ -11,10 +15,12 @@ import (
 )
 
 // StepTimes times full training steps (forward, backward, gradient
-// reduction over the replicas, Nesterov update) of m on random data:
-// warmup untimed steps, then steps timed ones. It measures what Train
-// runs, without the data loader.
-func StepTimes(m *graph.Model, batch, threads, warmup, steps int) ([]time.Duration, error) {
+// reduction over the replicas, Nesterov update) of m: warmup untimed
+// steps, then steps timed ones. Batches come from next, whose wait is
+// timed with the step (a loader that cannot keep up shows as slower
+// steps), or are random data when next is nil: what Train runs, without
+// the data loader.
+func StepTimes(m *graph.Model, batch, threads, warmup, steps int, next func() (*data.Batch, error)) ([]time.Duration, error) {
 	if threads <= 0 {
 		threads = goruntime.NumCPU()
 	}
@@ -47,6 +53,14 @@ func StepTimes(m *graph.Model, batch, threads, warmup, steps int) ([]time.Durati
 	var times []time.Duration
 	for s := 0; s < warmup+steps; s++ {
 		start := time.Now()
+		if next != nil {
+			if b, err = next(); err != nil {
+				return nil, err
+			}
+			if b.N != batch {
+				return nil, fmt.Errorf("the loader gave a batch of %d, expected %d", b.N, batch)
+			}
+		}
 		if _, err := r.trainStep(b, grads); err != nil {
 			return nil, err
 		}
@@ -67,4 +81,35 @@ func Median(ds []time.Duration) time.Duration {
 	}
 	s := slices.Sorted(slices.Values(ds))
 	return s[len(s)/2]
+}
+
+// LoaderRate measures how many examples a second a loader of d delivers
+// with workers goroutines, over the first batches batches of epoch 0 (or
+// the whole epoch if shorter), with nothing else running: the rate to
+// compare with the trainer's.
+func LoaderRate(ctx context.Context, d data.Dataset, batch, workers, batches int) (float64, error) {
+	loader, err := data.NewLoader(d, data.LoaderConfig{BatchSize: batch, Shuffle: true, Seed: 1, DropLast: true, Workers: workers})
+	if err != nil {
+		return 0, err
+	}
+	it, err := loader.Epoch(ctx, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	start, n := time.Now(), 0
+	for range batches {
+		b, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		n += b.N
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("the data set gave no batch of %d", batch)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }

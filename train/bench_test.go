@@ -14,7 +14,7 @@ func BenchmarkTrainStepResNet20(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	times, err := StepTimes(m, 128, 0, 2, b.N)
+	times, err := StepTimes(m, 128, 0, 2, b.N, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

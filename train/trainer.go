@@ -21,6 +21,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
 	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 	"github.com/bot-onnx/bot-onnx/tweaks"
@@ -31,8 +32,26 @@ import (
 type Config struct {
 	Model   string // .onnx file to train
 	Init    string // optional .onnx whose weights (matched by name and shape) start the run
-	Data    string // "mnist"
+	Data    string // one of DataSets
 	DataDir string // "" for the data set's default folder
+	// Mean and Std standardise every channel, in [0,1] units (nil: the
+	// data set's own figures; ImageNet's for image folders).
+	Mean, Std []float64
+	// Augment is the training augmentation of image folders (nil: the
+	// paper's, augment.DefaultTrainOptions); its size, channels and
+	// normalisation are set from the model and Mean and Std. Validation
+	// images are resized to size/ValCropRatio (0: 0.875) and centre-cropped.
+	Augment      *augment.TrainOptions
+	ValCropRatio float64
+	// SkipBad skips image files that do not decode, with a warning and a
+	// count in the metrics, instead of stopping at the first.
+	SkipBad bool
+	// Workers is the number of goroutines filling batches ahead of the
+	// trainer (0: one per core for image folders, one otherwise).
+	Workers int
+	// TrainLimit, when positive, trains on that many training examples
+	// drawn once with Seed: a smaller budget for quick studies.
+	TrainLimit int
 
 	Epochs        int
 	Batch         int
@@ -91,6 +110,8 @@ type Metrics struct {
 	TestTop5    float64 `json:"test_top5,omitempty"`
 	ImagesPerS  float64 `json:"images_per_second"`
 	EpochSecond float64 `json:"epoch_seconds"`
+	// Skipped counts the image files found bad so far (with SkipBad).
+	Skipped int `json:"skipped_files,omitempty"`
 }
 
 // Files of a run folder.
@@ -98,6 +119,7 @@ const (
 	ModelFile      = "model.onnx"
 	MetricsFile    = "metrics.jsonl"
 	CheckpointFile = "checkpoint.bin"
+	StepsFile      = "steps.csv"
 )
 
 // run is a training run in progress.
@@ -120,6 +142,8 @@ type run struct {
 	teacher  *runtime.Session
 	soft     [][]float32 // each replica's buffer of the teacher's softened distributions
 	softAll  []float32   // the whole batch's
+	folders  []*data.FolderSet
+	steps    []StepRecord // the steps of the epoch in progress, not yet in StepsFile
 }
 
 // Train runs cfg to the end (or until ctx is cancelled, after which
@@ -151,6 +175,9 @@ func Train(ctx context.Context, cfg Config) ([]Metrics, error) {
 		}
 		fmt.Fprintf(cfg.Log, "epoch %d/%d: train loss %.4f, test loss %.4f, top-1 %.2f%%, %.0f images/s\n",
 			m.Epoch, cfg.Epochs, m.TrainLoss, m.TestLoss, 100*m.TestTop1, m.ImagesPerS)
+		if m.Skipped > 0 {
+			fmt.Fprintf(cfg.Log, "%d bad image files skipped so far\n", m.Skipped)
+		}
 	}
 	r.w.Store(r.model)
 	r.model.SetMetadata("bot-onnx.trained", fmt.Sprintf("%s, %d epochs, batch %d, lr %g", cfg.Data, cfg.Epochs, cfg.Batch, r.sched.Base))
@@ -173,6 +200,12 @@ func prepare(cfg Config) (*run, error) {
 		return nil, fmt.Errorf("--label-smoothing must be in [0, 1), found %g", cfg.LabelSmoothing)
 	case cfg.Mixup < 0 || cfg.MixupOffEpochs < 0:
 		return nil, fmt.Errorf("--mixup and --mixup-off-epochs must be 0 or more, found %g and %d", cfg.Mixup, cfg.MixupOffEpochs)
+	case len(cfg.Mean) != len(cfg.Std):
+		return nil, fmt.Errorf("--mean and --std: expected one value a channel in each, found %d and %d", len(cfg.Mean), len(cfg.Std))
+	case cfg.TrainLimit < 0:
+		return nil, fmt.Errorf("--train-limit must be 0 (all) or more, found %d", cfg.TrainLimit)
+	case cfg.Workers < 0:
+		return nil, fmt.Errorf("--workers must be 0 or more, found %d", cfg.Workers)
 	case cfg.ZeroGamma && cfg.Init != "":
 		return nil, errors.New("--zero-gamma resets trained weights: it does not go with --init")
 	}
@@ -339,65 +372,6 @@ func (r *run) optimizerInputs() (params, grads [][]float32, decay []bool) {
 	return params, grads, decay
 }
 
-// openData opens the data set and fits it to the model's input.
-func (r *run) openData() error {
-	name, dir, _ := strings.Cut(r.cfg.Data, ":")
-	if r.cfg.DataDir != "" {
-		dir = r.cfg.DataDir
-	}
-	var (
-		train, test data.Dataset
-		mean, std   []float64
-		err         error
-	)
-	defaultDir := func(find func() (string, error)) {
-		if dir == "" {
-			dir, err = find()
-		}
-	}
-	switch name {
-	case "mnist":
-		if defaultDir(data.DefaultDir); err == nil {
-			train, test, err = data.MNIST(dir)
-		}
-		mean, std = []float64{data.MNISTMean}, []float64{data.MNISTStd}
-	case "fashion-mnist":
-		if defaultDir(data.FashionMNISTDefaultDir); err == nil {
-			train, test, err = data.FashionMNIST(dir)
-		}
-		mean, std = []float64{data.FashionMNISTMean}, []float64{data.FashionMNISTStd}
-	case "cifar10":
-		if defaultDir(data.CIFAR10DefaultDir); err == nil {
-			train, test, err = data.CIFAR10(dir)
-		}
-		mean, std = data.CIFAR10Mean[:], data.CIFAR10Std[:]
-	default:
-		return fmt.Errorf("--data %q: expected mnist, fashion-mnist or cifar10[:DIR]", r.cfg.Data)
-	}
-	if err != nil {
-		return err
-	}
-	c, h, w := train.Shape()
-	in := r.eval0InputShape()
-	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
-		return fmt.Errorf("%s: model input [%d %d %d] does not fit %s's %d×%d×%d images (build the model with --input %dx%dx%d)",
-			r.cfg.Model, in[1], in[2], in[3], name, c, h, w, c, h, w)
-	}
-	for _, d := range []*data.Dataset{&train, &test} {
-		if *d, err = data.Normalize(*d, mean, std); err != nil {
-			return err
-		}
-		if in[1] != int64(c) {
-			if *d, err = data.RepeatChannels(*d, int(in[1])); err != nil {
-				return err
-			}
-		}
-	}
-	r.test = test
-	r.train, err = data.NewLoader(train, data.LoaderConfig{BatchSize: r.cfg.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: 1})
-	return err
-}
-
 // eval0InputShape returns the model's declared input shape.
 func (r *run) eval0InputShape() []int64 {
 	inits := graph.NewIndex(r.model.GetGraph()).Initializers
@@ -433,6 +407,9 @@ func (r *run) resume() ([]Metrics, error) {
 	if statErr != nil {
 		if r.cfg.Resume {
 			fmt.Fprintf(r.cfg.Log, "no checkpoint in %s: starting from the first epoch\n", r.cfg.Out)
+		}
+		if err := writeSteps(filepath.Join(r.cfg.Out, StepsFile), nil); err != nil {
+			return nil, err
 		}
 		return nil, os.WriteFile(filepath.Join(r.cfg.Out, MetricsFile), nil, 0o644)
 	}
@@ -473,12 +450,26 @@ func (r *run) resume() ([]Metrics, error) {
 		return nil, err
 	}
 	metrics = slices.DeleteFunc(metrics, func(m Metrics) bool { return m.Epoch > c.Epoch })
+	steps, err := ReadSteps(filepath.Join(r.cfg.Out, StepsFile))
+	if err != nil {
+		return nil, err
+	}
+	steps = slices.DeleteFunc(steps, func(s StepRecord) bool { return s.Step >= c.Step })
+	if err := writeSteps(filepath.Join(r.cfg.Out, StepsFile), steps); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(r.cfg.Log, "resuming %s after epoch %d (step %d)\n", r.cfg.Out, c.Epoch, c.Step)
 	return metrics, writeMetrics(filepath.Join(r.cfg.Out, MetricsFile), metrics)
 }
 
 // checkpoint saves the state after an epoch, then the metrics including it.
 func (r *run) checkpoint(metrics []Metrics) error {
+	// The steps go first: after a crash between the two writes, resume
+	// drops the steps past the checkpoint.
+	if err := appendSteps(filepath.Join(r.cfg.Out, StepsFile), r.steps); err != nil {
+		return fmt.Errorf("saving the steps of epoch %d: %w", r.epoch, err)
+	}
+	r.steps = r.steps[:0]
 	c := &Checkpoint{Epoch: r.epoch, Step: r.step, Config: r.config, Tensors: map[string][]float32{}}
 	for i, name := range r.w.Order {
 		c.Tensors[name] = r.w.Params[name]
@@ -525,6 +516,7 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 		if err := r.opt.Step(lr, params, grads, decay); err != nil {
 			return Metrics{}, err
 		}
+		r.steps = append(r.steps, StepRecord{Step: r.step, LR: lr, Loss: loss})
 		r.step++
 		lossSum += loss
 		batches++
@@ -535,6 +527,7 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 	m := Metrics{Epoch: r.epoch, Step: r.step, LR: r.sched.LR(r.step - 1), TrainLoss: lossSum / float64(max(batches, 1)),
 		ImagesPerS: float64(batches*r.cfg.Batch) / elapsed.Seconds(), EpochSecond: elapsed.Seconds()}
 	m.TestLoss, m.TestTop1, m.TestTop5, err = r.evaluate(ctx)
+	m.Skipped = r.skipped()
 	return m, err
 }
 
@@ -616,7 +609,7 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 func (r *run) evaluate(ctx context.Context) (loss, top1, top5 float64, err error) {
 	kernel.SetBLASThreads(goruntime.NumCPU())
 	defer kernel.SetBLASThreads(1)
-	logits, labels, err := Predict(ctx, r.eval, r.test)
+	logits, labels, err := Predict(ctx, r.eval, r.test, r.workers())
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -626,9 +619,9 @@ func (r *run) evaluate(ctx context.Context) (loss, top1, top5 float64, err error
 
 // Predict runs an evaluation net over a data set in order and returns the
 // logits ([len, classes]) and labels. A last partial batch is padded with
-// zeros, whose outputs are dropped.
-func Predict(ctx context.Context, net *Net[float32], d data.Dataset) ([]float32, []int32, error) {
-	loader, err := data.NewLoader(d, data.LoaderConfig{BatchSize: net.Batch, Workers: 1})
+// zeros, whose outputs are dropped. workers goroutines fill batches ahead.
+func Predict(ctx context.Context, net *Net[float32], d data.Dataset, workers int) ([]float32, []int32, error) {
+	loader, err := data.NewLoader(d, data.LoaderConfig{BatchSize: net.Batch, Workers: workers})
 	if err != nil {
 		return nil, nil, err
 	}

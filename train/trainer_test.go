@@ -170,7 +170,7 @@ func TestEvaluationMatchesONNXRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	test, _ = data.Normalize(test, []float64{data.MNISTMean}, []float64{data.MNISTStd})
-	logits, labels, err := Predict(context.Background(), net, test)
+	logits, labels, err := Predict(context.Background(), net, test, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestTrainRefusesBadInput(t *testing.T) {
 		{"missing data", func(c *Config) { c.DataDir = filepath.Join(dir, "nowhere") }, "nowhere"},
 		{"truncated data", func(c *Config) { c.DataDir = truncated }, "train-images-idx3-ubyte"},
 		{"labels past the classes", func(c *Config) { c.Model = fiveClasses }, "5 classes, the data set 10"},
-		{"unknown data", func(c *Config) { c.Data = "imagenet" }, `"imagenet": expected mnist, fashion-mnist or cifar10`},
+		{"unknown data", func(c *Config) { c.Data = "imagenet" }, `"imagenet": expected mnist, fashion-mnist, cifar10[:DIR] or folder:DIR`},
 		{"diverging", func(c *Config) { c.LR, c.WarmupEpochs = 1e30, 0 }, "the loss is"},
 	}
 	for _, tc := range tests {

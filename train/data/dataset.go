@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 )
 
 // Dataset is an indexable collection of labelled examples of one shape.
@@ -228,4 +230,52 @@ func MeanStd(d Dataset) (mean, std []float64, err error) {
 		std[k] = math.Sqrt(m2[k] / (float64(d.Len()) * float64(plane)))
 	}
 	return mean, std, nil
+}
+
+// RandomSubset presents n examples of d drawn without replacement by a PCG
+// generator seeded with seed, in index order: a smaller training set that is
+// the same for the same seed. n of Len() or more gives d itself. A data set
+// that augments per epoch keeps doing so.
+func RandomSubset(d Dataset, n int, seed uint64) (Dataset, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("data: a subset of %d examples: expected at least 1", n)
+	}
+	if n >= d.Len() {
+		return d, nil
+	}
+	perm := rand.New(rand.NewPCG(seed, 0x737562)).Perm(d.Len())[:n]
+	slices.Sort(perm)
+	s := &subset{Dataset: d, indices: perm}
+	if e, ok := d.(EpochDataset); ok {
+		return &epochSubset{subset: s, epoch: e}, nil
+	}
+	return s, nil
+}
+
+// subset is a Dataset restricted to indices.
+type subset struct {
+	Dataset
+	indices []int
+}
+
+func (s *subset) Len() int { return len(s.indices) }
+
+func (s *subset) Example(i int, dst []float32) (int, error) {
+	if i < 0 || i >= len(s.indices) {
+		return 0, fmt.Errorf("data: example %d of a subset of %d", i, len(s.indices))
+	}
+	return s.Dataset.Example(s.indices[i], dst)
+}
+
+// epochSubset is a subset of an EpochDataset.
+type epochSubset struct {
+	*subset
+	epoch EpochDataset
+}
+
+func (s *epochSubset) EpochExample(epoch, i int, dst []float32) (int, error) {
+	if i < 0 || i >= len(s.indices) {
+		return 0, fmt.Errorf("data: example %d of a subset of %d", i, len(s.indices))
+	}
+	return s.epoch.EpochExample(epoch, s.indices[i], dst)
 }

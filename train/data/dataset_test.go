@@ -223,3 +223,63 @@ func TestNormalize(t *testing.T) {
 		})
 	}
 }
+
+// TestRandomSubset: n distinct examples in index order, the same for the
+// same seed, another draw for another seed; the epoch passes through.
+func TestRandomSubset(t *testing.T) {
+	pixels := make([]uint8, 100)
+	labels := make([]uint8, 100)
+	for i := range pixels {
+		pixels[i], labels[i] = uint8(i), uint8(i%10)
+	}
+	d, err := NewImages(pixels, labels, 1, 1, 1, 10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := func(s Dataset) []float32 {
+		out := make([]float32, s.Len())
+		for i := range out {
+			v := make([]float32, 1)
+			label, err := s.Example(i, v)
+			if err != nil || label != int(v[0])%10 {
+				t.Fatalf("example %d: label %d, value %g, %v", i, label, v[0], err)
+			}
+			out[i] = v[0]
+		}
+		return out
+	}
+	a, _ := RandomSubset(d, 30, 7)
+	b, _ := RandomSubset(d, 30, 7)
+	c, _ := RandomSubset(d, 30, 8)
+	va, vb, vc := values(a), values(b), values(c)
+	if len(va) != 30 || !slices.Equal(va, vb) || slices.Equal(va, vc) {
+		t.Errorf("subsets %v / %v / %v: want 30 values, equal for equal seeds", va, vb, vc)
+	}
+	for i := 1; i < len(va); i++ {
+		if va[i] <= va[i-1] {
+			t.Fatalf("subset %v not strictly increasing", va)
+		}
+	}
+	if whole, _ := RandomSubset(d, 500, 1); whole != Dataset(d) {
+		t.Error("a subset larger than the set should be the set")
+	}
+	if _, err := RandomSubset(d, 0, 1); err == nil {
+		t.Error("a subset of 0 was accepted")
+	}
+	ep, _ := RandomSubset(epochRecorder{d}, 5, 1)
+	if _, ok := ep.(EpochDataset); !ok {
+		t.Fatal("the subset of an epoch data set lost EpochExample")
+	}
+	v := make([]float32, 1)
+	if label, _ := ep.(EpochDataset).EpochExample(3, 0, v); label != 3 {
+		t.Errorf("EpochExample gave label %d, want the epoch 3 passed through", label)
+	}
+}
+
+// epochRecorder is an EpochDataset whose label is the epoch asked for.
+type epochRecorder struct{ Dataset }
+
+func (e epochRecorder) EpochExample(epoch, i int, dst []float32) (int, error) {
+	_, err := e.Example(i, dst)
+	return epoch, err
+}
