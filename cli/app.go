@@ -31,6 +31,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			buildCommand(),
 			tweakCommand(),
 			trainCommand(),
+			ablateCommand(),
 			benchCommand(),
 			scheduleCommand(),
 			dataCommand(),

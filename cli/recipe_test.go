@@ -58,3 +58,27 @@ func TestSchedulePNGAndCSV(t *testing.T) {
 		t.Errorf("png: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestAblateBadInput: an unknown step or a teacher of another layout is
+// refused in one line before anything is written.
+func TestAblateBadInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--steps", "baseline,warmup"}, `unknown step "warmup"`},
+		{[]string{"--teacher-model", "resnet50"}, "expected a model of the student's layout"},
+		{[]string{"--model", "resnet21"}, `unknown model "resnet21"`},
+		{[]string{"--input", "28x28"}, "--input"},
+	} {
+		out := filepath.Join(dir, "study")
+		code, _, stderr := run(append([]string{"ablate", "--data", "mnist", "--epochs", "1", "--out", out}, tc.args...)...)
+		if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want one line containing %q", tc.args, code, stderr, tc.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v: %s was created", tc.args, out)
+		}
+	}
+}

@@ -43,6 +43,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "skip-bad", Usage: "folders: skip image files that do not decode, with a warning and a count (default: stop at the first)"},
 			&cli.IntFlag{Name: "workers", Usage: "goroutines decoding and augmenting ahead of the trainer (default: one per core for folders, 1 otherwise)"},
 			&cli.IntFlag{Name: "epochs", Value: 1},
+			&cli.IntFlag{Name: "train-limit", Usage: "train on this many training examples drawn once with --seed (0: all)"},
 			&cli.IntFlag{Name: "batch", Value: 128},
 			&cli.Float64Flag{Name: "lr", Value: 0.1, Usage: "base learning rate"},
 			&cli.StringFlag{Name: "lr-mode", Value: "step", Usage: "learning-rate schedule: step, or cosine (per batch, after warmup)"},
@@ -103,7 +104,7 @@ func trainCommand() *cli.Command {
 			cfg := train.Config{
 				Model: c.String("model"), Init: c.String("init"), Data: c.String("data"), DataDir: c.String("data-dir"),
 				Mean: mean, Std: std, Augment: aug, ValCropRatio: c.Float64("val-crop-ratio"), SkipBad: c.Bool("skip-bad"), Workers: c.Int("workers"),
-				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
+				Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
 				DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
 				WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), Seed: c.Uint64("seed"), Threads: c.Int("threads"), MicroBatch: c.Int("micro-batch"),
 				NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"), Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),

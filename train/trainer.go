@@ -445,7 +445,7 @@ func (r *run) resume() ([]Metrics, error) {
 		}
 	}
 	r.epoch, r.step = c.Epoch, c.Step
-	metrics, err := readMetrics(filepath.Join(r.cfg.Out, MetricsFile))
+	metrics, err := ReadMetrics(filepath.Join(r.cfg.Out, MetricsFile))
 	if err != nil {
 		return nil, err
 	}
@@ -700,7 +700,8 @@ func initFrom(m *graph.Model, path string) error {
 	return nil
 }
 
-func readMetrics(path string) ([]Metrics, error) {
+// ReadMetrics reads a run's MetricsFile, one epoch a line.
+func ReadMetrics(path string) ([]Metrics, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -86,7 +86,7 @@ func TestTrainDeterministicAndResumable(t *testing.T) {
 	if _, err := Train(ctx, cfg); err == nil {
 		t.Fatal("the cancelled run finished")
 	}
-	if done, _ := readMetrics(filepath.Join(stopped, MetricsFile)); len(done) != 1 {
+	if done, _ := ReadMetrics(filepath.Join(stopped, MetricsFile)); len(done) != 1 {
 		t.Fatalf("the run stopped after %d epochs, want it stopped inside epoch 2", len(done))
 	}
 	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--resume") {
@@ -111,8 +111,8 @@ func TestTrainDeterministicAndResumable(t *testing.T) {
 			t.Errorf("%s: %d metrics lines, want 3", filepath.Base(run), n)
 		}
 		// Timings differ between runs; compare the learning figures.
-		runMetrics, _ := readMetrics(filepath.Join(run, MetricsFile))
-		ref, _ := readMetrics(filepath.Join(whole, MetricsFile))
+		runMetrics, _ := ReadMetrics(filepath.Join(run, MetricsFile))
+		ref, _ := ReadMetrics(filepath.Join(whole, MetricsFile))
 		for i := range ref {
 			m := runMetrics[i]
 			if m.TrainLoss != ref[i].TrainLoss || m.TestTop1 != ref[i].TestTop1 || m.Step != ref[i].Step || m.Epoch != i+1 {

@@ -1,0 +1,179 @@
+package ablation
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bot-onnx/bot-onnx/internal/testenv"
+	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/train/data"
+)
+
+// TestScaledSchedule pins the paper's 120-epoch schedule scaled to other
+// budgets: 30/60/90 and 5 warmup epochs at 120, by hand elsewhere.
+func TestScaledSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		epochs int
+		steps  []int
+		warmup int
+	}{
+		{120, []int{30, 60, 90}, 5},
+		{15, []int{4, 8, 11}, 1}, // 3.75, 7.5, 11.25; 0.625
+		{48, []int{12, 24, 36}, 2},
+		{2, []int{1}, 1}, // 0.5 → 1, 1 again, 1.5 → 2 is the end
+		{1, nil, 0},      // no room for a step or for warmup before cosine
+	} {
+		if got := ScaledSteps(tc.epochs); !slices.Equal(got, tc.steps) {
+			t.Errorf("ScaledSteps(%d) = %v, want %v", tc.epochs, got, tc.steps)
+		}
+		if got := WarmupEpochs(tc.epochs); got != tc.warmup {
+			t.Errorf("WarmupEpochs(%d) = %d, want %d", tc.epochs, got, tc.warmup)
+		}
+	}
+}
+
+// TestRecipe checks each step's training configuration field by field:
+// cumulative, with distillation and mixup each on top of smoothing.
+func TestRecipe(t *testing.T) {
+	base := train.Config{Epochs: 15, Batch: 128, LR: 0.1, WeightDecay: 1e-4, Momentum: 0.9,
+		// Refinements in the base are cleared: each step says what it has.
+		Cosine: true, Mixup: 0.4, LabelSmoothing: 0.3}
+	type recipe struct {
+		steps                       []int
+		cosine, zeroGamma, noWDBias bool
+		warmup                      int
+		smoothing, mixup            float64
+		teacher                     string
+	}
+	want := map[string]recipe{
+		"baseline":      {steps: []int{4, 8, 11}},
+		"efficient":     {steps: []int{4, 8, 11}, warmup: 1, zeroGamma: true, noWDBias: true},
+		"cosine":        {cosine: true, warmup: 1, zeroGamma: true, noWDBias: true},
+		"smoothing":     {cosine: true, warmup: 1, zeroGamma: true, noWDBias: true, smoothing: 0.1},
+		"distill":       {cosine: true, warmup: 1, zeroGamma: true, noWDBias: true, smoothing: 0.1, teacher: "t.onnx"},
+		"mixup":         {cosine: true, warmup: 1, zeroGamma: true, noWDBias: true, smoothing: 0.1, mixup: 0.2},
+		"distill-mixup": {cosine: true, warmup: 1, zeroGamma: true, noWDBias: true, smoothing: 0.1, mixup: 0.2, teacher: "t.onnx"},
+	}
+	for _, s := range Steps {
+		c := Recipe(base, s.Features, "t.onnx", 2)
+		got := recipe{c.DecayEpochs, c.Cosine, c.ZeroGamma, c.NoWDBias, c.WarmupEpochs, c.LabelSmoothing, c.Mixup, c.Teacher}
+		w := want[s.Name]
+		if !slices.Equal(got.steps, w.steps) || got.cosine != w.cosine || got.zeroGamma != w.zeroGamma || got.noWDBias != w.noWDBias ||
+			got.warmup != w.warmup || got.smoothing != w.smoothing || got.mixup != w.mixup || got.teacher != w.teacher {
+			t.Errorf("%s: %+v, want %+v", s.Name, got, w)
+		}
+		if c.Epochs != 15 || c.Batch != 128 || c.LR != 0.1 || c.WeightDecay != 1e-4 {
+			t.Errorf("%s: the shared budget changed: %+v", s.Name, c)
+		}
+		if (c.Mixup > 0) != (c.MixupOffEpochs == 2) {
+			t.Errorf("%s: mixup %g, off for the last %d epochs", s.Name, c.Mixup, c.MixupOffEpochs)
+		}
+		if s.Parent != "" && index(s.Parent) >= index(s.Name) {
+			t.Errorf("%s builds on %s, which comes later", s.Name, s.Parent)
+		}
+	}
+}
+
+func TestChosenSteps(t *testing.T) {
+	got, err := chosen([]string{"cosine", "baseline"})
+	if err != nil || len(got) != 2 || got[0].Name != "baseline" || got[1].Name != "cosine" {
+		t.Errorf("chosen: %v, %v; want baseline then cosine", got, err)
+	}
+	if _, err := chosen([]string{"baseline", "warmup"}); err == nil || !strings.Contains(err.Error(), `unknown step "warmup"`) {
+		t.Errorf("unknown step: %v", err)
+	}
+	if _, err := chosen([]string{"mixup", "mixup"}); err == nil || !strings.Contains(err.Error(), "named twice") {
+		t.Errorf("a step twice: %v", err)
+	}
+}
+
+// TestRunStudy runs the whole study on a small synthetic MNIST-format set:
+// the teacher and seven runs, the table, the JSON and the plots; a second
+// start is refused without --resume, and with it every finished run is read
+// back, not trained again.
+func TestRunStudy(t *testing.T) {
+	if _, err := runtime.FindLibrary(""); err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	if err := data.WriteSyntheticMNIST(dataDir, 128, 64, 1); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	arch := models.Config{Model: "resnet20", Classes: 10, InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Seed: 5}
+	teacher := arch
+	teacher.Model = "resnet32"
+	cfg := Config{
+		Base: train.Config{Data: "mnist", DataDir: dataDir, Epochs: 2, Batch: 32, LR: 0.05, WeightDecay: 1e-4, Momentum: 0.9, Seed: 5,
+			Distill: train.Distillation{T: 20, Hard: 1, Soft: 1}},
+		Student: arch, Teacher: teacher, Variant: "D", Out: filepath.Join(dir, "study"), Log: &log,
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if res.Teacher == nil || len(res.Rows) != len(Steps) {
+		t.Fatalf("teacher %v, %d rows", res.Teacher, len(res.Rows))
+	}
+	for _, r := range res.Rows {
+		if len(r.Metrics) != 2 || len(r.Steps) != 2*128/32 || r.Top1 <= 0 {
+			t.Errorf("%s: %d epochs, %d steps, top-1 %g", r.Step, len(r.Metrics), len(r.Steps), r.Top1)
+		}
+		// The distillation term, T² times a cross-entropy of at least the
+		// teacher's entropy, dwarfs the label loss of the other runs.
+		if distilled := r.Steps[0].Loss > 50; distilled != r.Distilled || distilled != strings.HasPrefix(r.Step, "distill") {
+			t.Errorf("%s: first loss %g, distilled %v", r.Step, r.Steps[0].Loss, r.Distilled)
+		}
+	}
+	table, err := os.ReadFile(filepath.Join(cfg.Out, TableFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Steps {
+		if !strings.Contains(string(table), "| "+s.Label+" | ") {
+			t.Errorf("the table lacks the row %q:\n%s", s.Label, table)
+		}
+	}
+	for _, name := range []string{LossPlot, AccuracyPlot, LRPlot} {
+		f, err := os.Open(filepath.Join(cfg.Out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() < 100 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, JSONFile)); err != nil {
+		t.Error(err)
+	}
+
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Errorf("a second start without --resume: %v", err)
+	}
+	log.Reset()
+	cfg.Resume = true
+	again, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "finished already"); n != len(Steps)+1 {
+		t.Errorf("%d runs read back, want %d:\n%s", n, len(Steps)+1, log.String())
+	}
+	for i, r := range again.Rows {
+		if r.Top1 != res.Rows[i].Top1 || r.Loss != res.Rows[i].Loss {
+			t.Errorf("%s read back as top-1 %g loss %g, was %g %g", r.Step, r.Top1, r.Loss, res.Rows[i].Top1, res.Rows[i].Loss)
+		}
+	}
+}

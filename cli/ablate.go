@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/bot-onnx/bot-onnx/ablation"
+	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/urfave/cli/v2"
+)
+
+func ablateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ablate",
+		Usage: "run the paper's cumulative study (Tables 4 and 6): baseline, + efficient training, + cosine, + smoothing, + distillation / mixup",
+		UsageText: "bot-onnx ablate --data fashion-mnist --model resnet20 --epochs N --out DIR [--variant D] [--teacher-model resnet56] [--train-limit N]\n" +
+			"   [--batch 128] [--lr 0.1] [--steps baseline,efficient,…] [--resume]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Required: true, Usage: "data set, as for train: " + train.DataSets},
+			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
+			&cli.StringFlag{Name: "model", Value: "resnet20", Usage: "the student, a zoo name (see `bot-onnx models`)"},
+			&cli.StringFlag{Name: "variant", Value: "D", Usage: "ResNet variant of the student and the teacher: A, B, C or D"},
+			&cli.StringFlag{Name: "teacher-model", Usage: "the distillation teacher, a deeper zoo model (default: resnet56 for CIFAR-layout students, resnet152 otherwise)"},
+			&cli.StringFlag{Name: "input", Usage: "input size CxHxW (default: 1x28x28 for MNIST and Fashion-MNIST, 3x32x32 for CIFAR-10, 3x224x224 for folders)"},
+			&cli.IntFlag{Name: "classes", Value: 10, Usage: "number of classes"},
+			&cli.IntFlag{Name: "width", Usage: "channels of the first stage of both models (default: the layout's)"},
+			&cli.IntFlag{Name: "epochs", Required: true, Usage: "the budget of every run; the paper's epochs (steps at 30/60/90 of 120, 5 warmup) are scaled to it"},
+			&cli.IntFlag{Name: "train-limit", Usage: "train on this many training images drawn once (0: all)"},
+			&cli.IntFlag{Name: "batch", Value: 128},
+			&cli.Float64Flag{Name: "lr", Value: 0.1, Usage: "base learning rate"},
+			&cli.BoolFlag{Name: "linear-scaling", Usage: "scale the learning rate by batch/256"},
+			&cli.Float64Flag{Name: "wd", Value: 1e-4, Usage: "weight decay"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "Nesterov momentum"},
+			&cli.IntFlag{Name: "mixup-off-epochs", Usage: "train the last N epochs of the mixup steps without mixup"},
+			&cli.Float64Flag{Name: "temperature", Value: 20, Usage: "distillation temperature T"},
+			&cli.Float64Flag{Name: "hard-weight", Value: 1, Usage: "weight of the loss against the labels in the distillation steps"},
+			&cli.Float64Flag{Name: "distill-weight", Value: 1, Usage: "weight of T²·CE(teacher/T, student/T)"},
+			&cli.StringFlag{Name: "steps", Usage: "steps to run, comma-separated (default: all): " + strings.Join(ablation.StepNames(), ",")},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weights, the data order and the augmentation"},
+			&cli.IntFlag{Name: "threads", Usage: "replicas per run (default: one per core)"},
+			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime library for the teacher (else the usual search)"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "study folder: one run folder per step, " + ablation.TableFile + ", " + ablation.JSONFile + ", plots"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the study in --out: finished runs are read back, an interrupted one resumes"},
+		},
+		Action: func(c *cli.Context) error {
+			student, teacher, err := ablateModels(c)
+			if err != nil {
+				return err
+			}
+			var steps []string
+			if s := strings.TrimSpace(c.String("steps")); s != "" {
+				for _, name := range strings.Split(s, ",") {
+					steps = append(steps, strings.TrimSpace(name))
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg := ablation.Config{
+				Base: train.Config{
+					Data: c.String("data"), DataDir: c.String("data-dir"), Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"),
+					Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"), WeightDecay: c.Float64("wd"),
+					Momentum: c.Float64("momentum"), Seed: c.Uint64("seed"), Threads: c.Int("threads"), TeacherLib: c.String("ort-lib"),
+					Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
+				},
+				Student: student, Teacher: teacher, Variant: c.String("variant"), MixupOffEpochs: c.Int("mixup-off-epochs"),
+				Steps: steps, Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
+			}
+			res, err := ablation.Run(ctx, cfg)
+			if err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("interrupted; run again with --resume to continue")
+				}
+				return err
+			}
+			fmt.Fprint(c.App.Writer, cfg.Markdown(res))
+			fmt.Fprintf(c.App.Writer, "\nwrote %s, %s and the plots %s, %s, %s\n",
+				filepath.Join(cfg.Out, ablation.TableFile), ablation.JSONFile, ablation.LossPlot, ablation.AccuracyPlot, ablation.LRPlot)
+			return nil
+		},
+	}
+}
+
+// ablateModels reads the student's and the teacher's architectures.
+func ablateModels(c *cli.Context) (student, teacher models.Config, err error) {
+	arch, err := models.Lookup(c.String("model"))
+	if err != nil {
+		return student, teacher, err
+	}
+	input := c.String("input")
+	if input == "" {
+		switch name, _, _ := strings.Cut(c.String("data"), ":"); name {
+		case "mnist", "fashion-mnist":
+			input = "1x28x28"
+		case "cifar10":
+			input = "3x32x32"
+		default:
+			input = "3x224x224"
+		}
+	}
+	dims, err := parseDims("input", input, 3, "1x28x28")
+	if err != nil {
+		return student, teacher, err
+	}
+	if c.Int("classes") < 1 || (c.IsSet("width") && c.Int("width") < 1) {
+		return student, teacher, fmt.Errorf("--classes and --width must be positive, found %d and %d", c.Int("classes"), c.Int("width"))
+	}
+	student = models.Config{Model: c.String("model"), Classes: c.Int("classes"), InChannels: int(dims[0]), Height: int(dims[1]), Width: int(dims[2]),
+		BaseWidth: c.Int("width"), Seed: c.Uint64("seed")}
+	teacher = student
+	if teacher.Model = c.String("teacher-model"); teacher.Model == "" {
+		teacher.Model = "resnet152"
+		if arch.CIFAR {
+			teacher.Model = "resnet56"
+		}
+	}
+	if t, err := models.Lookup(teacher.Model); err != nil {
+		return student, teacher, fmt.Errorf("--teacher-model: %w", err)
+	} else if t.CIFAR != arch.CIFAR {
+		return student, teacher, fmt.Errorf("--teacher-model %s: expected a model of the student's layout (%s)", teacher.Model, c.String("model"))
+	}
+	return student, teacher, nil
+}
