@@ -89,8 +89,11 @@ func TestTrainOnImageFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := m.Metadata("bot-onnx.classes"); got != "left,right" {
-		t.Errorf("class names in the model: %q, want left,right", got)
+	for key, want := range map[string]string{train.MetaClasses: "left,right", train.MetaMean: "0.5,0.5,0.5", train.MetaStd: "0.25,0.25,0.25",
+		train.MetaTricks: "none"} {
+		if got, _ := m.Metadata(key); got != want {
+			t.Errorf("metadata %s: %q, want %q", key, got, want)
+		}
 	}
 }
 

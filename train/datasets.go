@@ -2,8 +2,10 @@ package train
 
 import (
 	"fmt"
+	"io"
 	goruntime "runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/train/augment"
@@ -13,43 +15,113 @@ import (
 // DataSets lists the values Config.Data takes, for messages.
 const DataSets = "mnist, fashion-mnist, cifar10[:DIR] or folder:DIR"
 
-// openData opens the data set, fits it to the model's input and makes
-// the training loader.
-func (r *run) openData() error {
-	name, dir, _ := strings.Cut(r.cfg.Data, ":")
-	if r.cfg.DataDir != "" {
-		dir = r.cfg.DataDir
+// Splits is a data set opened for a model: its training and test splits,
+// fitted to the model's input and normalised.
+type Splits struct {
+	Train, Test data.Dataset
+	// Mean and Std are the normalisation applied, in [0,1] units.
+	Mean, Std []float64
+	// ClassNames are the image folders' classes (nil for the built-in sets).
+	ClassNames []string
+	folders    []*data.FolderSet
+}
+
+// OpenData opens the data set cfg names (Data, DataDir, Mean, Std,
+// Augment, ValCropRatio, SkipBad, Seed; Model and Log for messages) for a
+// model whose input is [N C H W]: what Train trains on, and what an
+// evaluation of a trained model reads with the same validation transform.
+func OpenData(cfg Config, input []int64) (*Splits, error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
 	}
-	in := r.eval0InputShape()
-	var (
-		train, test data.Dataset
-		err         error
-	)
+	name, dir, _ := strings.Cut(cfg.Data, ":")
+	if cfg.DataDir != "" {
+		dir = cfg.DataDir
+	}
+	if len(input) != 4 {
+		return nil, fmt.Errorf("%s: model input %v: expected [N C H W]", cfg.Model, input)
+	}
 	if name == "folder" {
-		train, test, err = r.openFolder(dir, in)
-	} else {
-		train, test, err = r.openInMemory(name, dir, in)
+		return openFolder(cfg, dir, input)
 	}
+	return openInMemory(cfg, name, dir, input)
+}
+
+// openData opens the data set and makes the training loader.
+func (r *run) openData() error {
+	splits, err := OpenData(r.cfg, r.eval0InputShape())
 	if err != nil {
 		return err
 	}
+	train := splits.Train
 	if r.cfg.TrainLimit > 0 {
 		if train, err = data.RandomSubset(train, r.cfg.TrainLimit, r.cfg.Seed); err != nil {
 			return err
 		}
 	}
-	r.test = test
-	r.train, err = data.NewLoader(train, data.LoaderConfig{BatchSize: r.cfg.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: r.workers()})
+	r.test, r.folders = splits.Test, splits.folders
+	r.model.SetMetadata(MetaMean, formatFloats(splits.Mean))
+	r.model.SetMetadata(MetaStd, formatFloats(splits.Std))
+	if splits.ClassNames != nil {
+		r.model.SetMetadata(MetaClasses, strings.Join(splits.ClassNames, ","))
+	}
+	r.train, err = data.NewLoader(train, data.LoaderConfig{BatchSize: r.cfg.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: Workers(r.cfg)})
 	return err
 }
 
-// workers returns the number of goroutines that fill batches: decoding
-// and augmenting images needs every core (DESIGN.md), an in-memory set one.
-func (r *run) workers() int {
+// Metadata keys a trained model carries, so that whoever runs it knows
+// how to feed it: the per-channel mean and std of its input in [0,1]
+// units (comma-separated), and the class names where known.
+// MetaTricks lists the paper's tricks the run used ([Tricks]) and MetaTop1
+// its last test top-1.
+const (
+	MetaMean    = "bot-onnx.mean"
+	MetaStd     = "bot-onnx.std"
+	MetaClasses = "bot-onnx.classes"
+	MetaTricks  = "bot-onnx.tricks"
+	MetaTop1    = "bot-onnx.top1"
+)
+
+// Tricks names the paper's tricks cfg uses, comma-separated ("none" for
+// the plain baseline).
+func Tricks(cfg Config) string {
+	var t []string
+	add := func(on bool, format string, args ...any) {
+		if on {
+			t = append(t, fmt.Sprintf(format, args...))
+		}
+	}
+	add(cfg.LinearScaling, "linear-scaling")
+	add(cfg.WarmupEpochs > 0, "warmup %d", cfg.WarmupEpochs)
+	add(cfg.ZeroGamma, "zero-gamma")
+	add(cfg.NoWDBias, "no-wd-bias")
+	add(cfg.Optimizer == "lars", "lars %g", cfg.LARSTrust)
+	add(cfg.Cosine, "cosine")
+	add(cfg.LabelSmoothing > 0, "label-smoothing %g (%s)", cfg.LabelSmoothing, cfg.Smoothing)
+	add(cfg.Mixup > 0, "mixup %g", cfg.Mixup)
+	add(cfg.Teacher != "", "distillation T=%g", cfg.Distill.T)
+	if len(t) == 0 {
+		return "none"
+	}
+	return strings.Join(t, ", ")
+}
+
+func formatFloats(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.FormatFloat(x, 'g', 6, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Workers returns the number of goroutines that fill batches for cfg:
+// decoding and augmenting images needs every core (DESIGN.md), an
+// in-memory set one.
+func Workers(cfg Config) int {
 	switch {
-	case r.cfg.Workers > 0:
-		return r.cfg.Workers
-	case strings.HasPrefix(r.cfg.Data, "folder"):
+	case cfg.Workers > 0:
+		return cfg.Workers
+	case strings.HasPrefix(cfg.Data, "folder"):
 		return goruntime.NumCPU()
 	}
 	return 1
@@ -58,9 +130,13 @@ func (r *run) workers() int {
 // openInMemory opens one of the data sets held in memory, normalised with
 // its own mean and std unless Config gives others, with its channels
 // repeated when a grey set feeds an RGB model.
-func (r *run) openInMemory(name, dir string, in []int64) (train, test data.Dataset, err error) {
-	if r.cfg.Augment != nil {
-		return nil, nil, fmt.Errorf("--data %s: augmentation applies to image folders (folder:DIR) only", r.cfg.Data)
+func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
+	var (
+		train, test data.Dataset
+		err         error
+	)
+	if cfg.Augment != nil {
+		return nil, fmt.Errorf("--data %s: augmentation applies to image folders (folder:DIR) only", cfg.Data)
 	}
 	var mean, std []float64
 	defaultDir := func(find func() (string, error)) {
@@ -85,76 +161,75 @@ func (r *run) openInMemory(name, dir string, in []int64) (train, test data.Datas
 		}
 		mean, std = data.CIFAR10Mean[:], data.CIFAR10Std[:]
 	default:
-		return nil, nil, fmt.Errorf("--data %q: expected %s", r.cfg.Data, DataSets)
+		return nil, fmt.Errorf("--data %q: expected %s", cfg.Data, DataSets)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if r.cfg.Mean != nil {
-		mean, std = r.cfg.Mean, r.cfg.Std
+	if cfg.Mean != nil {
+		mean, std = cfg.Mean, cfg.Std
 	}
 	c, h, w := train.Shape()
 	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
-		return nil, nil, fmt.Errorf("%s: model input [%d %d %d] does not fit %s's %d×%d×%d images (build the model with --input %dx%dx%d)",
-			r.cfg.Model, in[1], in[2], in[3], name, c, h, w, c, h, w)
+		return nil, fmt.Errorf("%s: model input [%d %d %d] does not fit %s's %d×%d×%d images (build the model with --input %dx%dx%d)",
+			cfg.Model, in[1], in[2], in[3], name, c, h, w, c, h, w)
 	}
 	for _, d := range []*data.Dataset{&train, &test} {
 		if *d, err = data.Normalize(*d, mean, std); err != nil {
-			return nil, nil, fmt.Errorf("--mean/--std: %w", err)
+			return nil, fmt.Errorf("--mean/--std: %w", err)
 		}
 		if in[1] != int64(c) {
 			if *d, err = data.RepeatChannels(*d, int(in[1])); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	}
-	return train, test, nil
+	return &Splits{Train: train, Test: test, Mean: mean, Std: std}, nil
 }
 
 // openFolder opens DIR/train and DIR/val as image folders: training
 // images through the augmentation pipeline, validation images resized and
 // centre-cropped, both at the model's input size and normalised alike.
-func (r *run) openFolder(dir string, in []int64) (train, test data.Dataset, err error) {
+func openFolder(cfg Config, dir string, in []int64) (*Splits, error) {
 	if dir == "" {
-		return nil, nil, fmt.Errorf("--data folder:DIR: the folder is missing (expected DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg)")
+		return nil, fmt.Errorf("--data folder:DIR: the folder is missing (expected DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg)")
 	}
 	c, h, w := int(in[1]), int(in[2]), int(in[3])
 	if h != w || (c != 1 && c != 3) {
-		return nil, nil, fmt.Errorf("%s: model input [%d %d %d]: image folders feed square 1- or 3-channel inputs", r.cfg.Model, c, h, w)
+		return nil, fmt.Errorf("%s: model input [%d %d %d]: image folders feed square 1- or 3-channel inputs", cfg.Model, c, h, w)
 	}
 	aug := augment.DefaultTrainOptions(h)
-	if r.cfg.Augment != nil {
-		aug = *r.cfg.Augment
+	if cfg.Augment != nil {
+		aug = *cfg.Augment
 	}
 	aug.Size, aug.Channels, aug.Normalize = h, c, true
-	aug.Mean, aug.Std = folderNorm(r.cfg.Mean, augment.ImageNetMean[:], c), folderNorm(r.cfg.Std, augment.ImageNetStd[:], c)
+	aug.Mean, aug.Std = folderNorm(cfg.Mean, augment.ImageNetMean[:], c), folderNorm(cfg.Std, augment.ImageNetStd[:], c)
 	if c == 1 && aug.Lighting {
 		// PCA lighting noise is defined on RGB; a grey model has no use for it.
-		fmt.Fprintf(r.cfg.Log, "lighting noise needs RGB: off for this 1-channel model\n")
+		fmt.Fprintf(cfg.Log, "lighting noise needs RGB: off for this 1-channel model\n")
 		aug.Lighting = false
 	}
 	trainPipe, err := augment.NewTrain(aug)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	ratio := r.cfg.ValCropRatio
+	ratio := cfg.ValCropRatio
 	if ratio == 0 {
 		ratio = augment.DefaultCropRatio
 	}
 	valPipe, err := augment.NewVal(augment.ValOptions{Size: h, Channels: c, CropRatio: ratio, Normalize: true, Mean: aug.Mean, Std: aug.Std})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	warn := func(err error) { fmt.Fprintf(r.cfg.Log, "warning: %v; skipped\n", err) }
+	warn := func(err error) { fmt.Fprintf(cfg.Log, "warning: %v; skipped\n", err) }
 	trainSet, valSet, err := data.FolderSplits(dir,
-		data.FolderOptions{Transform: trainPipe, Seed: r.cfg.Seed, SkipBad: r.cfg.SkipBad, Warn: warn},
-		data.FolderOptions{Transform: valPipe, SkipBad: r.cfg.SkipBad, Warn: warn})
+		data.FolderOptions{Transform: trainPipe, Seed: cfg.Seed, SkipBad: cfg.SkipBad, Warn: warn},
+		data.FolderOptions{Transform: valPipe, SkipBad: cfg.SkipBad, Warn: warn})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	r.folders = []*data.FolderSet{trainSet, valSet}
-	r.model.SetMetadata("bot-onnx.classes", strings.Join(trainSet.ClassNames(), ","))
-	return trainSet, valSet, nil
+	return &Splits{Train: trainSet, Test: valSet, Mean: scaled(aug.Mean, 1.0/255), Std: scaled(aug.Std, 1.0/255),
+		ClassNames: trainSet.ClassNames(), folders: []*data.FolderSet{trainSet, valSet}}, nil
 }
 
 // folderNorm turns a mean or std given in [0,1] units (nil: def, which is
@@ -162,11 +237,7 @@ func (r *run) openFolder(dir string, in []int64) (train, test data.Dataset, err 
 // for c channels; a grey model takes the mean of def's three values.
 func folderNorm(v, def []float64, c int) []float64 {
 	if v != nil {
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = 255 * x
-		}
-		return out
+		return scaled(v, 255)
 	}
 	if c == 1 {
 		sum := 0.0
@@ -185,4 +256,13 @@ func (r *run) skipped() int {
 		n += f.Skipped()
 	}
 	return n
+}
+
+// scaled returns v × k.
+func scaled(v []float64, k float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = k * x
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -181,6 +182,8 @@ func Train(ctx context.Context, cfg Config) ([]Metrics, error) {
 	}
 	r.w.Store(r.model)
 	r.model.SetMetadata("bot-onnx.trained", fmt.Sprintf("%s, %d epochs, batch %d, lr %g", cfg.Data, cfg.Epochs, cfg.Batch, r.sched.Base))
+	r.model.SetMetadata(MetaTricks, Tricks(cfg))
+	r.model.SetMetadata(MetaTop1, strconv.FormatFloat(metrics[len(metrics)-1].TestTop1, 'g', 6, 64))
 	return metrics, r.model.Save(filepath.Join(cfg.Out, ModelFile))
 }
 
@@ -609,7 +612,7 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 func (r *run) evaluate(ctx context.Context) (loss, top1, top5 float64, err error) {
 	kernel.SetBLASThreads(goruntime.NumCPU())
 	defer kernel.SetBLASThreads(1)
-	logits, labels, err := Predict(ctx, r.eval, r.test, r.workers())
+	logits, labels, err := Predict(ctx, r.eval, r.test, Workers(r.cfg))
 	if err != nil {
 		return 0, 0, 0, err
 	}
