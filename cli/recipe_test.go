@@ -82,3 +82,22 @@ func TestAblateBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainDependentFlags: an option whose meaning needs another is
+// refused without it, in one line naming both.
+func TestTrainDependentFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ args, want string }{
+		{"--temperature 4", "--temperature has no effect without --teacher"},
+		{"--mixup-off-epochs 2", "--mixup-off-epochs has no effect without --mixup"},
+		{"--smoothing paper", "--smoothing has no effect without --label-smoothing"},
+		{"--lars-trust 0.01", "--lars-trust has no effect without --optimizer lars"},
+		{"--lr-mode cosine --lr-factor 0.5", "--lr-factor has no effect without --lr-mode step"},
+	} {
+		args := append([]string{"train", "--model", "m.onnx", "--data", "mnist", "--out", filepath.Join(dir, "run")}, strings.Fields(tc.args)...)
+		code, _, stderr := run(args...)
+		if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want one line containing %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}

@@ -83,6 +83,9 @@ func trainCommand() *cli.Command {
 					return fmt.Errorf("--%s is required (on the command line or in --config)", required)
 				}
 			}
+			if err := dependentFlags(c); err != nil {
+				return err
+			}
 			cosine, steps, err := scheduleFlags(c)
 			if err != nil {
 				return err
@@ -219,4 +222,27 @@ func parseFloats(flag, s string, want int) ([]float64, error) {
 		return nil, fmt.Errorf("--%s %q: expected %d numbers, found %d", flag, s, want, len(out))
 	}
 	return out, nil
+}
+
+// dependentFlags refuses an option set without the one that gives it a
+// meaning, rather than ignoring it.
+func dependentFlags(c *cli.Context) error {
+	for _, d := range []struct {
+		flags []string
+		on    bool
+		needs string
+	}{
+		{[]string{"temperature", "hard-weight", "distill-weight", "ort-lib"}, c.String("teacher") != "", "--teacher"},
+		{[]string{"mixup-off-epochs"}, c.Float64("mixup") > 0, "--mixup"},
+		{[]string{"smoothing"}, c.Float64("label-smoothing") > 0, "--label-smoothing"},
+		{[]string{"lars-trust"}, c.String("optimizer") == "lars", "--optimizer lars"},
+		{[]string{"lr-steps", "lr-factor"}, c.String("lr-mode") == "step", "--lr-mode step"},
+	} {
+		for _, f := range d.flags {
+			if c.IsSet(f) && !d.on {
+				return fmt.Errorf("--%s has no effect without %s", f, d.needs)
+			}
+		}
+	}
+	return nil
 }
