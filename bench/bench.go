@@ -13,37 +13,57 @@ import (
 	"strings"
 )
 
-//go:embed torch_models.py torch_train.py
+//go:embed torch_models.py torch_train.py torch_infer.py
 var scripts embed.FS
 
 // Python is Debian's interpreter, which sees python3-torch.
 const Python = "/usr/bin/python3"
 
-// TorchResult is what torch_train.py prints.
+// TorchResult is what torch_train.py and torch_infer.py print.
 type TorchResult struct {
-	ImagesPerSecond float64   `json:"images_per_second"`
-	StepMS          []float64 `json:"step_ms"`
-	PeakRSSMiB      float64   `json:"peak_rss_mib"`
-	Torch           string    `json:"torch"`
-	Threads         int       `json:"threads"`
+	ImagesPerSecond float64 `json:"images_per_second"`
+	// StepMS are the timed training steps, or forward passes for inference.
+	StepMS     []float64 `json:"step_ms"`
+	PeakRSSMiB float64   `json:"peak_rss_mib"`
+	Torch      string    `json:"torch"`
+	Threads    int       `json:"threads"`
+	// MACs are the multiply-accumulates per image of the model PyTorch
+	// built (conv and linear layers, as graph.Count counts them); inference
+	// only, so that a caller can check it ran the same architecture.
+	MACs int64 `json:"macs,omitempty"`
 }
 
 // TorchTrain runs torch_train.py for a model name, batch, CHW input,
 // class count (0: the model's default), timed steps and thread count.
 func TorchTrain(model string, batch int, input string, classes, steps, threads int) (*TorchResult, error) {
+	return runTorch("torch_train.py", "--model", model, "--batch", fmt.Sprint(batch),
+		"--input", input, "--classes", fmt.Sprint(classes), "--steps", fmt.Sprint(steps), "--threads", fmt.Sprint(threads))
+}
+
+// TorchInfer runs torch_infer.py: eval-mode inference of a model name
+// (ResNet-A) at a batch, CHW input and class count (0: the model's
+// default), warmup untimed and runs timed forward passes on threads.
+func TorchInfer(model string, batch int, input string, classes, warmup, runs, threads int) (*TorchResult, error) {
+	return runTorch("torch_infer.py", "--model", model, "--batch", fmt.Sprint(batch), "--input", input,
+		"--classes", fmt.Sprint(classes), "--warmup", fmt.Sprint(warmup), "--runs", fmt.Sprint(runs), "--threads", fmt.Sprint(threads))
+}
+
+// runTorch writes the embedded scripts into a temporary folder, runs
+// script there with args under Debian's Python and decodes the JSON it
+// prints; a failure reports the script's last line on stderr.
+func runTorch(script string, args ...string) (*TorchResult, error) {
 	dir, err := os.MkdirTemp("", "bot-onnx-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	for _, name := range []string{"torch_models.py", "torch_train.py"} {
+	for _, name := range []string{"torch_models.py", script} {
 		b, _ := scripts.ReadFile(name)
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return nil, err
 		}
 	}
-	cmd := exec.Command(Python, filepath.Join(dir, "torch_train.py"), "--model", model, "--batch", fmt.Sprint(batch),
-		"--input", input, "--classes", fmt.Sprint(classes), "--steps", fmt.Sprint(steps), "--threads", fmt.Sprint(threads))
+	cmd := exec.Command(Python, append([]string{filepath.Join(dir, script)}, args...)...)
 	out, err := cmd.Output()
 	if err != nil {
 		msg := ""
@@ -51,11 +71,11 @@ func TorchTrain(model string, batch int, input string, classes, steps, threads i
 			lines := strings.Split(strings.TrimSpace(string(ee.Stderr)), "\n")
 			msg = lines[len(lines)-1]
 		}
-		return nil, fmt.Errorf("PyTorch peer (%s torch_train.py): %v %s", Python, err, msg)
+		return nil, fmt.Errorf("PyTorch peer (%s %s): %v %s", Python, script, err, msg)
 	}
 	var r TorchResult
 	if err := json.Unmarshal(out, &r); err != nil {
-		return nil, fmt.Errorf("PyTorch peer printed %q: %v", out, err)
+		return nil, fmt.Errorf("PyTorch peer %s printed %q: %v", script, out, err)
 	}
 	return &r, nil
 }

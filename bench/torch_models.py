@@ -2,8 +2,14 @@
 benchmarks compare against: torchvision's ImageNet ResNets turned into
 ResNet-A (the stride of each downsampling bottleneck moved from the 3x3
 conv2 back to the 1x1 conv1), and CIFAR ResNets after He et al. 2016 with
-1x1 projection shortcuts. Run under Debian's /usr/bin/python3.
+1x1 projection shortcuts. Run under Debian's /usr/bin/python3. It also holds what the peer scripts
+(torch_train.py, torch_infer.py) share: their common options and set-up.
 """
+import argparse
+import json
+import resource
+import sys
+
 import torch
 import torch.nn as nn
 import torchvision
@@ -61,3 +67,40 @@ def build(name, classes=None, in_channels=3):
     if in_channels != 3:
         model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
     return model
+
+
+def arguments(model, batch):
+    """An argument parser with the options every peer script takes, with
+    model and batch as the defaults of --model and --batch."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default=model)
+    p.add_argument("--batch", type=int, default=batch)
+    p.add_argument("--input", default="3x224x224" if model not in CIFAR else "3x32x32")
+    p.add_argument("--classes", type=int, default=0)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    return p
+
+
+def start(a):
+    """Sets the thread count and seed the parsed options a ask for, and
+    returns the model they name and its input size (c, h, w)."""
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    c, h, w = (int(s) for s in a.input.split("x"))
+    return build(a.model, a.classes or None, c), (c, h, w)
+
+
+def report(batch, times, **extra):
+    """Prints the JSON object the Go side reads (bench.TorchResult): images/s
+    at the median of the timed steps or passes, their times, peak memory,
+    PyTorch's version and threads, and any extra fields."""
+    median = sorted(times)[len(times) // 2]
+    json.dump({
+        "images_per_second": batch / median,
+        "step_ms": [1000 * t for t in times],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        **extra,
+    }, sys.stdout)

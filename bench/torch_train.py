@@ -5,10 +5,7 @@ object: median images/s over the timed steps, step times, peak memory.
 
     /usr/bin/python3 torch_train.py --model resnet20 --batch 128 --input 3x32x32 --steps 20 --threads 2
 """
-import argparse
-import json
 import os
-import resource
 import sys
 import time
 
@@ -19,19 +16,11 @@ import torch_models  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--model", default="resnet20")
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--input", default="3x32x32")
-    p.add_argument("--classes", type=int, default=0)
+    p = torch_models.arguments("resnet20", 128)
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    c, h, w = (int(s) for s in a.input.split("x"))
-    model = torch_models.build(a.model, a.classes or None, c).train()
+    model, (c, h, w) = torch_models.start(a)
+    model.train()
     classes = model(torch.zeros(2, c, h, w)).shape[1]
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4, nesterov=True)
     x = torch.randn(a.batch, c, h, w)
@@ -46,14 +35,7 @@ def main():
         opt.step()
         if step >= a.warmup:
             times.append(time.perf_counter() - start)
-    median = sorted(times)[len(times) // 2]
-    json.dump({
-        "images_per_second": a.batch / median,
-        "step_ms": [1000 * t for t in times],
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }, sys.stdout)
+    torch_models.report(a.batch, times)
 
 
 if __name__ == "__main__":

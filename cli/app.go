@@ -37,6 +37,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			dataCommand(),
 			inspectCommand(),
 			predictCommand(),
+			evalCommand(),
 		},
 		// Usage errors come back as plain errors, printed once by Main.
 		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return err },

@@ -64,7 +64,7 @@ func benchCommand() *cli.Command {
 				&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			},
 			Action: benchTrain,
-		}},
+		}, inferCommand()},
 	}
 }
 

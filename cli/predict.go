@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -36,6 +37,28 @@ func runtimeOptions(c *cli.Context) (runtime.Options, error) {
 	}, nil
 }
 
+// openModel opens the one model file a command takes as its argument in
+// ONNX Runtime, with the options of runtimeFlags.
+func openModel(c *cli.Context) (*runtime.Session, error) {
+	if c.NArg() != 1 {
+		return nil, fmt.Errorf("%s: expected one model file, found %d arguments", strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.NArg())
+	}
+	opts, err := runtimeOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.NewSession(c.Args().First(), opts)
+}
+
+// noteFallback says on w, in one line, that the auto provider fell back to
+// the CPU and why; commands call it once their input is checked, so that a
+// bad input still gives one line.
+func noteFallback(w io.Writer, sess *runtime.Session) {
+	if reason := sess.Fallback(); reason != "" {
+		fmt.Fprintf(w, "provider auto: CUDA unavailable, using the CPU (%s)\n", reason)
+	}
+}
+
 // prediction is what `predict --json` prints.
 type prediction struct {
 	Model       string    `json:"model"`
@@ -64,32 +87,22 @@ func predictCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("predict: expected one model file, found %d arguments", c.NArg())
-			}
 			if c.Int("runs") < 1 {
 				return fmt.Errorf("--runs: expected at least 1, found %d", c.Int("runs"))
 			}
-			opts, err := runtimeOptions(c)
-			if err != nil {
-				return err
-			}
-			path := c.Args().First()
-			sess, err := runtime.NewSession(path, opts)
+			sess, err := openModel(c)
 			if err != nil {
 				return err
 			}
 			defer sess.Close()
-			p, err := predict(c, sess, path)
+			p, err := predict(c, sess, c.Args().First())
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, p)
 			}
-			if p.Fallback != "" {
-				fmt.Fprintf(c.App.ErrWriter, "provider auto: CUDA unavailable, using the CPU (%s)\n", p.Fallback)
-			}
+			noteFallback(c.App.ErrWriter, sess)
 			fmt.Fprintf(c.App.Writer, "%s on %s: %s %v → %s %v, median latency %.2f ms over %d runs (%.1f images/s)\n",
 				p.Model, p.Provider, p.InputName, p.InputShape, p.OutputName, p.OutputShape, p.LatencyMS, p.Runs, p.ImagesPerS)
 			fmt.Fprintf(c.App.Writer, "first values: %v\n", p.First)
@@ -123,32 +136,62 @@ func predict(c *cli.Context, sess *runtime.Session, path string) (prediction, er
 		}
 		shape = dims
 	}
-	rng := rand.New(rand.NewPCG(c.Uint64("seed"), 0))
-	x := runtime.Tensor{Shape: shape, Data: make([]float32, prodInt(shape))}
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-	}
 	p := prediction{Model: path, Provider: string(sess.Provider()), Fallback: sess.Fallback(),
 		InputName: in.Name, InputShape: shape, OutputName: outs[0].Name, Runs: c.Int("runs")}
-	for run := -1; run < p.Runs; run++ {
-		start := time.Now()
-		y, err := sess.Run(x)
-		if err != nil {
-			return p, err
-		}
-		if run < 0 {
-			p.OutputShape = y[0].Shape
-			p.First = y[0].Data[:min(5, len(y[0].Data))]
-			continue
-		}
-		p.LatenciesMS = append(p.LatenciesMS, float64(time.Since(start).Microseconds())/1000)
+	y, times, err := timeRuns(sess, randomInput(shape, c.Uint64("seed")), 1, p.Runs)
+	if err != nil {
+		return p, err
 	}
+	p.OutputShape = y[0].Shape
+	p.First = y[0].Data[:min(5, len(y[0].Data))]
+	p.LatenciesMS = milliseconds(times)
 	sorted := slices.Sorted(slices.Values(p.LatenciesMS))
 	p.LatencyMS = sorted[len(sorted)/2]
 	if p.LatencyMS > 0 && len(shape) > 0 {
 		p.ImagesPerS = float64(shape[0]) / (p.LatencyMS / 1000)
 	}
 	return p, nil
+}
+
+// randomInput returns a tensor of the given shape filled with standard
+// normal values drawn from PCG seeded with seed: the same input every run.
+func randomInput(shape []int64, seed uint64) runtime.Tensor {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	x := runtime.Tensor{Shape: shape, Data: make([]float32, prodInt(shape))}
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+// timeRuns runs sess on x warmup times, then runs times timed, and returns
+// the outputs of the first run and the timed runs' latencies.
+func timeRuns(sess *runtime.Session, x runtime.Tensor, warmup, runs int) ([]runtime.Tensor, []time.Duration, error) {
+	var first []runtime.Tensor
+	var times []time.Duration
+	for run := -warmup; run < runs; run++ {
+		start := time.Now()
+		y, err := sess.Run(x)
+		if err != nil {
+			return nil, nil, err
+		}
+		if run >= 0 {
+			times = append(times, time.Since(start))
+		}
+		if first == nil {
+			first = y
+		}
+	}
+	return first, times, nil
+}
+
+// milliseconds converts durations to milliseconds, to the microsecond.
+func milliseconds(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = float64(d.Microseconds()) / 1000
+	}
+	return out
 }
 
 // exampleDims writes a model's input shape as a --input example, with 1

@@ -81,15 +81,7 @@ func sessionOptions(p Provider, opts Options) (*ort.SessionOptions, error) {
 
 // appendCUDA registers the CUDA execution provider on device id.
 func appendCUDA(so *ort.SessionOptions, id int) error {
-	co, err := ort.NewCUDAProviderOptions()
-	if err != nil {
-		return providerError("CUDA", id, err)
-	}
-	defer co.Destroy()
-	if err := co.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
-		return providerError("CUDA", id, err)
-	}
-	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+	if err := gpuProviders.appendCUDA(so, map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
 		return providerError("CUDA", id, err)
 	}
 	return nil
@@ -97,18 +89,50 @@ func appendCUDA(so *ort.SessionOptions, id int) error {
 
 // appendTensorRT registers the TensorRT execution provider on device id.
 func appendTensorRT(so *ort.SessionOptions, id int) error {
-	to, err := ort.NewTensorRTProviderOptions()
-	if err != nil {
-		return providerError("TensorRT", id, err)
-	}
-	defer to.Destroy()
-	if err := to.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
-		return providerError("TensorRT", id, err)
-	}
-	if err := so.AppendExecutionProviderTensorRT(to); err != nil {
+	if err := gpuProviders.appendTensorRT(so, map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
 		return providerError("TensorRT", id, err)
 	}
 	return nil
+}
+
+// registrar registers GPU execution providers, with ONNX Runtime's
+// provider options as key-value pairs, on session options.
+type registrar interface {
+	appendCUDA(so *ort.SessionOptions, options map[string]string) error
+	appendTensorRT(so *ort.SessionOptions, options map[string]string) error
+}
+
+// gpuProviders is the registrar sessions use: ONNX Runtime's own. Tests put
+// a recording one in its place to check, on machines without a GPU, which
+// providers a session asks for, with which options, in which order, and
+// what it does when one is missing.
+var gpuProviders registrar = ortProviders{}
+
+// ortProviders registers providers through onnxruntime_go.
+type ortProviders struct{}
+
+func (ortProviders) appendCUDA(so *ort.SessionOptions, options map[string]string) error {
+	co, err := ort.NewCUDAProviderOptions()
+	if err != nil {
+		return err
+	}
+	defer co.Destroy()
+	if err := co.Update(options); err != nil {
+		return err
+	}
+	return so.AppendExecutionProviderCUDA(co)
+}
+
+func (ortProviders) appendTensorRT(so *ort.SessionOptions, options map[string]string) error {
+	to, err := ort.NewTensorRTProviderOptions()
+	if err != nil {
+		return err
+	}
+	defer to.Destroy()
+	if err := to.Update(options); err != nil {
+		return err
+	}
+	return so.AppendExecutionProviderTensorRT(to)
 }
 
 // providerError condenses a failure to register a GPU provider to one line.
