@@ -32,6 +32,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			tweakCommand(),
 			trainCommand(),
 			ablateCommand(),
+			exportCommand(),
 			benchCommand(),
 			scheduleCommand(),
 			dataCommand(),

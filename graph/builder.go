@@ -40,7 +40,7 @@ func (b *Builder) claimValue(name string) {
 // Input declares a float32 graph input.
 func (b *Builder) Input(name string, s Shape) string {
 	b.claimValue(name)
-	b.g.Input = append(b.g.Input, valueInfo(name, Float, s))
+	b.g.Input = append(b.g.Input, ValueInfo(name, Float, s))
 	return name
 }
 
@@ -207,7 +207,7 @@ func (b *Builder) Finish(producer, version string) (*Model, error) {
 		return nil, err
 	}
 	for _, o := range b.outputs {
-		b.g.Output = append(b.g.Output, valueInfo(o, Float, shapes[o]))
+		b.g.Output = append(b.g.Output, ValueInfo(o, Float, shapes[o]))
 	}
 	if err := Validate(m); err != nil {
 		return nil, err

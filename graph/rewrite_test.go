@@ -75,7 +75,7 @@ func TestSurgery(t *testing.T) {
 func TestPruneDropsStaleInitializerInputs(t *testing.T) {
 	m := smallNet(t)
 	g := m.GetGraph()
-	g.Input = append(g.Input, valueInfo("fc.bias", Float, Static(5)), valueInfo("unused", Float, Static(1)))
+	g.Input = append(g.Input, ValueInfo("fc.bias", Float, Static(5)), ValueInfo("unused", Float, Static(1)))
 	fc := NewIndex(g).Producer["logits"]
 	fc.Input = fc.Input[:2]
 	Prune(g)

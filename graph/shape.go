@@ -75,8 +75,9 @@ func (s Shape) String() string {
 	return strings.Join(parts, "×")
 }
 
-// valueInfo makes a float tensor ValueInfoProto with the given shape.
-func valueInfo(name string, elem int32, s Shape) *onnx.ValueInfoProto {
+// ValueInfo declares a tensor value: its name, element type (Float,
+// Float16, …) and shape, symbolic and unknown dimensions included.
+func ValueInfo(name string, elem int32, s Shape) *onnx.ValueInfoProto {
 	dims := make([]*onnx.TensorShapeProto_Dimension, len(s))
 	for i, d := range s {
 		switch {

@@ -370,6 +370,14 @@ func (s *opSchema) attr(name string) (attrSpec, bool) {
 	return attrSpec{}, false
 }
 
+// KnowsOp reports whether Validate checks default-domain operator op at
+// the given opset against a schema of its own (arity and attributes), so
+// that a pass means the operator is valid there; operators outside the
+// table pass Validate unchecked.
+func KnowsOp(op string, opset int64) bool {
+	return schemaFor(&onnx.NodeProto{OpType: op}, opset) != nil
+}
+
 // schemaFor returns the schema of a default-domain node's operator at the
 // given opset, or nil when the node is of another domain or the table does
 // not describe its operator at that opset.

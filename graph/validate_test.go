@@ -60,7 +60,7 @@ func TestValidateAcceptsValidVariants(t *testing.T) {
 				Attribute: []*onnx.AttributeProto{AttrFloat("anything", 1)}})
 		}},
 		{"initializer listed as a graph input", func(t *testing.T, m *Model) {
-			m.Graph.Input = append(m.Graph.Input, valueInfo("fc.bias", Float, Static(5)))
+			m.Graph.Input = append(m.Graph.Input, ValueInfo("fc.bias", Float, Static(5)))
 		}},
 		{"Softmax and Concat axes within rank", func(t *testing.T, m *Model) {
 			addNode(m, &onnx.NodeProto{Name: "softmax", OpType: "Softmax", Input: []string{"logits"}, Output: []string{"probs"},
@@ -271,5 +271,24 @@ func TestValidateAcceptsConformanceModels(t *testing.T) {
 				t.Fatalf("opset %d: expected only the opset problem, found %v", m.Opset(), err)
 			}
 		})
+	}
+}
+
+func TestKnowsOp(t *testing.T) {
+	for _, tc := range []struct {
+		op    string
+		opset int64
+		want  bool
+	}{
+		{"Conv", MinOpset, true},
+		{"Softmax", MaxOpset, true},
+		{"Cast", 13, true},
+		{"Softmax", 12, false}, // the table starts Softmax at 13, whose semantics differ from 11's
+		{"Gelu", 20, false},
+		{"Einsum", DefaultOpset, false},
+	} {
+		if got := KnowsOp(tc.op, tc.opset); got != tc.want {
+			t.Errorf("KnowsOp(%s, %d) = %v, want %v", tc.op, tc.opset, got, tc.want)
+		}
 	}
 }

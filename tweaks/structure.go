@@ -2,6 +2,7 @@ package tweaks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -227,6 +228,32 @@ func LastBlockNorms(m *graph.Model) ([]*onnx.NodeProto, error) {
 			return nil, fmt.Errorf("block %s: expected a BatchNormalization after its last conv %q", b.label, last.GetName())
 		}
 		out = append(out, bn)
+	}
+	return out, nil
+}
+
+// BlockOutputs returns, in graph order, the value each residual block hands
+// on: the output of the ReLU that is the sole consumer of the block's Add,
+// or the Add's own output where none follows. Found by structure alone, it
+// lets export cut a backbone at stage ends in any ResNet, tweaked or made
+// elsewhere.
+func BlockOutputs(m *graph.Model) ([]string, error) {
+	// A sorted copy of the node list; the model keeps its order.
+	src := m.GetGraph()
+	g := &onnx.GraphProto{Node: slices.Clone(src.GetNode()), Input: src.GetInput(), Output: src.GetOutput(), Initializer: src.GetInitializer()}
+	if err := graph.TopoSort(g); err != nil {
+		return nil, err
+	}
+	r, err := analyze(g)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(r.blocks))
+	for i, b := range r.blocks {
+		out[i] = b.add.GetOutput()[0]
+		if relu := r.ix.Chain(out[i], "Relu"); relu != nil {
+			out[i] = relu[0].GetOutput()[0]
+		}
 	}
 	return out, nil
 }

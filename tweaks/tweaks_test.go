@@ -2,6 +2,7 @@ package tweaks
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -246,5 +247,37 @@ func TestLastBlockNorms(t *testing.T) {
 				t.Errorf("%s: %s is not the last BatchNorm of its block", tc.model, bn.GetName())
 			}
 		}
+	}
+}
+
+// TestBlockOutputs: one value per residual block, the ReLU after its Add,
+// in order — also after tweak D and when the last ReLU is missing.
+func TestBlockOutputs(t *testing.T) {
+	for _, tc := range []struct {
+		model, variant string
+		blocks         []int
+	}{{"resnet20", "A", []int{3, 3, 3}}, {"resnet50", "D", []int{3, 4, 6, 3}}} {
+		m := build(t, models.Config{Model: tc.model})
+		passes, _ := ForVariant(tc.variant)
+		m, _ = apply(t, m, passes...)
+		var want []string
+		for stage, n := range tc.blocks {
+			for i := 0; i < n; i++ {
+				want = append(want, fmt.Sprintf("layer%d.%d.relu", stage+1, i))
+			}
+		}
+		got, err := BlockOutputs(m)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s-%s: BlockOutputs = %v, %v; want %v", tc.model, tc.variant, got, err, want)
+		}
+	}
+	m := build(t, models.Config{Model: "resnet20"})
+	g := m.GetGraph()
+	last := graph.NewIndex(g).Producer["layer3.2.relu"]
+	graph.RenameValue(g, "layer3.2.relu", "layer3.2.add")
+	graph.RemoveNodes(g, last)
+	got, err := BlockOutputs(m)
+	if err != nil || len(got) != 9 || got[8] != "layer3.2.add" {
+		t.Errorf("without the last ReLU: %v, %v", got, err)
 	}
 }

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bot-onnx/bot-onnx/export"
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/urfave/cli/v2"
+)
+
+// exportResult is what `export --json` prints.
+type exportResult struct {
+	Source string `json:"source"`
+	*export.Result
+}
+
+func exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "export",
+		Usage: "write a trained model as a verified ONNX classifier or backbone (BatchNorm folding, float16, opset, batch and input size)",
+		UsageText: "bot-onnx export RUN_DIR|model.onnx -o out.onnx [--head classifier [--softmax] | --head none [--features c2,c3,c4,c5]]\n" +
+			"   [--fold-bn] [--fp16 [--fp16-io]] [--opset N] [--dynamic-batch=false [--batch N]] [--input-size HxW|dynamic] [--json]",
+		Description: "A backbone's outputs are the ends of the network's stages, found by structure: c<k> is the\n" +
+			"stage with stride 2^k, so the ImageNet layout gives c2, c3, c4, c5 (strides 4, 8, 16, 32) and\n" +
+			"the CIFAR layout c0, c1, c2 (strides 1, 2, 4). Every export is verified before it is written:\n" +
+			"it must pass the validator, load in ONNX Runtime, and match the source model run in ONNX\n" +
+			"Runtime on seeded random input (float32: max |diff| <= 1e-4 x max(1, max |source|); float16:\n" +
+			"<= 1e-2 x max |source|).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "the .onnx file to write"},
+			&cli.StringFlag{Name: "head", Value: string(export.Classifier), Usage: "classifier (input → logits) or none (a backbone ending in stage feature maps)"},
+			&cli.BoolFlag{Name: "softmax", Usage: "classifier: add a probabilities output, the softmax of the logits"},
+			&cli.StringFlag{Name: "features", Usage: "backbone: the stages to output, e.g. c3,c4,c5 (default: all)"},
+			&cli.BoolFlag{Name: "fold-bn", Usage: "fold each BatchNormalization after a Conv into the Conv's weight and bias"},
+			&cli.BoolFlag{Name: "fp16", Usage: "float16 weights and activations, float32 input and outputs (Cast at the borders)"},
+			&cli.BoolFlag{Name: "fp16-io", Usage: "with --fp16: float16 input and outputs too"},
+			&cli.Int64Flag{Name: "opset", Usage: fmt.Sprintf("declare this default-domain opset (%d..%d; 0 keeps the model's)", graph.MinOpset, graph.MaxOpset)},
+			&cli.BoolFlag{Name: "dynamic-batch", Value: true, Usage: "symbolic batch size; =false fixes it to --batch"},
+			&cli.Int64Flag{Name: "batch", Value: 1, Usage: "with --dynamic-batch=false: the fixed batch size"},
+			&cli.StringFlag{Name: "input-size", Usage: "HxW: fixed input height and width, or dynamic (default: the model's)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the verification input"},
+			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads for the verification (0: its default)"},
+			&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so for the verification"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+		},
+		Action: runExport,
+	}
+}
+
+func runExport(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("export: expected one run folder or model file, found %d arguments", c.NArg())
+	}
+	opts, err := exportOptions(c)
+	if err != nil {
+		return err
+	}
+	src, err := sourceModel(c.Args().First())
+	if err != nil {
+		return err
+	}
+	out := c.String("output")
+	if same(src, out) {
+		return fmt.Errorf("export: -o %s names the source model itself; write the export elsewhere", out)
+	}
+	m, err := graph.Load(src)
+	if err != nil {
+		return err
+	}
+	res, err := export.File(m, out, opts)
+	if err != nil {
+		return fmt.Errorf("export %s: %w", src, err)
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, exportResult{Source: src, Result: res})
+	}
+	printExport(c.App.Writer, src, res)
+	return nil
+}
+
+// exportOptions reads the flags, refusing those that mean nothing without
+// another.
+func exportOptions(c *cli.Context) (export.Options, error) {
+	opts := export.Options{
+		Head:            export.Head(c.String("head")),
+		Softmax:         c.Bool("softmax"),
+		FoldBN:          c.Bool("fold-bn"),
+		FP16:            c.Bool("fp16"),
+		FP16IO:          c.Bool("fp16-io"),
+		Opset:           c.Int64("opset"),
+		ProducerVersion: Version,
+		Seed:            c.Uint64("seed"),
+	}
+	opts.Runtime.LibraryPath, opts.Runtime.Threads = c.String("ort-lib"), c.Int("threads")
+	if c.IsSet("opset") && opts.Opset == 0 {
+		return opts, fmt.Errorf("--opset 0: expected %d..%d", graph.MinOpset, graph.MaxOpset)
+	}
+	if c.IsSet("features") {
+		for _, f := range strings.Split(c.String("features"), ",") {
+			opts.Features = append(opts.Features, strings.ToLower(strings.TrimSpace(f)))
+		}
+	}
+	switch {
+	case c.Bool("dynamic-batch") && c.IsSet("batch"):
+		return opts, fmt.Errorf("--batch fixes the batch size: use it with --dynamic-batch=false")
+	case !c.Bool("dynamic-batch"):
+		if c.Int64("batch") < 1 {
+			return opts, fmt.Errorf("--batch: expected a positive size, found %d", c.Int64("batch"))
+		}
+		opts.Batch = c.Int64("batch")
+	}
+	switch size := strings.ToLower(strings.TrimSpace(c.String("input-size"))); {
+	case !c.IsSet("input-size"):
+	case size == "dynamic":
+		opts.DynamicSize = true
+	default:
+		dims, err := parseDims("input-size", size, 2, "224x224, or dynamic")
+		if err != nil {
+			return opts, err
+		}
+		opts.InputSize = dims
+	}
+	return opts, nil
+}
+
+// sourceModel resolves the argument: a run folder means its model.onnx.
+func sourceModel(arg string) (string, error) {
+	info, err := os.Stat(arg)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("export: %s does not exist (expected a run folder or an .onnx file)", arg)
+		}
+		return "", fmt.Errorf("export: %w", err)
+	}
+	if !info.IsDir() {
+		return arg, nil
+	}
+	path := filepath.Join(arg, "model.onnx")
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("export: run folder %s has no model.onnx (expected the model `bot-onnx train --out %s` writes)", arg, arg)
+	}
+	return path, nil
+}
+
+// same reports whether two paths name one file.
+func same(a, b string) bool {
+	x, errA := os.Stat(a)
+	y, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(x, y)
+}
+
+// printExport writes the human summary of an export.
+func printExport(w io.Writer, src string, res *export.Result) {
+	head, precision := "classifier", "float32"
+	if res.Head == export.Backbone {
+		head = "backbone"
+	}
+	if res.FP16 {
+		precision = "float16"
+	}
+	fmt.Fprintf(w, "wrote %s from %s: %s, %s, opset %d, %.1f MB\n", res.Output, src, head, precision, res.Opset, float64(res.Bytes)/1e6)
+	for _, v := range res.Inputs {
+		fmt.Fprintf(w, "  input  %-13s %-7s %s\n", v.Name, v.Type, v.Shape)
+	}
+	for i, v := range res.Outputs {
+		note := ""
+		if i < len(res.Features) {
+			note = fmt.Sprintf("  stride %d", res.Features[i].Stride)
+		}
+		fmt.Fprintf(w, "  output %-13s %-7s %s%s\n", v.Name, v.Type, v.Shape, note)
+	}
+	if f := res.Fold; f != nil {
+		fmt.Fprintf(w, "folded %d BatchNormalization %s into the preceding Conv; %d kept\n", f.Folded, plural(f.Folded, "node", "nodes"), len(f.Kept))
+		for _, k := range f.Kept {
+			fmt.Fprintf(w, "  kept %s\n", k)
+		}
+	}
+	v := res.Verified
+	fmt.Fprintf(w, "verified in ONNX Runtime against the source on seeded input %v (seed %d):\n", v.InputShape, v.Seed)
+	for _, p := range v.Outputs {
+		fmt.Fprintf(w, "  %-13s max |diff| %.2g (bound %.2g, max |source| %.3g)\n", p.Output, p.MaxAbsDiff, p.Bound, p.MaxAbsRef)
+	}
+}
