@@ -178,6 +178,20 @@ func (b *Builder) Gemm(name, a, w, c string) string {
 		AttrFloat("alpha", 1), AttrFloat("beta", 1), AttrInt("transB", 1))
 }
 
+// Resize adds a Resize node that resamples x by the given per-axis scales
+// (one per axis of x, 1 for the batch and channel axes) in mode "linear",
+// "nearest" or "cubic" with the given coordinate_transformation_mode, such
+// as "half_pixel" (PyTorch's align_corners=False). The scales become an
+// initializer named name+".scales"; scales rather than sizes keep the batch
+// dimension free at every opset.
+func (b *Builder) Resize(name, x string, scales []float32, mode, coordinateMode string) string {
+	s := name + ".scales"
+	b.claimValue(s)
+	b.g.Initializer = append(b.g.Initializer, FloatTensor(s, []int64{int64(len(scales))}, scales))
+	return b.Node("Resize", name, []string{x, "", s},
+		AttrString("mode", mode), AttrString("coordinate_transformation_mode", coordinateMode))
+}
+
 // Output marks value v as a graph output under the name as, renaming v
 // where it is produced and consumed.
 func (b *Builder) Output(v, as string) {

@@ -2,6 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 )
@@ -13,7 +15,9 @@ type Shapes map[string]Shape
 // from their declarations, initializers from their dims, and node outputs
 // for the operators ResNets use (Conv, BatchNormalization, Relu, MaxPool,
 // AveragePool, GlobalAveragePool, Add, Flatten, Gemm, Identity and the other
-// shape-preserving activations). Outputs of other operators are left out of
+// shape-preserving activations, and Resize whose scales or sizes are a
+// constant: an initializer or a Constant node's tensor). Outputs of other
+// operators, and of a Resize with computed scales or sizes, are left out of
 // the map, so later shapes that depend on them are unknown too. Shapes that
 // cannot fit together (a conv whose weight has the wrong number of input
 // channels, an Add of mismatched sizes) are errors naming the node.
@@ -21,8 +25,12 @@ type Shapes map[string]Shape
 func InferShapes(m *Model) (Shapes, error) {
 	g := m.GetGraph()
 	shapes := Shapes{}
+	// consts holds the values that are fixed in the file, for operators
+	// whose output shape depends on an input's value (Resize).
+	consts := map[string]*onnx.TensorProto{}
 	for _, t := range g.GetInitializer() {
 		shapes[t.GetName()] = Static(t.GetDims()...)
+		consts[t.GetName()] = t
 	}
 	for _, in := range g.GetInput() {
 		if _, isInit := shapes[in.GetName()]; isInit {
@@ -50,7 +58,12 @@ func InferShapes(m *Model) (Shapes, error) {
 			continue
 		}
 
-		out, err := inferNode(n, ins)
+		if t := Attr(n, "value").GetT(); n.GetOpType() == "Constant" && t != nil {
+			consts[n.GetOutput()[0]] = t
+			shapes[n.GetOutput()[0]] = Static(t.GetDims()...)
+			continue
+		}
+		out, err := inferNode(n, ins, consts)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", nodeLabel(n), err)
 		}
@@ -77,7 +90,7 @@ func minInputs(op string) int {
 		return 5
 	case "Conv", "Gemm", "Add", "Sub", "Mul", "Div":
 		return 2
-	case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten":
+	case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Resize":
 		return 1
 	}
 	if shapePreserving[op] {
@@ -86,7 +99,7 @@ func minInputs(op string) int {
 	return 0
 }
 
-func inferNode(n *onnx.NodeProto, ins []Shape) (Shape, error) {
+func inferNode(n *onnx.NodeProto, ins []Shape, consts map[string]*onnx.TensorProto) (Shape, error) {
 	op := n.GetOpType()
 	if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
 		return nil, nil
@@ -135,8 +148,136 @@ func inferNode(n *onnx.NodeProto, ins []Shape) (Shape, error) {
 		return inferFlatten(n, ins[0])
 	case op == "Gemm":
 		return inferGemm(n, ins)
+	case op == "Resize":
+		return inferResize(n, ins, consts)
 	}
 	return nil, nil
+}
+
+// inferResize computes a Resize output from constant scales (output size
+// floor(input·scale), as ONNX defines it) or sizes (taken as given, or
+// scaled to keep the aspect ratio under opset 18's keep_aspect_ratio_policy),
+// on the axes attribute's axes (all by default). It returns nil, an unknown
+// shape, when the values are computed at run time, and for
+// tf_crop_and_resize with scales, whose size depends on the region of
+// interest too.
+func inferResize(n *onnx.NodeProto, ins []Shape, consts map[string]*onnx.TensorProto) (Shape, error) {
+	x := ins[0]
+	input := func(i int) string {
+		if i < len(n.GetInput()) {
+			return n.GetInput()[i]
+		}
+		return ""
+	}
+	// An input is given when named and not an empty tensor: exporters for
+	// opset 11 wrote an empty scales tensor beside sizes.
+	given := func(i int) bool { return input(i) != "" && !(len(ins[i]) == 1 && ins[i][0].Size == 0) }
+	scales, sizes := given(2), given(3)
+	switch {
+	case scales && sizes:
+		return nil, fmt.Errorf("expected scales or sizes, found both (%q and %q)", input(2), input(3))
+	case !scales && !sizes:
+		return nil, fmt.Errorf("expected scales or sizes, found neither")
+	}
+	axes, err := resizeAxes(n, len(x))
+	if err != nil {
+		return nil, err
+	}
+	out := append(Shape(nil), x...)
+	if scales {
+		t := consts[input(2)]
+		if t == nil || StringAttr(n, "coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize" {
+			return nil, nil
+		}
+		v, err := Floats(t)
+		if err != nil {
+			return nil, fmt.Errorf("scales: %w", err)
+		}
+		if len(v) != len(axes) {
+			return nil, fmt.Errorf("scales: expected %d values (one per resized axis of [%v]), found %d", len(axes), x, len(v))
+		}
+		for i, a := range axes {
+			switch {
+			case !(v[i] > 0):
+				return nil, fmt.Errorf("scales: expected positive values, found %v", v)
+			case x[a].Known():
+				out[a] = Dim{Size: int64(math.Floor(float64(x[a].Size) * float64(v[i])))}
+			case v[i] != 1:
+				// A symbolic dimension such as the batch keeps its name at scale 1.
+				out[a] = Unknown
+			}
+		}
+		return out, nil
+	}
+	t := consts[input(3)]
+	if t == nil {
+		return nil, nil
+	}
+	v, err := Int64s(t)
+	if err != nil {
+		return nil, fmt.Errorf("sizes: %w", err)
+	}
+	if len(v) != len(axes) {
+		return nil, fmt.Errorf("sizes: expected %d values (one per resized axis of [%v]), found %d", len(axes), x, len(v))
+	}
+	for _, s := range v {
+		if s <= 0 {
+			return nil, fmt.Errorf("sizes: expected positive values, found %v", v)
+		}
+	}
+	policy := StringAttr(n, "keep_aspect_ratio_policy", "stretch")
+	if policy == "stretch" {
+		for i, a := range axes {
+			out[a] = Dim{Size: v[i]}
+		}
+		return out, nil
+	}
+	// The policies scale every resized axis by the one factor that makes the
+	// output fit inside (not_larger) or cover (not_smaller) sizes.
+	scale := 0.0
+	for i, a := range axes {
+		if !x[a].Known() {
+			for _, a := range axes {
+				out[a] = Unknown
+			}
+			return out, nil
+		}
+		s := float64(v[i]) / float64(x[a].Size)
+		if i == 0 || (policy == "not_larger" && s < scale) || (policy == "not_smaller" && s > scale) {
+			scale = s
+		}
+	}
+	for _, a := range axes {
+		out[a] = Dim{Size: int64(math.Floor(scale*float64(x[a].Size) + 0.5))}
+	}
+	return out, nil
+}
+
+// resizeAxes returns the axes a Resize node scales: its axes attribute
+// (opset 18), negative values counted from the end, or every axis.
+func resizeAxes(n *onnx.NodeProto, rank int) ([]int, error) {
+	attr := Attr(n, "axes")
+	if attr == nil {
+		axes := make([]int, rank)
+		for i := range axes {
+			axes[i] = i
+		}
+		return axes, nil
+	}
+	var axes []int
+	for _, a := range attr.GetInts() {
+		if a < -int64(rank) || a >= int64(rank) {
+			return nil, fmt.Errorf("axes %v out of range for an input of rank %d", attr.GetInts(), rank)
+		}
+		if a < 0 {
+			a += int64(rank)
+		}
+		if slices.Contains(axes, int(a)) {
+			return nil, fmt.Errorf("axes %v name an axis twice", attr.GetInts())
+		}
+		axes = append(axes, int(a))
+	}
+	return axes, nil
 }
 
 func wantRank(s Shape, min, max int, what string) error {

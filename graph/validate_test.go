@@ -243,7 +243,7 @@ func TestValidationErrorMessage(t *testing.T) {
 func TestValidateAcceptsConformanceModels(t *testing.T) {
 	testenv.RequireFile(t, conformanceDir, "Debian's libonnx-testdata")
 	var paths []string
-	for _, op := range []string{"conv", "batchnorm", "averagepool_2d", "maxpool_2d", "globalaveragepool", "gemm", "relu", "add", "flatten"} {
+	for _, op := range []string{"conv", "batchnorm", "averagepool_2d", "maxpool_2d", "globalaveragepool", "gemm", "relu", "add", "flatten", "resize"} {
 		found, err := filepath.Glob(filepath.Join(conformanceDir, "test_"+op+"*", "model.onnx"))
 		if err != nil {
 			t.Fatal(err)
