@@ -106,13 +106,30 @@ func checkExample(d Dataset, i int, dst []float32, size int) error {
 // RepeatChannels presents a one-channel data set as c identical channels:
 // MNIST for a model whose input has three.
 func RepeatChannels(d Dataset, c int) (Dataset, error) {
-	if dc, _, _ := d.Shape(); dc != 1 {
-		return nil, fmt.Errorf("data: repeating channels needs a one-channel data set, found %d channels", dc)
-	}
-	if c < 1 {
-		return nil, fmt.Errorf("data: repeating to %d channels: expected at least 1", c)
+	if err := checkRepeat(d.Shape, c); err != nil {
+		return nil, err
 	}
 	return &repeated{Dataset: d, c: c}, nil
+}
+
+// checkRepeat checks that a data set of the given shape can be repeated to
+// c channels.
+func checkRepeat(shape func() (c, h, w int), c int) error {
+	if dc, _, _ := shape(); dc != 1 {
+		return fmt.Errorf("data: repeating channels needs a one-channel data set, found %d channels", dc)
+	}
+	if c < 1 {
+		return fmt.Errorf("data: repeating to %d channels: expected at least 1", c)
+	}
+	return nil
+}
+
+// repeatPlane copies the first plane of dst, an example of len(dst)/plane
+// channels, into the other channels.
+func repeatPlane(dst []float32, plane int) {
+	for k := plane; k < len(dst); k += plane {
+		copy(dst[k:k+plane], dst[:plane])
+	}
 }
 
 // repeated is a one-channel Dataset presented with c channels.
@@ -136,9 +153,7 @@ func (r *repeated) Example(i int, dst []float32) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for k := 1; k < r.c; k++ {
-		copy(dst[k*plane:(k+1)*plane], dst[:plane])
-	}
+	repeatPlane(dst, plane)
 	return label, nil
 }
 
@@ -156,26 +171,17 @@ const (
 // units of d's values (see the package documentation).
 func Normalize(d Dataset, mean, std []float64) (Dataset, error) {
 	c, _, _ := d.Shape()
-	if len(mean) != c || len(std) != c {
-		return nil, fmt.Errorf("data: normalising %d channels needs %d means and %d stds, found %d and %d",
-			c, c, c, len(mean), len(std))
+	s, err := newStandardizer(c, mean, std)
+	if err != nil {
+		return nil, err
 	}
-	n := &normalized{Dataset: d, mean: make([]float32, c), inv: make([]float32, c)}
-	for k := range c {
-		if !(std[k] > 0) || math.IsInf(std[k], 0) || math.IsNaN(mean[k]) || math.IsInf(mean[k], 0) {
-			return nil, fmt.Errorf("data: normalising channel %d with mean %g and std %g: expected a finite mean and a finite positive std",
-				k, mean[k], std[k])
-		}
-		n.mean[k] = float32(mean[k])
-		n.inv[k] = float32(1 / std[k])
-	}
-	return n, nil
+	return &normalized{Dataset: d, standardizer: s}, nil
 }
 
 // normalized is a Dataset standardised per channel.
 type normalized struct {
 	Dataset
-	mean, inv []float32 // per channel: the mean and 1/std
+	standardizer
 }
 
 func (n *normalized) Example(i int, dst []float32) (int, error) {
@@ -183,14 +189,44 @@ func (n *normalized) Example(i int, dst []float32) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	plane := len(dst) / len(n.mean)
-	for k, m := range n.mean {
-		inv := n.inv[k]
+	n.apply(dst)
+	return label, nil
+}
+
+// standardizer standardises the channels of an example: the arithmetic
+// of Normalize and NormalizeDense.
+type standardizer struct {
+	mean, inv []float32 // per channel: the mean and 1/std
+}
+
+// newStandardizer checks one finite mean and one finite positive std for
+// each of c channels.
+func newStandardizer(c int, mean, std []float64) (standardizer, error) {
+	if len(mean) != c || len(std) != c {
+		return standardizer{}, fmt.Errorf("data: normalising %d channels needs %d means and %d stds, found %d and %d",
+			c, c, c, len(mean), len(std))
+	}
+	s := standardizer{mean: make([]float32, c), inv: make([]float32, c)}
+	for k := range c {
+		if !(std[k] > 0) || math.IsInf(std[k], 0) || math.IsNaN(mean[k]) || math.IsInf(mean[k], 0) {
+			return standardizer{}, fmt.Errorf("data: normalising channel %d with mean %g and std %g: expected a finite mean and a finite positive std",
+				k, mean[k], std[k])
+		}
+		s.mean[k] = float32(mean[k])
+		s.inv[k] = float32(1 / std[k])
+	}
+	return s, nil
+}
+
+// apply standardises dst, one example in C×H×W order, in place.
+func (s standardizer) apply(dst []float32) {
+	plane := len(dst) / len(s.mean)
+	for k, m := range s.mean {
+		inv := s.inv[k]
 		for j := range dst[k*plane : (k+1)*plane] {
 			dst[k*plane+j] = (dst[k*plane+j] - m) * inv
 		}
 	}
-	return label, nil
 }
 
 // MeanStd returns the mean and the (population) standard deviation of each

@@ -10,6 +10,18 @@
 // Fashion-MNIST) are further Dataset implementations, and the adapters
 // [RepeatChannels] and [Normalize] wrap any Dataset.
 //
+// # Dense labels
+//
+// A [DenseDataset] labels every pixel: an image and an H×W label map per
+// example, for semantic segmentation. [DigitCanvases] (`--data mnist-seg`,
+// made by [MNISTCanvases]) is one: canvases of real MNIST digits placed at
+// seeded random positions and sizes, each digit's ink (resized value of
+// [CanvasInk] or more, intensity ≥ 0.5) labelled digit+1 and the rest
+// [CanvasBackground] (0), 11 classes in all. [NormalizeDense] and
+// [RepeatChannelsDense] wrap a DenseDataset as their namesakes wrap a
+// Dataset, and [NewDenseLoader] batches one, with the label maps in
+// [Batch].Dense.
+//
 // # Value range and normalisation
 //
 // [Images] maps a stored byte b to b·scale. MNIST uses scale 1/255, so its
@@ -27,7 +39,7 @@
 // # Loading batches
 //
 // A [Loader] cuts a Dataset into batches (NCHW float32 images, int32
-// labels). The order of epoch e is a permutation drawn from a PCG generator
+// labels, or N×H×W int32 label maps for a DenseDataset). The order of epoch e is a permutation drawn from a PCG generator
 // seeded by (seed, e), so batch k of epoch e depends only on the data set,
 // the seed, e and k: not on the number of workers, and not on whether the
 // epoch was started from its beginning or resumed at batch k. Background

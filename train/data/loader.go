@@ -30,14 +30,20 @@ type LoaderConfig struct {
 	Prefetch int
 }
 
-// Loader cuts a Dataset into batches, one epoch at a time (see [Loader.Epoch]).
-// Batch buffers are kept between epochs, so a run that goes through many
-// epochs allocates them once. Its methods may be called from several
-// goroutines, and several epochs may be open at once.
+// Loader cuts a Dataset (or a DenseDataset) into batches, one epoch at a
+// time (see [Loader.Epoch]). Batch buffers are kept between epochs, so a
+// run that goes through many epochs allocates them once. Its methods may
+// be called from several goroutines, and several epochs may be open at
+// once.
 type Loader struct {
-	d    Dataset
-	cfg  LoaderConfig
-	size int // values in one example: c·h·w
+	// Exactly one of d and dense is set.
+	d     Dataset
+	dense DenseDataset
+	// n and classes are the data set's length and class count.
+	n, classes int
+	cfg        LoaderConfig
+	size       int // values in one example: c·h·w
+	plane      int // values in one label map (h·w) of a dense set; 0 otherwise
 
 	mu    sync.Mutex
 	spare []*Batch // buffers of closed epochs, for the next ones
@@ -51,9 +57,13 @@ type Batch struct {
 	Epoch, Index int
 	// N is the number of examples: BatchSize, or fewer in the last batch.
 	N int
-	// Images holds N examples in N×C×H×W order; Labels their labels.
+	// Images holds N examples in N×C×H×W order; Labels their labels
+	// (empty for a dense data set).
 	Images []float32
 	Labels []int32
+	// Dense holds the N label maps of a dense data set, in N×H×W order
+	// (empty for a classification data set).
+	Dense []int32
 	// Indices are the examples' indices in the data set.
 	Indices []int
 
@@ -63,43 +73,59 @@ type Batch struct {
 
 // NewLoader makes a Loader over d.
 func NewLoader(d Dataset, cfg LoaderConfig) (*Loader, error) {
+	c, h, w := d.Shape()
+	l := &Loader{d: d, n: d.Len(), classes: d.Classes(), size: c * h * w}
+	return l, l.configure(cfg)
+}
+
+// NewDenseLoader makes a Loader over a dense data set: its batches carry
+// label maps in Dense instead of labels in Labels, with the same order,
+// determinism and resumption.
+func NewDenseLoader(d DenseDataset, cfg LoaderConfig) (*Loader, error) {
+	c, h, w := d.Shape()
+	l := &Loader{dense: d, n: d.Len(), classes: d.Classes(), size: c * h * w, plane: h * w}
+	return l, l.configure(cfg)
+}
+
+// configure checks cfg against the data set and sets it.
+func (l *Loader) configure(cfg LoaderConfig) error {
 	switch {
 	case cfg.BatchSize < 1:
-		return nil, fmt.Errorf("data: batch size %d: expected at least 1", cfg.BatchSize)
+		return fmt.Errorf("data: batch size %d: expected at least 1", cfg.BatchSize)
 	case cfg.Workers < 0:
-		return nil, fmt.Errorf("data: %d workers: expected 0 or more", cfg.Workers)
+		return fmt.Errorf("data: %d workers: expected 0 or more", cfg.Workers)
 	case cfg.Prefetch < 0:
-		return nil, fmt.Errorf("data: prefetch %d: expected 0 or more", cfg.Prefetch)
+		return fmt.Errorf("data: prefetch %d: expected 0 or more", cfg.Prefetch)
 	case cfg.Prefetch > 0 && cfg.Workers == 0:
-		return nil, fmt.Errorf("data: prefetch %d needs workers to fill batches ahead, found 0 workers", cfg.Prefetch)
-	case d.Len() < 1:
-		return nil, errors.New("data: the data set has no examples")
-	case cfg.DropLast && d.Len() < cfg.BatchSize:
-		return nil, fmt.Errorf("data: %d examples make no full batch of %d, and the last partial batch is dropped",
-			d.Len(), cfg.BatchSize)
+		return fmt.Errorf("data: prefetch %d needs workers to fill batches ahead, found 0 workers", cfg.Prefetch)
+	case l.n < 1:
+		return errors.New("data: the data set has no examples")
+	case cfg.DropLast && l.n < cfg.BatchSize:
+		return fmt.Errorf("data: %d examples make no full batch of %d, and the last partial batch is dropped",
+			l.n, cfg.BatchSize)
 	}
 	if cfg.Workers > 0 && cfg.Prefetch == 0 {
 		cfg.Prefetch = 2 * cfg.Workers
 	}
-	c, h, w := d.Shape()
-	return &Loader{d: d, cfg: cfg, size: c * h * w}, nil
+	l.cfg = cfg
+	return nil
 }
 
 // Batches returns the number of batches in an epoch.
 func (l *Loader) Batches() int {
 	if l.cfg.DropLast {
-		return l.d.Len() / l.cfg.BatchSize
+		return l.n / l.cfg.BatchSize
 	}
-	return (l.d.Len() + l.cfg.BatchSize - 1) / l.cfg.BatchSize
+	return (l.n + l.cfg.BatchSize - 1) / l.cfg.BatchSize
 }
 
 // order returns the order of the examples in an epoch: a permutation drawn
 // from PCG seeded by (Seed, epoch), or index order without Shuffle.
 func (l *Loader) order(epoch int) []int {
 	if l.cfg.Shuffle {
-		return rand.New(rand.NewPCG(l.cfg.Seed, uint64(epoch))).Perm(l.d.Len())
+		return rand.New(rand.NewPCG(l.cfg.Seed, uint64(epoch))).Perm(l.n)
 	}
-	order := make([]int, l.d.Len())
+	order := make([]int, l.n)
 	for i := range order {
 		order[i] = i
 	}
@@ -147,11 +173,13 @@ func (l *Loader) takeBuffers(n int) []*Batch {
 	l.spare = l.spare[:k]
 	l.mu.Unlock()
 	for len(bufs) < n {
-		bufs = append(bufs, &Batch{
-			Images: make([]float32, l.cfg.BatchSize*l.size),
-			Labels: make([]int32, l.cfg.BatchSize),
-			ready:  make(chan struct{}, 1),
-		})
+		b := &Batch{Images: make([]float32, l.cfg.BatchSize*l.size), ready: make(chan struct{}, 1)}
+		if l.dense != nil {
+			b.Dense = make([]int32, l.cfg.BatchSize*l.plane)
+		} else {
+			b.Labels = make([]int32, l.cfg.BatchSize)
+		}
+		bufs = append(bufs, b)
 	}
 	return bufs
 }
@@ -290,31 +318,55 @@ func (it *Iter) work(jobs <-chan *Batch) {
 
 // fill fills b with batch b.Index of the epoch.
 func (it *Iter) fill(b *Batch) error {
-	d, size, bs := it.l.d, it.l.size, it.l.cfg.BatchSize
-	lo := b.Index * bs
-	hi := min(lo+bs, len(it.order))
+	l := it.l
+	lo := b.Index * l.cfg.BatchSize
+	hi := min(lo+l.cfg.BatchSize, len(it.order))
 	b.Epoch, b.N, b.Indices = it.epoch, hi-lo, it.order[lo:hi]
-	b.Images, b.Labels = b.Images[:b.N*size], b.Labels[:b.N]
-	classes := d.Classes()
+	b.Images = b.Images[:b.N*l.size]
+	if l.dense != nil {
+		b.Dense = b.Dense[:b.N*l.plane]
+		return it.fillDense(b)
+	}
+	b.Labels = b.Labels[:b.N]
 	// A data set with random augmentation draws each example's randomness
 	// from (epoch, index), so every epoch augments afresh.
-	epochs, perEpoch := d.(EpochDataset)
+	epochs, perEpoch := l.d.(EpochDataset)
 	for j, i := range b.Indices {
 		var label int
 		var err error
 		if perEpoch {
-			label, err = epochs.EpochExample(it.epoch, i, b.Images[j*size:(j+1)*size])
+			label, err = epochs.EpochExample(it.epoch, i, b.Images[j*l.size:(j+1)*l.size])
 		} else {
-			label, err = d.Example(i, b.Images[j*size:(j+1)*size])
+			label, err = l.d.Example(i, b.Images[j*l.size:(j+1)*l.size])
 		}
 		if err != nil {
 			return fmt.Errorf("data: epoch %d, batch %d: example %d: %w", it.epoch, b.Index, i, err)
 		}
-		if label < 0 || label >= classes {
+		if label < 0 || label >= l.classes {
 			return fmt.Errorf("data: epoch %d, batch %d: example %d has label %d, expected 0 to %d",
-				it.epoch, b.Index, i, label, classes-1)
+				it.epoch, b.Index, i, label, l.classes-1)
 		}
 		b.Labels[j] = int32(label)
+	}
+	return nil
+}
+
+// fillDense fills the images and label maps of b, sized for its examples,
+// from a dense data set.
+func (it *Iter) fillDense(b *Batch) error {
+	l := it.l
+	for j, i := range b.Indices {
+		labels := b.Dense[j*l.plane : (j+1)*l.plane]
+		if err := l.dense.Example(i, b.Images[j*l.size:(j+1)*l.size], labels); err != nil {
+			return fmt.Errorf("data: epoch %d, batch %d: example %d: %w", it.epoch, b.Index, i, err)
+		}
+		for p, label := range labels {
+			if label < 0 || int(label) >= l.classes {
+				_, _, w := l.dense.Shape()
+				return fmt.Errorf("data: epoch %d, batch %d: example %d has label %d at row %d, column %d, expected 0 to %d",
+					it.epoch, b.Index, i, label, p/w, p%w, l.classes-1)
+			}
+		}
 	}
 	return nil
 }
