@@ -26,6 +26,7 @@ var conformancePatterns = []string{
 	"test_globalaveragepool*",
 	"test_gemm_*", "test_relu", "test_add*", "test_flatten_*",
 	"test_sce_mean", "test_sce_sum",
+	"test_resize_*_linear*",
 }
 
 // conformanceSkips are the selected cases outside what the kernels do.
@@ -349,6 +350,9 @@ func runNode[T Float](t *testing.T, n *onnx.NodeProto, in []tensor, path convPat
 		}
 		return []tensor{back([]int{rows, cols}, conv[T](in[0].f))}
 
+	case "Resize":
+		return []tensor{runResize[T](t, n, in)}
+
 	case "SoftmaxCrossEntropyLoss":
 		x, l := in[0], in[1]
 		labels := make([]int, len(l.i))
@@ -366,6 +370,49 @@ func runNode[T Float](t *testing.T, n *onnx.NodeProto, in []tensor, path convPat
 	}
 	t.Fatalf("op %s is not covered", n.OpType)
 	return nil
+}
+
+// runResize runs a linear Resize on Bilinear, reading its scales or sizes
+// from the test data, which holds one tensor per non-empty node input.
+func runResize[T Float](t *testing.T, n *onnx.NodeProto, in []tensor) tensor {
+	t.Helper()
+	if m := attrString(n, "mode", "nearest"); m != "linear" {
+		t.Fatalf("mode %q: only linear is implemented", m)
+	}
+	mode, err := ParseCoordMode(attrString(n, "coordinate_transformation_mode", "half_pixel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]tensor{}
+	k := 0
+	for _, name := range n.Input {
+		if name != "" {
+			byName[name], k = in[k], k+1
+		}
+	}
+	x := in[0]
+	s := ResizeShape{N: x.dims[0], C: x.dims[1], H: x.dims[2], W: x.dims[3], Mode: mode}
+	if len(n.Input) > 3 && n.Input[3] != "" {
+		sizes := byName[n.Input[3]].i
+		if sizes[0] != int64(s.N) || sizes[1] != int64(s.C) {
+			t.Fatalf("sizes %v resize N or C", sizes)
+		}
+		s.OutH, s.OutW = int(sizes[2]), int(sizes[3])
+	} else {
+		scales := byName[n.Input[2]].f
+		if scales[0] != 1 || scales[1] != 1 {
+			t.Fatalf("scales %v resize N or C", scales)
+		}
+		s.ScaleH, s.ScaleW = scales[2], scales[3]
+		s.OutH, s.OutW = int(math.Floor(float64(s.H)*s.ScaleH)), int(math.Floor(float64(s.W)*s.ScaleW))
+	}
+	b, err := NewBilinear[T](s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]T, s.YLen())
+	b.Forward(conv[T](x.f), y)
+	return back([]int{s.N, s.C, s.OutH, s.OutW}, y)
 }
 
 // runGemm runs ONNX's Gemm, Y = alpha·A'·B' + beta·C with C broadcast to
@@ -436,9 +483,11 @@ func compareOutputs(t *testing.T, got, want []tensor) {
 			}
 			continue
 		}
-		bad := 0
+		bad, worst := 0, 0.0
 		for i := range w.f {
-			if d := math.Abs(g.f[i] - w.f[i]); !(d <= 1e-5*max(1, math.Abs(w.f[i]))) {
+			d := math.Abs(g.f[i] - w.f[i])
+			worst = max(worst, d)
+			if !(d <= 1e-5*max(1, math.Abs(w.f[i]))) {
 				if bad < 3 {
 					t.Errorf("output %d element %d: %g; expected %g", o, i, g.f[i], w.f[i])
 				}
@@ -448,5 +497,6 @@ func compareOutputs(t *testing.T, got, want []tensor) {
 		if bad > 0 {
 			t.Errorf("output %d: %d of %d elements differ", o, bad, len(w.f))
 		}
+		t.Logf("output %d: max abs error %.2g", o, worst)
 	}
 }
