@@ -174,6 +174,58 @@ func (b *BatchNorm[T]) backward(x, y, gamma, dy, dx, dgamma, dbeta []T) {
 	}
 }
 
+// BackwardEval computes the gradients of ForwardEval, in which the
+// running statistics are constants: with σ⁻¹ = 1/√(runVar+ε) and
+// x̂ = (x−runMean)·σ⁻¹,
+//
+//	dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ·σ⁻¹·dy.
+//
+// With ReLU set, y is the fused output and the gradient is first zeroed
+// where y is 0; otherwise y is not read and may be nil. dx is overwritten
+// and may be dy; dgamma and dbeta are overwritten and may be nil. It is
+// the backward pass of a frozen BatchNorm in a training net, which keeps
+// a fine-tuned backbone's statistics.
+func (b *BatchNorm[T]) BackwardEval(x, y, gamma, runMean, runVar, dy, dx, dgamma, dbeta []T) {
+	checkLen("BatchNorm.BackwardEval", "x", x, b.n*b.c*b.hw)
+	checkLen("BatchNorm.BackwardEval", "dy", dy, b.n*b.c*b.hw)
+	checkLen("BatchNorm.BackwardEval", "dx", dx, b.n*b.c*b.hw)
+	if b.ReLU {
+		checkLen("BatchNorm.BackwardEval", "y", y, b.n*b.c*b.hw)
+	}
+	for i, p := range [][]T{gamma, runMean, runVar} {
+		checkLen("BatchNorm.BackwardEval", [...]string{"gamma", "running mean", "running var"}[i], p, b.c)
+	}
+	for i, p := range [][]T{dgamma, dbeta} {
+		if p != nil {
+			checkLen("BatchNorm.BackwardEval", [...]string{"dgamma", "dbeta"}[i], p, b.c)
+		}
+	}
+	for c := range b.c {
+		inv := 1 / math.Sqrt(float64(runVar[c])+b.Epsilon)
+		a := T(float64(gamma[c]) * inv)
+		var sdy, sdyx float64
+		for n := range b.n {
+			g, d := b.plane(dy, n, c), b.plane(dx, n, c)
+			if b.ReLU {
+				ReLUBackward(b.plane(y, n, c), g, d)
+				g = d
+			}
+			s1, s2 := sumAndDot(g, b.plane(x, n, c), runMean[c])
+			sdy += float64(s1)
+			sdyx += float64(s2)
+			for i, v := range g {
+				d[i] = a * v
+			}
+		}
+		if dgamma != nil {
+			dgamma[c] = T(sdyx * inv)
+		}
+		if dbeta != nil {
+			dbeta[c] = T(sdy)
+		}
+	}
+}
+
 // plane returns channel c of image n.
 func (b *BatchNorm[T]) plane(s []T, n, c int) []T {
 	o := (n*b.c + c) * b.hw

@@ -57,6 +57,33 @@ func TestBatchNormGradients(t *testing.T) {
 	}
 }
 
+// TestBatchNormEvalGradients checks BackwardEval, with and without the
+// fused ReLU, against finite differences of ForwardEval.
+func TestBatchNormEvalGradients(t *testing.T) {
+	for i, relu := range []bool{false, true} {
+		const n, c, hw = 2, 3, 10
+		b, err := NewBatchNorm[float64](n, c, hw, 1e-5, 0.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.ReLU = relu
+		r := newRand(uint64(30 + i))
+		x, gamma, beta, proj := randn(r, n*c*hw), randn(r, c), randn(r, c), randn(r, n*c*hw)
+		rm, rv := randn(r, c), []float64{0.5, 2, 3}
+		y := make([]float64, n*c*hw)
+		loss := func() float64 {
+			b.ForwardEval(x, gamma, beta, rm, rv, y)
+			return dot(y, proj)
+		}
+		loss()
+		dx, dg, db := garbage(n*c*hw), garbage(c), garbage(c)
+		b.BackwardEval(x, y, gamma, rm, rv, proj, dx, dg, db)
+		checkGrad(t, "dx", dx, x, loss)
+		checkGrad(t, "dgamma", dg, gamma, loss)
+		checkGrad(t, "dbeta", db, beta, loss)
+	}
+}
+
 // TestBatchNormStatistics checks the normalisation, the saved statistics
 // and both running-variance conventions against a direct computation.
 func TestBatchNormStatistics(t *testing.T) {

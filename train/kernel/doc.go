@@ -1,8 +1,8 @@
 // Package kernel holds the numeric kernels of the training engine: plain
 // functions and structs over NCHW slices (convolution, BatchNorm, pooling,
-// ReLU, Add, Linear, bilinear resize, softmax cross-entropy) with their
-// backward passes, and a cgo binding to OpenBLAS's GEMM that the heavy
-// ones run on.
+// ReLU, Add, Linear, bilinear resize, softmax cross-entropy per row or
+// per pixel) with their backward passes, and a cgo binding to OpenBLAS's
+// GEMM that the heavy ones run on.
 //
 // The package knows nothing of Gorgonia or ONNX: the train package wraps
 // these kernels as Gorgonia ops. Everything is generic over Float so that
@@ -29,8 +29,8 @@
 // their gradient outputs (they never accumulate), and accept nil for a
 // gradient that is not wanted where the documentation says so. A struct
 // that owns scratch buffers (Conv2D, BatchNorm, MaxPool2D, AvgPool2D,
-// Bilinear) is not safe for concurrent use: give each goroutine replica
-// its own.
+// Bilinear, PixelCrossEntropy) is not safe for concurrent use: give each
+// goroutine replica its own.
 package kernel
 
 // Float is the element type of every kernel: float32 for training speed,
