@@ -1,0 +1,22 @@
+// Package transfer moves an exported backbone to a downstream task: it
+// grafts a task head onto a backbone ONNX model (`bot-onnx export --head
+// none`, whose outputs are stage feature maps named c<k> by stride) and
+// gives a model with one output, `logits`, that the training engine
+// fine-tunes and ONNX Runtime evaluates.
+//
+// The heads are plain graph surgery on the ONNX model, written with the
+// graph package's rewrite helpers, so they work on any backbone whose
+// feature outputs are NCHW float tensors, and the result is an ordinary
+// ONNX file:
+//
+//   - [ClassifierHead]: global average pool, flatten and a fully connected
+//     layer to the classes — a ResNet's own classifier, on a new task;
+//   - [FCNHead]: the FCN head of the paper's segmentation experiment
+//     (section 6, Table 9), as torchvision's FCNHead builds it: 3×3 conv to
+//     a quarter of the channels, BatchNorm, ReLU, 1×1 conv to the classes,
+//     then a bilinear Resize back to the input's size.
+//
+// New weights are drawn as package models draws a fresh ResNet's (Xavier
+// uniform, BatchNorm γ = 1, β = 0, running mean 0 and variance 1, biases
+// 0), from a seed, so the same seed gives the same head.
+package transfer
