@@ -33,18 +33,23 @@ func bilinearTaps(in, out int) []tap {
 // bilinear sampling still reads every source pixel.
 func resizeBilinear(src []uint8, sh, sw int, dst []uint8, dh, dw int) image.Rectangle {
 	ty, tx := bilinearTaps(sh, dh), bilinearTaps(sw, dw)
-	var ink image.Rectangle
+	ink := image.Rectangle{Min: image.Pt(dw, dh)} // inverted, and grown to cover each inked pixel
 	for y, vy := range ty {
 		top, bottom := src[vy.lo*sw:(vy.lo+1)*sw], src[vy.hi*sw:(vy.hi+1)*sw]
+		row := dst[y*dw : (y+1)*dw]
 		for x, vx := range tx {
 			t := int(top[vx.lo])*(256-vx.frac) + int(top[vx.hi])*vx.frac
 			b := int(bottom[vx.lo])*(256-vx.frac) + int(bottom[vx.hi])*vx.frac
 			v := (t*(256-vy.frac) + b*vy.frac + 1<<15) >> 16
-			dst[y*dw+x] = uint8(v)
+			row[x] = uint8(v)
 			if v >= CanvasInk {
-				ink = ink.Union(image.Rect(x, y, x+1, y+1))
+				ink.Min.X, ink.Max.X = min(ink.Min.X, x), max(ink.Max.X, x+1)
+				ink.Min.Y, ink.Max.Y = min(ink.Min.Y, y), max(ink.Max.Y, y+1)
 			}
 		}
+	}
+	if ink.Empty() {
+		return image.Rectangle{}
 	}
 	return ink
 }

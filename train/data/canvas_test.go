@@ -395,3 +395,17 @@ func TestMNISTCanvasesReal(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDigitCanvas measures making one 64×64 canvas.
+func BenchmarkDigitCanvas(b *testing.B) {
+	d, err := newDigitCanvases(blockDigits(b, 5), 1000, 64, 1, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, labels := make([]float32, 64*64), make([]int32, 64*64)
+	for i := 0; b.Loop(); i++ {
+		if err := d.Example(i%1000, img, labels); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
