@@ -49,7 +49,7 @@ func StepTimes(m *graph.Model, batch, threads, warmup, steps int, next func() (*
 		sizes[i] = len(r.w.Params[name])
 	}
 	opt := NewNAG(0.9, 1e-4, sizes)
-	params, grads, decay := r.optimizerInputs()
+	params, grads, decay, mult := r.optimizerInputs()
 	var times []time.Duration
 	for s := 0; s < warmup+steps; s++ {
 		start := time.Now()
@@ -64,7 +64,7 @@ func StepTimes(m *graph.Model, batch, threads, warmup, steps int, next func() (*
 		if _, err := r.trainStep(b, grads); err != nil {
 			return nil, err
 		}
-		if err := opt.Step(0.01, params, grads, decay); err != nil {
+		if err := opt.Step(0.01, params, grads, decay, mult); err != nil {
 			return nil, err
 		}
 		if s >= warmup {

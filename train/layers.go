@@ -180,7 +180,9 @@ func explicitPads(n *onnx.NodeProto, in tensor.Shape, kernelSize []int, strides 
 
 // batchNorm normalises with batch statistics in a training net, updating
 // the running statistics (when this replica is the one that updates
-// them), and with the running statistics in an evaluation net.
+// them), and with the running statistics in an evaluation net and for a
+// frozen BatchNorm in a training net, whose gradients then treat the
+// running statistics as constants.
 type batchNorm[T Float] struct {
 	opBase
 	k               *kernel.BatchNorm[T]
@@ -236,9 +238,6 @@ func (o *batchNorm[T]) Do(inputs ...G.Value) (G.Value, error) {
 func (o *batchNorm[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (o *batchNorm[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if !o.training {
-		return nil, fmt.Errorf("%s: gradients of an evaluation-mode BatchNorm are not supported", o)
-	}
 	dims := len(o.shape)
 	g := &batchNormGrad[T]{opBase: newBase("BatchNormGrad", o.name, inputs[0].Shape(), dims, 1, dims, dims), fwd: o,
 		dx: newBuffer[T](inputs[0].Shape()), dg: newBuffer[T](inputs[1].Shape()), dbeta: newBuffer[T](inputs[2].Shape())}
@@ -259,9 +258,12 @@ func (o *batchNormGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.fwd.k.ReLU {
+	switch {
+	case !o.fwd.training:
+		o.fwd.k.BackwardEval(v[0], v[3], v[1], o.fwd.runMean, o.fwd.runVar, v[2], o.dx.data, o.dg.data, o.dbeta.data)
+	case o.fwd.k.ReLU:
 		o.fwd.k.BackwardReLU(v[0], v[3], v[1], v[2], o.dx.data, o.dg.data, o.dbeta.data)
-	} else {
+	default:
 		o.fwd.k.Backward(v[0], v[1], v[2], o.dx.data, o.dg.data, o.dbeta.data)
 	}
 	return o.dx.t, nil
@@ -547,6 +549,105 @@ func (o *gemmGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
 
 func (o *gemmGrad[T]) CallsExtern() bool { return true }
 
+// ---- Resize ----
+
+// resize is ONNX's Resize in mode linear on the spatial axes of an NCHW
+// tensor (bilinear), with constant scales or sizes.
+type resize[T Float] struct {
+	opBase
+	k       *kernel.Bilinear[T]
+	inShape tensor.Shape
+	y       buffer[T]
+}
+
+type resizeGrad[T Float] struct {
+	opBase
+	fwd *resize[T]
+	dx  buffer[T]
+}
+
+// lowerResize lowers a Resize whose scales or sizes are initializers, in
+// mode linear with a coordinate transform kernel.ParseCoordMode accepts,
+// that resizes H and W only. inShape and outShape are the inferred shapes
+// of its input and output, whose N and C must agree.
+func lowerResize[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape, inShape, outShape graph.Shape, ix *graph.Index) (*G.Node, error) {
+	if m := graph.StringAttr(n, "mode", "nearest"); m != "linear" {
+		return nil, fmt.Errorf("mode %q: only linear (bilinear) is supported", m)
+	}
+	mode, err := kernel.ParseCoordMode(graph.StringAttr(n, "coordinate_transformation_mode", "half_pixel"))
+	if err != nil {
+		return nil, err
+	}
+	if graph.IntAttr(n, "antialias", 0) != 0 {
+		return nil, fmt.Errorf("antialias 1 is not supported")
+	}
+	if p := graph.StringAttr(n, "keep_aspect_ratio_policy", "stretch"); p != "stretch" {
+		return nil, fmt.Errorf("keep_aspect_ratio_policy %q: only stretch is supported", p)
+	}
+	xs := x.Shape()
+	if len(xs) != 4 || len(inShape) != 4 || len(outShape) != 4 || outShape[0] != inShape[0] || outShape[1] != inShape[1] {
+		return nil, fmt.Errorf("expected a resize of the spatial axes of an NCHW tensor, found [%v] to [%v]", inShape, outShape)
+	}
+	s := kernel.ResizeShape{N: xs[0], C: xs[1], H: xs[2], W: xs[3], OutH: out[2], OutW: out[3], Mode: mode}
+	// With scales, the coordinate transform divides by them as given (with
+	// sizes, by out/in, the kernel's default).
+	if in := n.GetInput(); len(in) > 2 && in[2] != "" {
+		t := ix.Constant(in[2])
+		if t == nil {
+			return nil, fmt.Errorf("scales %q: expected an initializer", in[2])
+		}
+		scales, err := graph.Floats(t)
+		if err != nil {
+			return nil, fmt.Errorf("scales: %w", err)
+		}
+		if len(scales) > 0 {
+			axes := graph.IntsAttr(n, "axes", []int64{0, 1, 2, 3})
+			for i, a := range axes {
+				switch (a + 4) % 4 {
+				case 2:
+					s.ScaleH = float64(scales[i])
+				case 3:
+					s.ScaleW = float64(scales[i])
+				default:
+					if scales[i] != 1 {
+						return nil, fmt.Errorf("scales %v: expected 1 on the batch and channel axes", scales)
+					}
+				}
+			}
+		}
+	}
+	k, err := kernel.NewBilinear[T](s)
+	if err != nil {
+		return nil, err
+	}
+	return G.ApplyOp(&resize[T]{opBase: newBase("Resize", n.GetName(), out, 4), k: k, inShape: xs, y: newBuffer[T](out)}, x)
+}
+
+func (o *resize[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	o.k.Forward(v[0], o.y.data)
+	return o.y.t, nil
+}
+
+func (o *resize[T]) DiffWRT(int) []bool { return []bool{true} }
+
+func (o *resize[T]) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dx, err := G.ApplyOp(&resizeGrad[T]{opBase: newBase("ResizeGrad", o.name, o.inShape, 4), fwd: o, dx: newBuffer[T](o.inShape)}, grad)
+	return G.Nodes{dx}, err
+}
+
+func (o *resizeGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	o.fwd.k.Backward(v[0], o.dx.data)
+	return o.dx.t, nil
+}
+
 // ---- loss ----
 
 // crossEntropy is the mean softmax cross-entropy of the logits against
@@ -564,10 +665,12 @@ type crossEntropy[T Float] struct {
 	soft, scaled, scratch []float32
 }
 
+// crossEntropyGrad scales the logits' gradient that a loss op computed in
+// its forward pass.
 type crossEntropyGrad[T Float] struct {
 	opBase
-	fwd *crossEntropy[T]
-	dx  buffer[T]
+	dlogits *buffer[T]
+	dx      buffer[T]
 }
 
 func lowerCrossEntropy[T Float](logits *G.Node) (*crossEntropy[T], *G.Node, error) {
@@ -598,7 +701,7 @@ func (o *crossEntropy[T]) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *crossEntropy[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	s := inputs[0].Shape()
-	dx, err := G.ApplyOp(&crossEntropyGrad[T]{opBase: newBase("SoftmaxCrossEntropyGrad", "loss", s, 0), fwd: o, dx: newBuffer[T](s)}, grad)
+	dx, err := G.ApplyOp(&crossEntropyGrad[T]{opBase: newBase("SoftmaxCrossEntropyGrad", "loss", s, 0), dlogits: &o.dlogits, dx: newBuffer[T](s)}, grad)
 	return G.Nodes{dx}, err
 }
 
@@ -610,8 +713,55 @@ func (o *crossEntropyGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	scale := v[0][0]
-	for i, d := range o.fwd.dlogits.data {
+	for i, d := range o.dlogits.data {
 		o.dx.data[i] = d * scale
 	}
 	return o.dx.t, nil
+}
+
+// pixelCrossEntropy is the mean per-pixel softmax cross-entropy of
+// [N, K, H, W] logits against a label map [N, H, W] set before each run,
+// pixels labelled kernel.IgnoreLabel left out; it computes the logits'
+// gradient in the same pass.
+type pixelCrossEntropy[T Float] struct {
+	opBase
+	k       *kernel.PixelCrossEntropy[T]
+	labels  []int32
+	loss    float64
+	count   int
+	dlogits buffer[T]
+}
+
+func lowerPixelCrossEntropy[T Float](logits *G.Node) (*pixelCrossEntropy[T], *G.Node, error) {
+	s := logits.Shape()
+	k, err := kernel.NewPixelCrossEntropy[T](s[0], s[1], s[2]*s[3])
+	if err != nil {
+		return nil, nil, err
+	}
+	op := &pixelCrossEntropy[T]{opBase: newBase("PixelSoftmaxCrossEntropy", "loss", tensor.ScalarShape(), 4), k: k,
+		labels: make([]int32, s[0]*s[2]*s[3]), dlogits: newBuffer[T](s)}
+	loss, err := G.ApplyOp(op, logits)
+	return op, loss, err
+}
+
+func (o *pixelCrossEntropy[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	if o.loss, o.count, err = o.k.Forward(v[0], o.labels, o.dlogits.data); err != nil {
+		return nil, err
+	}
+	if dtypeOf[T]() == tensor.Float64 {
+		return G.NewF64(o.loss), nil
+	}
+	return G.NewF32(float32(o.loss)), nil
+}
+
+func (o *pixelCrossEntropy[T]) DiffWRT(int) []bool { return []bool{true} }
+
+func (o *pixelCrossEntropy[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	s := inputs[0].Shape()
+	dx, err := G.ApplyOp(&crossEntropyGrad[T]{opBase: newBase("PixelSoftmaxCrossEntropyGrad", "loss", s, 0), dlogits: &o.dlogits, dx: newBuffer[T](s)}, grad)
+	return G.Nodes{dx}, err
 }

@@ -2,11 +2,14 @@ package train
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -24,10 +27,46 @@ type Weights[T Float] struct {
 	// Decay says which parameters get weight decay: all of them by
 	// default, as in the paper's baseline.
 	Decay map[string]bool
+	// lrMult holds the learning-rate multipliers set by SetLRMult.
+	lrMult map[string]float64
 }
 
+// SetLRMult sets per-parameter learning-rate multipliers for fine-tuning,
+// keyed by parameter name (a name of Order); a parameter not named keeps
+// 1. The optimizers step parameter p with lr·mult[p], and a multiplier of 0
+// freezes it: no update, no weight decay, no change of its velocity. Set
+// them before Lower: a BatchNorm whose γ and β are both frozen runs on its
+// running statistics in training nets too (BatchNorm in eval mode,
+// statistics not updated), the usual practice for a frozen backbone,
+// whose statistics a small fine-tuning batch would only disturb.
+func (w *Weights[T]) SetLRMult(mult map[string]float64) error {
+	for name, m := range mult {
+		if _, ok := w.Params[name]; !ok {
+			return fmt.Errorf("learning-rate multiplier for %q: the model has no trainable parameter of that name", name)
+		}
+		if !(m >= 0) || math.IsInf(m, 1) {
+			return fmt.Errorf("learning-rate multiplier for %q: expected a finite value ≥ 0, found %g", name, m)
+		}
+	}
+	w.lrMult = maps.Clone(mult)
+	return nil
+}
+
+// LRMult returns the learning-rate multiplier of the named parameter: the
+// one SetLRMult set, or 1.
+func (w *Weights[T]) LRMult(name string) float64 {
+	if m, ok := w.lrMult[name]; ok {
+		return m
+	}
+	return 1
+}
+
+// IgnoreLabel in a training net's PixelLabels leaves that pixel out of the
+// loss and its gradient.
+const IgnoreLabel = kernel.IgnoreLabel
+
 // supportedOps are the operators the engine lowers.
-var supportedOps = []string{"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Add", "Flatten", "Gemm", "Identity"}
+var supportedOps = []string{"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Add", "Flatten", "Gemm", "Identity", "Resize"}
 
 // LoadWeights reads the trainable tensors of m: every float initializer read
 // by a lowered op, BatchNorm running statistics apart. Exporters store equal
@@ -109,16 +148,24 @@ func (w *Weights[T]) Store(m *graph.Model) {
 }
 
 // Net is an ONNX graph lowered into a Gorgonia expression graph for one
-// batch size: a training net (BatchNorm on batch statistics, loss and
-// gradients) or an evaluation net (running statistics, logits only).
+// batch size: a training net (BatchNorm on batch statistics, except frozen
+// ones, see Weights.SetLRMult; loss and gradients) or an evaluation net
+// (running statistics, logits only). The model's output is either
+// classification logits [batch, classes], trained with softmax
+// cross-entropy against target distributions (Targets), or per-pixel
+// logits [batch, classes, H, W], trained with per-pixel softmax
+// cross-entropy against a label map (PixelLabels).
 type Net[T Float] struct {
-	g        *G.ExprGraph
-	vm       G.VM
-	Batch    int
-	input    buffer[T]
-	logits   *G.Node
-	loss     *G.Node
+	g      *G.ExprGraph
+	vm     G.VM
+	Batch  int
+	input  buffer[T]
+	logits *G.Node
+	loss   *G.Node
+	// labels is the classification loss, pixels the per-pixel one; a
+	// training net has one of them.
 	labels   *crossEntropy[T]
+	pixels   *pixelCrossEntropy[T]
 	paramsIn []*G.Node // parameter nodes, in Weights.Order
 	grads    []*G.Node // their gradients, in the same order
 	bns      []*batchNorm[T]
@@ -193,7 +240,7 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 			continue
 		}
 		outShape := shapes[node.GetOutput()[0]]
-		if !outShape[1:].Known() {
+		if len(outShape) < 2 || !outShape[1:].Known() {
 			return nil, fmt.Errorf("node %q (%s): output shape [%v] is not static", node.GetName(), node.GetOpType(), outShape)
 		}
 		out := tensor.Shape{batch}
@@ -214,9 +261,11 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode)
 		case "BatchNormalization":
 			relu := followingReLU(ix, node)
+			gamma, beta := constName(node.GetInput()[1]), constName(node.GetInput()[2])
+			frozen := w.LRMult(gamma) == 0 && w.LRMult(beta) == 0
 			var bn *batchNorm[T]
-			bn, y, err = lowerBatchNorm[T](node, x, param(constName(node.GetInput()[1])), param(constName(node.GetInput()[2])),
-				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], training, updateStats, relu != nil)
+			bn, y, err = lowerBatchNorm[T](node, x, param(gamma), param(beta),
+				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], training && !frozen, updateStats, relu != nil)
 			n.bns = append(n.bns, bn)
 			if relu != nil && err == nil {
 				fusedReLU[relu] = true
@@ -245,6 +294,8 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 				b = param(constName(node.GetInput()[2]))
 			}
 			y, err = lowerGemm[T](node, x, param(constName(node.GetInput()[1])), b, out)
+		case "Resize":
+			y, err = lowerResize[T](node, x, out, shapes[node.GetInput()[0]], outShape, ix)
 		default:
 			return nil, fmt.Errorf("node %q: operator %s is not supported by the training engine (supported: %s)", node.GetName(), node.GetOpType(), strings.Join(supportedOps, ", "))
 		}
@@ -254,8 +305,8 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 		env[node.GetOutput()[0]] = y
 	}
 	n.logits = env[g0.GetOutput()[0].GetName()]
-	if n.logits == nil || len(n.logits.Shape()) != 2 {
-		return nil, fmt.Errorf("output %q: expected [batch, classes] logits", g0.GetOutput()[0].GetName())
+	if n.logits == nil || (len(n.logits.Shape()) != 2 && len(n.logits.Shape()) != 4) {
+		return nil, fmt.Errorf("output %q: expected [batch, classes] logits or per-pixel [batch, classes, H, W] logits", g0.GetOutput()[0].GetName())
 	}
 	for _, name := range w.Order {
 		if p, ok := paramNodes[name]; ok {
@@ -266,7 +317,11 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 		n.vm = G.NewTapeMachine(n.g)
 		return n, nil
 	}
-	n.labels, n.loss, err = lowerCrossEntropy[T](n.logits)
+	if len(n.logits.Shape()) == 4 {
+		n.pixels, n.loss, err = lowerPixelCrossEntropy[T](n.logits)
+	} else {
+		n.labels, n.loss, err = lowerCrossEntropy[T](n.logits)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +345,8 @@ func followingReLU(ix *graph.Index, n *onnx.NodeProto) *onnx.NodeProto {
 // Input returns the buffer the next run reads its images from, NCHW.
 func (n *Net[T]) Input() []T { return n.input.data }
 
-// SetLabels sets one-hot targets for the next run's loss.
+// SetLabels sets one-hot targets for the next run's loss (classification
+// nets).
 func (n *Net[T]) SetLabels(labels []int32) {
 	t := n.Targets()
 	clear(t)
@@ -306,6 +362,9 @@ func (n *Net[T]) SetDistillation(d Distillation) ([]float32, error) {
 	if dtypeOf[T]() != tensor.Float32 {
 		return nil, fmt.Errorf("distillation needs a float32 net")
 	}
+	if n.labels == nil {
+		return nil, fmt.Errorf("distillation needs a classification training net ([batch, classes] logits)")
+	}
 	size := len(n.labels.targets.data)
 	ce := n.labels
 	ce.distill = &d
@@ -314,8 +373,35 @@ func (n *Net[T]) SetDistillation(d Distillation) ([]float32, error) {
 }
 
 // Targets returns the buffer of the next run's target distributions,
-// [batch, classes]: one-hot, smoothed or mixed labels.
-func (n *Net[T]) Targets() []T { return n.labels.targets.data }
+// [batch, classes]: one-hot, smoothed or mixed labels; nil but in a
+// classification training net.
+func (n *Net[T]) Targets() []T {
+	if n.labels == nil {
+		return nil
+	}
+	return n.labels.targets.data
+}
+
+// PixelLabels returns the buffer of the next run's label map, [batch, H, W]
+// row-major, to fill before each run of a training net with per-pixel
+// logits: each pixel's class in [0, classes), or IgnoreLabel to leave the
+// pixel out of the loss. It is nil in other nets.
+func (n *Net[T]) PixelLabels() []int32 {
+	if n.pixels == nil {
+		return nil
+	}
+	return n.pixels.labels
+}
+
+// PixelCount returns the number of pixels the last run's loss averaged
+// over (those not IgnoreLabel), for weighting the losses and gradients of
+// replicas that share a batch; 0 in nets without per-pixel logits.
+func (n *Net[T]) PixelCount() int {
+	if n.pixels == nil {
+		return 0
+	}
+	return n.pixels.count
+}
 
 // Run computes the logits and, in a training net, the loss and the
 // gradients.
@@ -324,10 +410,17 @@ func (n *Net[T]) Run() error {
 	return n.vm.RunAll()
 }
 
-// Loss returns the last run's mean loss.
-func (n *Net[T]) Loss() float64 { return n.labels.loss }
+// Loss returns the last run's mean loss: over the images, or over the
+// labelled pixels with per-pixel logits.
+func (n *Net[T]) Loss() float64 {
+	if n.pixels != nil {
+		return n.pixels.loss
+	}
+	return n.labels.loss
+}
 
-// Logits returns the last run's logits, [batch, classes] row-major.
+// Logits returns the last run's logits, [batch, classes] or [batch,
+// classes, H, W], row-major.
 func (n *Net[T]) Logits() []T { return n.logits.Value().Data().([]T) }
 
 // Grads returns the last run's parameter gradients in Weights.Order.

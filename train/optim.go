@@ -41,19 +41,24 @@ func NewNAG(momentum, weightDecay float64, sizes []int) *NAG {
 func (o *NAG) Velocity() [][]float32 { return o.velocity }
 
 // Step updates each parameter in place from its gradient with learning
-// rate lr; decay[i] says whether parameter i gets weight decay. grads are
-// left unchanged.
-func (o *NAG) Step(lr float64, params, grads [][]float32, decay []bool) error {
-	if len(params) != len(o.velocity) || len(grads) != len(params) || len(decay) != len(params) {
-		return fmt.Errorf("NAG step: expected %d parameters, gradients and decay flags, found %d, %d, %d",
-			len(o.velocity), len(params), len(grads), len(decay))
+// rate lr·mult[i]; decay[i] says whether parameter i gets weight decay.
+// A multiplier of 0 freezes the parameter: neither it nor its velocity
+// changes. mult may be nil, meaning 1 for all. grads are left unchanged.
+func (o *NAG) Step(lr float64, params, grads [][]float32, decay []bool, mult []float64) error {
+	if err := checkStep("NAG", len(o.velocity), params, grads, decay, mult); err != nil {
+		return err
 	}
-	mu, lr32 := float32(o.Momentum), float32(lr)
+	mu := float32(o.Momentum)
 	for i, w := range params {
 		g, v := grads[i], o.velocity[i]
 		if len(w) != len(v) || len(g) != len(v) {
 			return fmt.Errorf("NAG step: parameter %d has %d values and gradient %d, expected %d", i, len(w), len(g), len(v))
 		}
+		m := multiplier(mult, i)
+		if m == 0 {
+			continue
+		}
+		lr32 := float32(lr * m)
 		wd := float32(0)
 		if decay[i] {
 			wd = float32(o.WeightDecay)
@@ -67,9 +72,31 @@ func (o *NAG) Step(lr float64, params, grads [][]float32, decay []bool) error {
 	return nil
 }
 
+// checkStep checks that a step gets one parameter, gradient, decay flag
+// and (unless mult is nil) learning-rate multiplier per optimiser state.
+func checkStep(name string, n int, params, grads [][]float32, decay []bool, mult []float64) error {
+	if len(params) != n || len(grads) != n || len(decay) != n || (mult != nil && len(mult) != n) {
+		return fmt.Errorf("%s step: expected %d parameters, gradients, decay flags and learning-rate multipliers (or none), found %d, %d, %d, %d",
+			name, n, len(params), len(grads), len(decay), len(mult))
+	}
+	return nil
+}
+
+// multiplier returns parameter i's learning-rate multiplier: mult[i], or
+// 1 when mult is nil.
+func multiplier(mult []float64, i int) float64 {
+	if mult == nil {
+		return 1
+	}
+	return mult[i]
+}
+
 // Optimizer updates parameters from their gradients.
 type Optimizer interface {
-	Step(lr float64, params, grads [][]float32, decay []bool) error
+	// Step updates params in place with learning rate lr·mult[i] for
+	// parameter i (mult nil: 1 for all; 0 freezes the parameter and its
+	// state), weight decay where decay[i] is set.
+	Step(lr float64, params, grads [][]float32, decay []bool, mult []float64) error
 	// Velocity returns the state to checkpoint, one slice per parameter.
 	Velocity() [][]float32
 }
@@ -103,19 +130,24 @@ func NewLARS(momentum, weightDecay, trust float64, sizes, ranks []int) *LARS {
 // Velocity returns the optimiser's state for checkpoints.
 func (o *LARS) Velocity() [][]float32 { return o.velocity }
 
-// Step updates each parameter in place.
-func (o *LARS) Step(lr float64, params, grads [][]float32, decay []bool) error {
-	if len(params) != len(o.velocity) || len(grads) != len(params) || len(decay) != len(params) {
-		return fmt.Errorf("LARS step: expected %d parameters, gradients and decay flags, found %d, %d, %d",
-			len(o.velocity), len(params), len(grads), len(decay))
+// Step updates each parameter in place, parameter i with base rate
+// lr·mult[i] (mult nil: lr); a multiplier of 0 freezes the parameter and
+// its velocity.
+func (o *LARS) Step(lr float64, params, grads [][]float32, decay []bool, mult []float64) error {
+	if err := checkStep("LARS", len(o.velocity), params, grads, decay, mult); err != nil {
+		return err
 	}
 	for i, w := range params {
 		g, v := grads[i], o.velocity[i]
+		m := multiplier(mult, i)
+		if m == 0 {
+			continue
+		}
 		wd := 0.0
 		if decay[i] {
 			wd = o.WeightDecay
 		}
-		local := lr
+		local := lr * m
 		if o.ranks[i] > 1 {
 			var ww, gg float64
 			for j := range w {
@@ -124,7 +156,7 @@ func (o *LARS) Step(lr float64, params, grads [][]float32, decay []bool) error {
 			}
 			wn, gn := math.Sqrt(ww), math.Sqrt(gg)
 			if wn > 0 && gn > 0 {
-				local = lr * o.Trust * wn / (gn + wd*wn)
+				local = lr * m * o.Trust * wn / (gn + wd*wn)
 			}
 		}
 		mu, l, wd32 := float32(o.Momentum), float32(local), float32(wd)

@@ -37,7 +37,7 @@ func TestNAGMatchesONNXMomentum(t *testing.T) {
 	wantX, wantV := read("output_0.pb"), read("output_1.pb")
 	o := NewNAG(float64(graph.FloatAttr(n, "alpha", 0)), float64(graph.FloatAttr(n, "norm_coefficient", 0)), []int{len(x)})
 	copy(o.Velocity()[0], v)
-	if err := o.Step(float64(r[0]), [][]float32{x}, [][]float32{g}, []bool{true}); err != nil {
+	if err := o.Step(float64(r[0]), [][]float32{x}, [][]float32{g}, []bool{true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := range x {
@@ -54,7 +54,7 @@ func TestNAGDecayMask(t *testing.T) {
 	w := [][]float32{{1}, {1}}
 	g := [][]float32{{0.2}, {0.2}}
 	for step := 0; step < 2; step++ {
-		if err := o.Step(0.1, w, g, []bool{true, false}); err != nil {
+		if err := o.Step(0.1, w, g, []bool{true, false}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -66,7 +66,7 @@ func TestNAGDecayMask(t *testing.T) {
 	if math.Abs(float64(w[1][0])-0.9078) > 1e-6 || math.Abs(float64(w[0][0])-0.689935) > 1e-6 {
 		t.Errorf("weights %v, %v; want 0.689935 and 0.9078", w[0][0], w[1][0])
 	}
-	if err := o.Step(0.1, w[:1], g, []bool{true, false}); err == nil {
+	if err := o.Step(0.1, w[:1], g, []bool{true, false}, nil); err == nil {
 		t.Error("a parameter count mismatch was accepted")
 	}
 }
@@ -140,7 +140,7 @@ func TestCosineSchedule(t *testing.T) {
 func TestLARSStep(t *testing.T) {
 	o := NewLARS(0.9, 0.1, 0.01, []int{2, 1}, []int{2, 1})
 	w, b := []float32{3, 4}, []float32{1}
-	if err := o.Step(2, [][]float32{w, b}, [][]float32{{0, 1}, {0.5}}, []bool{true, false}); err != nil {
+	if err := o.Step(2, [][]float32{w, b}, [][]float32{{0, 1}, {0.5}}, []bool{true, false}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !near32(w, []float32{2.98, 4 - 1.4/15}) || !near32(b, []float32{0}) {
@@ -148,5 +148,46 @@ func TestLARSStep(t *testing.T) {
 	}
 	if !near32(o.Velocity()[0], []float32{0.02, 1.4 / 15}) {
 		t.Errorf("velocity %v", o.Velocity()[0])
+	}
+}
+
+// TestNAGLRMult: one step of three parameters with multipliers 1, 0.1 and
+// 0, by hand. Each has w = 1, g = 0.2, velocity 0.3, decay 0.5, μ = 0.9,
+// lr = 0.1: g' = 0.2 + 0.5·1 = 0.7, v = 0.9·0.3 + 0.7 = 0.97, and
+// w = 1 − lr·m·(g' + μ·v) = 1 − 0.1·m·1.573. Multiplier 0 leaves w and v.
+func TestNAGLRMult(t *testing.T) {
+	o := NewNAG(0.9, 0.5, []int{1, 1, 1})
+	for _, v := range o.Velocity() {
+		v[0] = 0.3
+	}
+	w := [][]float32{{1}, {1}, {1}}
+	g := [][]float32{{0.2}, {0.2}, {0.2}}
+	if err := o.Step(0.1, w, g, []bool{true, true, true}, []float64{1, 0.1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct{ w, v float64 }{{1 - 0.1573, 0.97}, {1 - 0.01573, 0.97}, {1, 0.3}} {
+		if math.Abs(float64(w[i][0])-want.w) > 1e-6 || math.Abs(float64(o.Velocity()[i][0])-want.v) > 1e-6 {
+			t.Errorf("parameter %d: w %g v %g, want %g %g", i, w[i][0], o.Velocity()[i][0], want.w, want.v)
+		}
+	}
+	if err := o.Step(0.1, w, g, []bool{true, true, true}, []float64{1}); err == nil {
+		t.Error("a multiplier count mismatch was accepted")
+	}
+}
+
+// TestLARSLRMult: TestLARSStep's step with multipliers 0.5 and 0. Layer 1
+// gets local = 0.5·2·0.01·5/1.5 = 1/30, v = (0.3/30, 1.4/30) = (0.01,
+// 0.04666…), w = (2.99, 3.95333…); the frozen bias keeps b = 1, v = 0.
+func TestLARSLRMult(t *testing.T) {
+	o := NewLARS(0.9, 0.1, 0.01, []int{2, 1}, []int{2, 1})
+	w, b := []float32{3, 4}, []float32{1}
+	if err := o.Step(2, [][]float32{w, b}, [][]float32{{0, 1}, {0.5}}, []bool{true, false}, []float64{0.5, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if !near32(w, []float32{2.99, 4 - 1.4/30}) || !near32(b, []float32{1}) {
+		t.Errorf("weights %v, bias %v", w, b)
+	}
+	if !near32(o.Velocity()[0], []float32{0.01, 1.4 / 30}) || o.Velocity()[1][0] != 0 {
+		t.Errorf("velocity %v, %v", o.Velocity()[0], o.Velocity()[1])
 	}
 }

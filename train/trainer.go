@@ -72,6 +72,11 @@ type Config struct {
 	// Optimizer is "nag" (default) or "lars"; LARSTrust is LARS's η.
 	Optimizer string
 	LARSTrust float64
+	// LRMult multiplies the learning rate of the named parameters (missing:
+	// 1), for fine-tuning; 0 freezes a parameter, and a BatchNorm whose γ
+	// and β are both frozen keeps its running statistics (see
+	// Weights.SetLRMult).
+	LRMult map[string]float64
 	// LabelSmoothing is ε, spread as Smoothing says.
 	LabelSmoothing float64
 	Smoothing      Smoothing
@@ -240,6 +245,9 @@ func prepare(cfg Config) (*run, error) {
 	if r.w, err = LoadWeights[float32](model); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
+	if err := r.w.SetLRMult(cfg.LRMult); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+	}
 	if err := r.openData(); err != nil {
 		return nil, err
 	}
@@ -364,15 +372,16 @@ func (r *run) addReplicas(batch, threads int) error {
 	return nil
 }
 
-// optimizerInputs returns the parameters in order, their decay flags and
-// gradient buffers for trainStep.
-func (r *run) optimizerInputs() (params, grads [][]float32, decay []bool) {
+// optimizerInputs returns the parameters in order, their decay flags,
+// learning-rate multipliers and gradient buffers for trainStep.
+func (r *run) optimizerInputs() (params, grads [][]float32, decay []bool, mult []float64) {
 	for _, name := range r.w.Order {
 		params = append(params, r.w.Params[name])
 		grads = append(grads, make([]float32, len(r.w.Params[name])))
 		decay = append(decay, r.w.Decay[name])
+		mult = append(mult, r.w.LRMult(name))
 	}
-	return params, grads, decay
+	return params, grads, decay, mult
 }
 
 // eval0InputShape returns the model's declared input shape.
@@ -496,7 +505,7 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 	}
 	defer it.Close()
 	bar := progress.New(r.cfg.Log, fmt.Sprintf("epoch %d/%d", r.epoch+1, r.cfg.Epochs), int64(r.train.Batches()*r.cfg.Batch), "images")
-	params, grads, decay := r.optimizerInputs()
+	params, grads, decay, mult := r.optimizerInputs()
 	var lossSum float64
 	batches := 0
 	for {
@@ -516,7 +525,7 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 				r.step, r.epoch+1, b.Index, loss, filepath.Join(r.cfg.Out, CheckpointFile))
 		}
 		lr := r.sched.LR(r.step)
-		if err := r.opt.Step(lr, params, grads, decay); err != nil {
+		if err := r.opt.Step(lr, params, grads, decay, mult); err != nil {
 			return Metrics{}, err
 		}
 		r.steps = append(r.steps, StepRecord{Step: r.step, LR: lr, Loss: loss})
