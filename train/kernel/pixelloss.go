@@ -71,10 +71,26 @@ func (c *PixelCrossEntropy[T]) Forward(logits []T, labels []int32, dlogits []T) 
 				c.peak[p] = max(c.peak[p], float64(v))
 			}
 		}
+		// The exponentials are kept in dlogits, when wanted, for the
+		// gradient below.
+		var d []T
+		if dlogits != nil {
+			d = dlogits[i*k*hw : (i+1)*k*hw]
+		}
 		clear(c.sum)
 		for j := range k {
-			for p, v := range z[j*hw : (j+1)*hw] {
-				c.sum[p] += math.Exp(float64(v) - c.peak[p])
+			zj := z[j*hw : (j+1)*hw]
+			if d == nil {
+				for p, v := range zj {
+					c.sum[p] += math.Exp(float64(v) - c.peak[p])
+				}
+				continue
+			}
+			dj := d[j*hw : (j+1)*hw]
+			for p, v := range zj {
+				e := math.Exp(float64(v) - c.peak[p])
+				c.sum[p] += e
+				dj[p] = T(e)
 			}
 		}
 		for p, l := range lab {
@@ -82,20 +98,19 @@ func (c *PixelCrossEntropy[T]) Forward(logits []T, labels []int32, dlogits []T) 
 				loss += math.Log(c.sum[p]) + c.peak[p] - float64(z[int(l)*hw+p])
 			}
 		}
-		if dlogits == nil {
+		if d == nil {
 			continue
 		}
-		d := dlogits[i*k*hw : (i+1)*k*hw]
 		for j := range k {
-			zj, dj := z[j*hw:(j+1)*hw], d[j*hw:(j+1)*hw]
+			dj := d[j*hw : (j+1)*hw]
 			for p, l := range lab {
 				switch {
 				case l == IgnoreLabel:
 					dj[p] = 0
 				case int(l) == j:
-					dj[p] = T((math.Exp(float64(zj[p])-c.peak[p])/c.sum[p] - 1) * inv)
+					dj[p] = T((float64(dj[p])/c.sum[p] - 1) * inv)
 				default:
-					dj[p] = T(math.Exp(float64(zj[p])-c.peak[p]) / c.sum[p] * inv)
+					dj[p] = T(float64(dj[p]) / c.sum[p] * inv)
 				}
 			}
 		}

@@ -111,3 +111,19 @@ func TestPixelCrossEntropyEdges(t *testing.T) {
 		t.Error("0 classes: expected an error")
 	}
 }
+
+func TestPixelCrossEntropyAllocs(t *testing.T) {
+	const n, k, hw = 2, 11, 64 * 64
+	c, err := NewPixelCrossEntropy[float32](n, k, hw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, d, labels := make([]float32, n*k*hw), make([]float32, n*k*hw), make([]int32, n*hw)
+	if a := testing.AllocsPerRun(5, func() {
+		if _, _, err := c.Forward(z, labels, d); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per call; expected 0", a)
+	}
+}

@@ -201,3 +201,18 @@ func TestNewBilinearErrors(t *testing.T) {
 		t.Errorf("ParseCoordMode(tf_crop_and_resize): got %v", err)
 	}
 }
+
+func TestBilinearAllocs(t *testing.T) {
+	s := ResizeShape{N: 2, C: 11, H: 8, W: 8, OutH: 64, OutW: 64, ScaleH: 8, ScaleW: 8}
+	b, err := NewBilinear[float32](s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := make([]float32, s.XLen()), make([]float32, s.YLen())
+	if a := testing.AllocsPerRun(5, func() {
+		b.Forward(x, y)
+		b.Backward(y, x)
+	}); a != 0 {
+		t.Errorf("%v allocations per call; expected 0", a)
+	}
+}
