@@ -126,6 +126,9 @@ func evaluate(ctx context.Context, c *cli.Context, sess *runtime.Session) (evalu
 	if err != nil {
 		return e, err
 	}
+	if splits.Dense() {
+		return e, fmt.Errorf("eval scores classifiers; --data %s is labelled per pixel (bot-onnx transfer --task segment evaluates models on it)", e.Data)
+	}
 	e.Mean, e.Std = splits.Mean, splits.Std
 	if err := checkClasses(m, path, e.Data, out, splits); err != nil {
 		return e, err

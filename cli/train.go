@@ -21,13 +21,13 @@ func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "train",
 		Usage: "train an ONNX ResNet in Go with the paper's recipes (baseline, efficient training, refinements)",
-		UsageText: "bot-onnx train --model m.onnx --data mnist [--data-dir DIR] --epochs N --batch B --lr 0.1 [--lr-mode step] [--lr-steps 30,60,90] [--lr-factor 0.1]\n" +
+		UsageText: "bot-onnx train --model m.onnx --data mnist|…|mnist-seg [--data-dir DIR] --epochs N --batch B --lr 0.1 [--lr-mode step] [--lr-steps 30,60,90] [--lr-factor 0.1]\n" +
 			"   [--warmup-epochs K] [--linear-scaling] [--wd 1e-4] [--momentum 0.9] [--seed S] [--threads T] [--init trained.onnx] --out DIR [--resume]",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "a YAML recipe whose keys are these flags' names; flags given on the command line win"},
 			&cli.StringFlag{Name: "model", Usage: "the .onnx model to train (BatchNorm as nodes)"},
 			&cli.StringFlag{Name: "init", Usage: "an .onnx whose weights, matched by name and shape, start the run (fine-tuning)"},
-			&cli.StringFlag{Name: "data", Usage: "data set: mnist, fashion-mnist, cifar10[:DIR] (CIFAR-10 binary batches), or folder:DIR (DIR/train/<class>/*.jpg|png and DIR/val/<class>/…)"},
+			&cli.StringFlag{Name: "data", Usage: "data set: mnist, fashion-mnist, cifar10[:DIR] (CIFAR-10 binary batches), folder:DIR (DIR/train/<class>/*.jpg|png and DIR/val/<class>/…), or mnist-seg (digit canvases labelled per pixel, for models with per-pixel logits)"},
 			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
 			&cli.StringFlag{Name: "mean", Usage: "per-channel mean in [0,1] units, e.g. 0.485,0.456,0.406 (default: the data set's; ImageNet's for folders)"},
 			&cli.StringFlag{Name: "std", Usage: "per-channel standard deviation in [0,1] units (default: as --mean)"},
@@ -71,7 +71,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "micro-batch", Usage: "run the batch in chunks of this size and accumulate their gradients (must divide --batch)"},
 			&cli.StringFlag{Name: "out", Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
-		},
+		}, canvasFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.IsSet("config") {
 				if err := applyRecipe(c, c.String("config")); err != nil {
@@ -102,10 +102,14 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			canvas, err := canvasOptions(c)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := train.Config{
-				Model: c.String("model"), Init: c.String("init"), Data: c.String("data"), DataDir: c.String("data-dir"),
+				Model: c.String("model"), Init: c.String("init"), Data: c.String("data"), DataDir: c.String("data-dir"), Canvas: canvas,
 				Mean: mean, Std: std, Augment: aug, ValCropRatio: c.Float64("val-crop-ratio"), SkipBad: c.Bool("skip-bad"), Workers: c.Int("workers"),
 				Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
 				DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
@@ -124,8 +128,12 @@ func trainCommand() *cli.Command {
 				return err
 			}
 			last := metrics[len(metrics)-1]
-			fmt.Fprintf(c.App.Writer, "wrote %s: %d epochs, test top-1 %.2f%%, loss %.4f; metrics in %s\n",
-				filepath.Join(cfg.Out, train.ModelFile), last.Epoch, 100*last.TestTop1, last.TestLoss, filepath.Join(cfg.Out, train.MetricsFile))
+			score := fmt.Sprintf("test top-1 %.2f%%", 100*last.TestTop1)
+			if canvas.Size > 0 {
+				score = fmt.Sprintf("test pixel accuracy %.2f%%, mean IoU %.4f", 100*last.PixelAccuracy, last.MeanIoU)
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s: %d epochs, %s, loss %.4f; metrics in %s\n",
+				filepath.Join(cfg.Out, train.ModelFile), last.Epoch, score, last.TestLoss, filepath.Join(cfg.Out, train.MetricsFile))
 			return nil
 		},
 	}
@@ -237,6 +245,7 @@ func dependentFlags(c *cli.Context) error {
 		{[]string{"smoothing"}, c.Float64("label-smoothing") > 0, "--label-smoothing"},
 		{[]string{"lars-trust"}, c.String("optimizer") == "lars", "--optimizer lars"},
 		{[]string{"lr-steps", "lr-factor"}, c.String("lr-mode") == "step", "--lr-mode step"},
+		{canvasFlagNames, c.String("data") == "mnist-seg", "--data mnist-seg"},
 	} {
 		for _, f := range d.flags {
 			if c.IsSet(f) && !d.on {

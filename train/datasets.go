@@ -12,13 +12,20 @@ import (
 	"github.com/bot-onnx/bot-onnx/train/data"
 )
 
-// DataSets lists the values Config.Data takes, for messages.
-const DataSets = "mnist, fashion-mnist, cifar10[:DIR] or folder:DIR"
+// DataSets lists the values Config.Data takes for classification (one
+// label an image), and SegmentationDataSets those labelled per pixel, for
+// messages.
+const (
+	DataSets             = "mnist, fashion-mnist, cifar10[:DIR] or folder:DIR"
+	SegmentationDataSets = "mnist-seg"
+)
 
 // Splits is a data set opened for a model: its training and test splits,
-// fitted to the model's input and normalised.
+// fitted to the model's input and normalised. A classification set fills
+// Train and Test, a set labelled per pixel DenseTrain and DenseTest.
 type Splits struct {
-	Train, Test data.Dataset
+	Train, Test           data.Dataset
+	DenseTrain, DenseTest data.DenseDataset
 	// Mean and Std are the normalisation applied, in [0,1] units.
 	Mean, Std []float64
 	// ClassNames are the image folders' classes (nil for the built-in sets).
@@ -26,10 +33,22 @@ type Splits struct {
 	folders    []*data.FolderSet
 }
 
+// Dense reports whether the set is labelled per pixel.
+func (s *Splits) Dense() bool { return s.DenseTest != nil }
+
+// Classes returns the number of classes of the test split.
+func (s *Splits) Classes() int {
+	if s.Dense() {
+		return s.DenseTest.Classes()
+	}
+	return s.Test.Classes()
+}
+
 // OpenData opens the data set cfg names (Data, DataDir, Mean, Std,
-// Augment, ValCropRatio, SkipBad, Seed; Model and Log for messages) for a
-// model whose input is [N C H W]: what Train trains on, and what an
-// evaluation of a trained model reads with the same validation transform.
+// Augment, ValCropRatio, SkipBad, Seed, Canvas; Model and Log for
+// messages) for a model whose input is [N C H W]: what Train trains on,
+// and what an evaluation of a trained model reads with the same validation
+// transform.
 func OpenData(cfg Config, input []int64) (*Splits, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -41,7 +60,12 @@ func OpenData(cfg Config, input []int64) (*Splits, error) {
 	if len(input) != 4 {
 		return nil, fmt.Errorf("%s: model input %v: expected [N C H W]", cfg.Model, input)
 	}
-	if name == "folder" {
+	switch {
+	case name == "mnist-seg":
+		return openCanvases(cfg, dir, input)
+	case cfg.Canvas != data.CanvasOptions{}:
+		return nil, fmt.Errorf("--data %s: the canvas options (data seed, canvas size, number of canvases) apply to mnist-seg only", cfg.Data)
+	case name == "folder":
 		return openFolder(cfg, dir, input)
 	}
 	return openInMemory(cfg, name, dir, input)
@@ -53,6 +77,20 @@ func (r *run) openData() error {
 	if err != nil {
 		return err
 	}
+	r.model.SetMetadata(MetaMean, formatFloats(splits.Mean))
+	r.model.SetMetadata(MetaStd, formatFloats(splits.Std))
+	if splits.ClassNames != nil {
+		r.model.SetMetadata(MetaClasses, strings.Join(splits.ClassNames, ","))
+	}
+	loader := data.LoaderConfig{BatchSize: r.cfg.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: Workers(r.cfg)}
+	if splits.Dense() {
+		if r.cfg.TrainLimit > 0 {
+			return fmt.Errorf("--train-limit: --data %s is made to size (the number of canvases); set that instead", r.cfg.Data)
+		}
+		r.denseTest = splits.DenseTest
+		r.train, err = data.NewDenseLoader(splits.DenseTrain, loader)
+		return err
+	}
 	train := splits.Train
 	if r.cfg.TrainLimit > 0 {
 		if train, err = data.RandomSubset(train, r.cfg.TrainLimit, r.cfg.Seed); err != nil {
@@ -60,26 +98,24 @@ func (r *run) openData() error {
 		}
 	}
 	r.test, r.folders = splits.Test, splits.folders
-	r.model.SetMetadata(MetaMean, formatFloats(splits.Mean))
-	r.model.SetMetadata(MetaStd, formatFloats(splits.Std))
-	if splits.ClassNames != nil {
-		r.model.SetMetadata(MetaClasses, strings.Join(splits.ClassNames, ","))
-	}
-	r.train, err = data.NewLoader(train, data.LoaderConfig{BatchSize: r.cfg.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: Workers(r.cfg)})
+	r.train, err = data.NewLoader(train, loader)
 	return err
 }
 
 // Metadata keys a trained model carries, so that whoever runs it knows
 // how to feed it: the per-channel mean and std of its input in [0,1]
 // units (comma-separated), and the class names where known.
-// MetaTricks lists the paper's tricks the run used ([Tricks]) and MetaTop1
-// its last test top-1.
+// MetaTricks lists the paper's tricks the run used ([Tricks]); MetaTop1
+// holds a classifier's last test top-1, MetaPixelAccuracy and MetaMeanIoU
+// a per-pixel model's last test figures.
 const (
-	MetaMean    = "bot-onnx.mean"
-	MetaStd     = "bot-onnx.std"
-	MetaClasses = "bot-onnx.classes"
-	MetaTricks  = "bot-onnx.tricks"
-	MetaTop1    = "bot-onnx.top1"
+	MetaMean          = "bot-onnx.mean"
+	MetaStd           = "bot-onnx.std"
+	MetaClasses       = "bot-onnx.classes"
+	MetaTricks        = "bot-onnx.tricks"
+	MetaTop1          = "bot-onnx.top1"
+	MetaPixelAccuracy = "bot-onnx.pixel_accuracy"
+	MetaMeanIoU       = "bot-onnx.mean_iou"
 )
 
 // Tricks names the paper's tricks cfg uses, comma-separated ("none" for
@@ -161,7 +197,7 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 		}
 		mean, std = data.CIFAR10Mean[:], data.CIFAR10Std[:]
 	default:
-		return nil, fmt.Errorf("--data %q: expected %s", cfg.Data, DataSets)
+		return nil, fmt.Errorf("--data %q: expected %s, or %s (labelled per pixel)", cfg.Data, DataSets, SegmentationDataSets)
 	}
 	if err != nil {
 		return nil, err
@@ -185,6 +221,48 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 		}
 	}
 	return &Splits{Train: train, Test: test, Mean: mean, Std: std}, nil
+}
+
+// openCanvases opens the digit-canvas set (mnist-seg) made from the MNIST
+// files in dir with cfg.Canvas, normalised with MNIST's mean and std (as
+// a backbone trained on MNIST saw its input) unless Config gives others,
+// with the channel repeated for an RGB model. The model's input must be
+// the canvases' size.
+func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
+	if cfg.Augment != nil {
+		return nil, fmt.Errorf("--data %s: augmentation applies to image folders (folder:DIR) only", cfg.Data)
+	}
+	var err error
+	if dir == "" {
+		if dir, err = data.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	trainSet, testSet, err := data.MNISTCanvases(dir, cfg.Canvas)
+	if err != nil {
+		return nil, fmt.Errorf("--data %s: %w", cfg.Data, err)
+	}
+	c, h, w := trainSet.Shape()
+	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
+		return nil, fmt.Errorf("%s: model input [%d %d %d] does not fit the %d×%d×%d canvases of %s (the canvas size is an option; a backbone exported with --input-size %dx%d takes them)",
+			cfg.Model, in[1], in[2], in[3], c, h, w, cfg.Data, h, w)
+	}
+	mean, std := []float64{data.MNISTMean}, []float64{data.MNISTStd}
+	if cfg.Mean != nil {
+		mean, std = cfg.Mean, cfg.Std
+	}
+	s := &Splits{DenseTrain: trainSet, DenseTest: testSet, Mean: mean, Std: std}
+	for _, d := range []*data.DenseDataset{&s.DenseTrain, &s.DenseTest} {
+		if *d, err = data.NormalizeDense(*d, mean, std); err != nil {
+			return nil, fmt.Errorf("--mean/--std: %w", err)
+		}
+		if in[1] != int64(c) {
+			if *d, err = data.RepeatChannelsDense(*d, int(in[1])); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
 }
 
 // openFolder opens DIR/train and DIR/val as image folders: training

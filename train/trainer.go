@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
 	"github.com/bot-onnx/bot-onnx/runtime"
@@ -33,8 +34,12 @@ import (
 type Config struct {
 	Model   string // .onnx file to train
 	Init    string // optional .onnx whose weights (matched by name and shape) start the run
-	Data    string // one of DataSets
+	Data    string // one of DataSets or SegmentationDataSets
 	DataDir string // "" for the data set's default folder
+	// Canvas chooses the canvases of mnist-seg (their seed, size and
+	// number in each split; zero fields take the defaults). Other data
+	// sets refuse it.
+	Canvas data.CanvasOptions
 	// Mean and Std standardise every channel, in [0,1] units (nil: the
 	// data set's own figures; ImageNet's for image folders).
 	Mean, Std []float64
@@ -107,15 +112,22 @@ type Config struct {
 
 // Metrics are one epoch's figures, one line of metrics.jsonl.
 type Metrics struct {
-	Epoch       int     `json:"epoch"`
-	Step        int     `json:"step"`
-	LR          float64 `json:"lr"`
-	TrainLoss   float64 `json:"train_loss"`
-	TestLoss    float64 `json:"test_loss"`
-	TestTop1    float64 `json:"test_top1"`
-	TestTop5    float64 `json:"test_top5,omitempty"`
-	ImagesPerS  float64 `json:"images_per_second"`
-	EpochSecond float64 `json:"epoch_seconds"`
+	Epoch     int     `json:"epoch"`
+	Step      int     `json:"step"`
+	LR        float64 `json:"lr"`
+	TrainLoss float64 `json:"train_loss"`
+	// TestLoss is the mean softmax cross-entropy over the test images, or
+	// over their labelled pixels for a model with per-pixel logits.
+	TestLoss float64 `json:"test_loss"`
+	// TestTop1 and TestTop5 are a classifier's; absent for per-pixel models.
+	TestTop1 float64 `json:"test_top1,omitempty"`
+	TestTop5 float64 `json:"test_top5,omitempty"`
+	// PixelAccuracy and MeanIoU are a per-pixel model's test figures over
+	// every pixel of the test split (package segment's definitions).
+	PixelAccuracy float64 `json:"pixel_accuracy,omitempty"`
+	MeanIoU       float64 `json:"mean_iou,omitempty"`
+	ImagesPerS    float64 `json:"images_per_second"`
+	EpochSecond   float64 `json:"epoch_seconds"`
 	// Skipped counts the image files found bad so far (with SkipBad).
 	Skipped int `json:"skipped_files,omitempty"`
 }
@@ -140,16 +152,19 @@ type run struct {
 	sched    Schedule
 	train    *data.Loader
 	test     data.Dataset
-	classes  int
-	step     int
-	epoch    int // epochs completed
-	config   string
-	targets  []float32 // the batch's target distributions, [batch, classes]
-	teacher  *runtime.Session
-	soft     [][]float32 // each replica's buffer of the teacher's softened distributions
-	softAll  []float32   // the whole batch's
-	folders  []*data.FolderSet
-	steps    []StepRecord // the steps of the epoch in progress, not yet in StepsFile
+	// denseTest is the test split of a set labelled per pixel, which a
+	// model with per-pixel logits trains on (test is nil then).
+	denseTest data.DenseDataset
+	classes   int
+	step      int
+	epoch     int // epochs completed
+	config    string
+	targets   []float32 // the batch's target distributions, [batch, classes]
+	teacher   *runtime.Session
+	soft      [][]float32 // each replica's buffer of the teacher's softened distributions
+	softAll   []float32   // the whole batch's
+	folders   []*data.FolderSet
+	steps     []StepRecord // the steps of the epoch in progress, not yet in StepsFile
 }
 
 // Train runs cfg to the end (or until ctx is cancelled, after which
@@ -179,8 +194,12 @@ func Train(ctx context.Context, cfg Config) ([]Metrics, error) {
 		if err := r.checkpoint(metrics); err != nil {
 			return metrics, err
 		}
-		fmt.Fprintf(cfg.Log, "epoch %d/%d: train loss %.4f, test loss %.4f, top-1 %.2f%%, %.0f images/s\n",
-			m.Epoch, cfg.Epochs, m.TrainLoss, m.TestLoss, 100*m.TestTop1, m.ImagesPerS)
+		score := fmt.Sprintf("top-1 %.2f%%", 100*m.TestTop1)
+		if r.denseTest != nil {
+			score = fmt.Sprintf("pixel accuracy %.2f%%, mean IoU %.4f", 100*m.PixelAccuracy, m.MeanIoU)
+		}
+		fmt.Fprintf(cfg.Log, "epoch %d/%d: train loss %.4f, test loss %.4f, %s, %.0f images/s\n",
+			m.Epoch, cfg.Epochs, m.TrainLoss, m.TestLoss, score, m.ImagesPerS)
 		if m.Skipped > 0 {
 			fmt.Fprintf(cfg.Log, "%d bad image files skipped so far\n", m.Skipped)
 		}
@@ -188,7 +207,16 @@ func Train(ctx context.Context, cfg Config) ([]Metrics, error) {
 	r.w.Store(r.model)
 	r.model.SetMetadata("bot-onnx.trained", fmt.Sprintf("%s, %d epochs, batch %d, lr %g", cfg.Data, cfg.Epochs, cfg.Batch, r.sched.Base))
 	r.model.SetMetadata(MetaTricks, Tricks(cfg))
-	r.model.SetMetadata(MetaTop1, strconv.FormatFloat(metrics[len(metrics)-1].TestTop1, 'g', 6, 64))
+	last := metrics[len(metrics)-1]
+	if r.denseTest != nil {
+		// A model grafted onto a trained backbone carries the backbone's
+		// top-1, which says nothing of this model.
+		r.model.MetadataProps = slices.DeleteFunc(r.model.MetadataProps, func(p *onnx.StringStringEntryProto) bool { return p.GetKey() == MetaTop1 })
+		r.model.SetMetadata(MetaPixelAccuracy, strconv.FormatFloat(last.PixelAccuracy, 'g', 6, 64))
+		r.model.SetMetadata(MetaMeanIoU, strconv.FormatFloat(last.MeanIoU, 'g', 6, 64))
+	} else {
+		r.model.SetMetadata(MetaTop1, strconv.FormatFloat(last.TestTop1, 'g', 6, 64))
+	}
 	return metrics, r.model.Save(filepath.Join(cfg.Out, ModelFile))
 }
 
@@ -273,8 +301,8 @@ func prepare(cfg Config) (*run, error) {
 	if r.eval, err = Lower(model, r.w, cfg.Batch, false, false); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
-	if r.classes = r.eval.logits.Shape()[1]; r.classes < r.test.Classes() {
-		return nil, fmt.Errorf("%s: the model has %d classes, the data set %d", cfg.Model, r.classes, r.test.Classes())
+	if err := r.checkTask(); err != nil {
+		return nil, err
 	}
 	sizes, ranks := make([]int, len(r.w.Order)), make([]int, len(r.w.Order))
 	for i, name := range r.w.Order {
@@ -294,7 +322,9 @@ func prepare(cfg Config) (*run, error) {
 	default:
 		return nil, fmt.Errorf("--optimizer %q: expected nag or lars", cfg.Optimizer)
 	}
-	r.targets = make([]float32, cfg.Batch*r.classes)
+	if r.denseTest == nil {
+		r.targets = make([]float32, cfg.Batch*r.classes)
+	}
 	if cfg.Teacher != "" {
 		if err := r.openTeacher(); err != nil {
 			return nil, err
@@ -302,6 +332,42 @@ func prepare(cfg Config) (*run, error) {
 	}
 	r.config = fingerprint(cfg)
 	return r, nil
+}
+
+// checkTask checks that the model's output fits the data set: logits
+// [N, K] for a set labelled per image, per-pixel logits [N, K, H, W] of the
+// label maps' size for a set labelled per pixel, K at least the data set's
+// classes; and refuses the tricks defined on per-image targets (label
+// smoothing, mixup, distillation) for per-pixel logits.
+func (r *run) checkTask() error {
+	shape := r.eval.logits.Shape()
+	r.classes = shape[1]
+	perPixel := len(shape) == 4
+	switch {
+	case perPixel && r.denseTest == nil:
+		return fmt.Errorf("%s: the model's logits are per pixel, [N %d %d %d]; --data %s gives one label an image (per-pixel sets: %s)",
+			r.cfg.Model, shape[1], shape[2], shape[3], r.cfg.Data, SegmentationDataSets)
+	case !perPixel && r.denseTest != nil:
+		return fmt.Errorf("%s: the model's logits are [N %d], one label an image; --data %s labels every pixel (a model for it ends in per-pixel logits [N K H W], e.g. bot-onnx transfer --task segment)",
+			r.cfg.Model, shape[1], r.cfg.Data)
+	}
+	classes := 0
+	if perPixel {
+		classes = r.denseTest.Classes()
+		if _, h, w := r.denseTest.Shape(); shape[2] != h || shape[3] != w {
+			return fmt.Errorf("%s: the model's per-pixel logits are %d×%d, the label maps of %s %d×%d", r.cfg.Model, shape[2], shape[3], r.cfg.Data, h, w)
+		}
+		if r.cfg.LabelSmoothing > 0 || r.cfg.Mixup > 0 || r.cfg.Teacher != "" {
+			return fmt.Errorf("%s: label smoothing, mixup and distillation act on per-image targets; the model's logits are per pixel [N %d %d %d]",
+				r.cfg.Model, shape[1], shape[2], shape[3])
+		}
+	} else {
+		classes = r.test.Classes()
+	}
+	if r.classes < classes {
+		return fmt.Errorf("%s: the model has %d classes, the data set %d", r.cfg.Model, r.classes, classes)
+	}
+	return nil
 }
 
 // openTeacher loads the distillation teacher into ONNX Runtime and checks
@@ -538,22 +604,22 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 	r.epoch++
 	m := Metrics{Epoch: r.epoch, Step: r.step, LR: r.sched.LR(r.step - 1), TrainLoss: lossSum / float64(max(batches, 1)),
 		ImagesPerS: float64(batches*r.cfg.Batch) / elapsed.Seconds(), EpochSecond: elapsed.Seconds()}
-	m.TestLoss, m.TestTop1, m.TestTop5, err = r.evaluate(ctx)
+	err = r.evaluate(ctx, &m)
 	m.Skipped = r.skipped()
 	return m, err
 }
 
 // trainStep runs the replicas on their shares of batch b and leaves the
-// share-weighted mean of their gradients in grads. It returns the mean loss.
+// mean of their gradients in grads, each replica weighted by its share of
+// the batch's images (or of its labelled pixels, for per-pixel logits). It
+// returns the batch's mean loss.
 func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 	per := len(b.Images) / b.N
 	k := r.classes
-	for i, l := range b.Labels[:b.N] {
-		SmoothedTarget(r.targets[i*k:(i+1)*k], int(l), r.cfg.LabelSmoothing, r.cfg.Smoothing)
-	}
-	if r.cfg.Mixup > 0 && r.epoch < r.cfg.Epochs-r.cfg.MixupOffEpochs {
-		rng := rand.New(rand.NewPCG(r.cfg.Seed^0x6d69787570, uint64(r.step)))
-		Mixup(b.Images[:b.N*per], per, r.targets[:b.N*k], k, Beta(rng, r.cfg.Mixup))
+	dense := r.denseTest != nil
+	plane := len(b.Dense) / b.N
+	if !dense {
+		r.fillTargets(b, per)
 	}
 	if r.teacher != nil {
 		shape := append([]int64{int64(b.N)}, r.eval0InputShape()[1:]...)
@@ -574,13 +640,21 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 	}
 	loss := 0.0
 	errs := make([]error, len(r.replicas))
+	labelled := 0
+	if dense {
+		labelled = countLabelled(b.Dense[:b.N*plane])
+	}
 	for start := 0; start < b.N; start += micro {
 		offset := start
 		var wg sync.WaitGroup
 		for i, net := range r.replicas {
 			share := r.shares[i]
 			copy(net.Input(), b.Images[offset*per:(offset+share)*per])
-			copy(net.Targets(), r.targets[offset*k:(offset+share)*k])
+			if dense {
+				copy(net.PixelLabels(), b.Dense[offset*plane:(offset+share)*plane])
+			} else {
+				copy(net.Targets(), r.targets[offset*k:(offset+share)*k])
+			}
 			if r.teacher != nil {
 				copy(r.soft[i], r.softAll[offset*k:(offset+share)*k])
 			}
@@ -596,19 +670,27 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 			return 0, err
 		}
 		for i, net := range r.replicas {
-			weight := float32(r.shares[i]) / float32(b.N)
-			loss += float64(weight) * net.Loss()
+			weight := float64(r.shares[i]) / float64(b.N)
+			if dense {
+				// The batch's loss is the mean over all its labelled pixels.
+				weight = 0
+				if labelled > 0 {
+					weight = float64(net.PixelCount()) / float64(labelled)
+				}
+			}
+			loss += weight * net.Loss()
+			weight32 := float32(weight)
 			first := start == 0 && i == 0
 			for p, g := range net.Grads() {
 				dst := grads[p]
 				if first {
 					for j, v := range g {
-						dst[j] = weight * v
+						dst[j] = weight32 * v
 					}
 					continue
 				}
 				for j, v := range g {
-					dst[j] += weight * v
+					dst[j] += weight32 * v
 				}
 			}
 		}
@@ -616,17 +698,45 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 	return loss, nil
 }
 
-// evaluate runs the evaluation net over the test set and returns the
-// mean loss, top-1 and top-5 accuracy (top-5 only for more than 5 classes).
-func (r *run) evaluate(ctx context.Context) (loss, top1, top5 float64, err error) {
+// fillTargets sets the target distributions of batch b's classification
+// loss: its labels one-hot or smoothed, then mixed with the images when
+// mixup is on in this epoch.
+func (r *run) fillTargets(b *data.Batch, per int) {
+	k := r.classes
+	for i, l := range b.Labels[:b.N] {
+		SmoothedTarget(r.targets[i*k:(i+1)*k], int(l), r.cfg.LabelSmoothing, r.cfg.Smoothing)
+	}
+	if r.cfg.Mixup > 0 && r.epoch < r.cfg.Epochs-r.cfg.MixupOffEpochs {
+		rng := rand.New(rand.NewPCG(r.cfg.Seed^0x6d69787570, uint64(r.step)))
+		Mixup(b.Images[:b.N*per], per, r.targets[:b.N*k], k, Beta(rng, r.cfg.Mixup))
+	}
+}
+
+// evaluate runs the evaluation net over the test set and sets m's test
+// figures: the mean loss, and top-1 and top-5 accuracy (top-5 only for
+// more than 5 classes), or pixel accuracy and mean IoU for per-pixel
+// logits.
+func (r *run) evaluate(ctx context.Context, m *Metrics) error {
 	kernel.SetBLASThreads(goruntime.NumCPU())
 	defer kernel.SetBLASThreads(1)
+	if r.denseTest != nil {
+		s, err := predictDense(ctx, r.eval, r.denseTest, Workers(r.cfg))
+		if err != nil {
+			return err
+		}
+		if s.Confusion.Labelled() == 0 {
+			return errors.New("the test split has no labelled pixel to evaluate")
+		}
+		m.TestLoss, m.PixelAccuracy = s.Loss(), s.Confusion.PixelAccuracy()
+		m.MeanIoU, _ = s.Confusion.MeanIoU()
+		return nil
+	}
 	logits, labels, err := Predict(ctx, r.eval, r.test, Workers(r.cfg))
 	if err != nil {
-		return 0, 0, 0, err
+		return err
 	}
-	loss, top1, top5 = Score(logits, labels, r.classes)
-	return loss, top1, top5, nil
+	m.TestLoss, m.TestTop1, m.TestTop5 = Score(logits, labels, r.classes)
+	return nil
 }
 
 // Predict runs an evaluation net over a data set in order and returns the
