@@ -2,9 +2,11 @@ package export
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
 )
 
@@ -42,10 +44,18 @@ type Record struct {
 }
 
 // setMetadata stamps the producer and the export record, and for a
-// backbone its feature names, strides and channel counts. Metadata of the
-// source stays as it was.
+// backbone its feature names, strides and channel counts. Other metadata
+// of the source stays as it was, but for the feature keys of a source
+// that was itself a backbone (a head fine-tuned on an exported backbone,
+// see package transfer) when exporting a classifier: its outputs are no
+// longer those features.
 func setMetadata(m *graph.Model, opts Options, res *Result) {
 	m.ProducerName, m.ProducerVersion = Producer, opts.ProducerVersion
+	if len(res.Features) == 0 {
+		m.MetadataProps = slices.DeleteFunc(m.MetadataProps, func(p *onnx.StringStringEntryProto) bool {
+			return p.GetKey() == MetaFeatures || p.GetKey() == MetaFeatureStrides || p.GetKey() == MetaFeatureChannels
+		})
+	}
 	in, _, _ := graph.ShapeOf(m.GetGraph().GetInput()[0])
 	rec := Record{Head: res.Head, Softmax: opts.Softmax, FoldBN: opts.FoldBN, FP16: opts.FP16, FP16IO: opts.FP16IO,
 		Opset: m.Opset(), Batch: "dynamic", InputSize: "dynamic"}
