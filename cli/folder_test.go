@@ -165,3 +165,27 @@ func TestTrainFolderBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchTrainWithLoader: bench train --data measures the image-folder
+// loader alone and feeding the trainer, and refuses a folder with fewer
+// images than a batch.
+func TestBenchTrainWithLoader(t *testing.T) {
+	dir, _ := folderFixture(t, 12)
+	data := "folder:" + filepath.Join(dir, "data")
+	code, stdout, stderr := run("bench", "train", "--model", "resnet20", "--input", "3x32x32", "--batch", "8", "--steps", "2", "--warmup", "1",
+		"--data", data, "--workers", "2", "--peer", "none", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got trainBench
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("%q: %v", stdout, err)
+	}
+	if got.Data != data || got.Workers != 2 || !(got.LoaderImagesPerSecond > 0) || !(got.FedImagesPerSecond > 0) || !(got.ImagesPerSecond > 0) {
+		t.Errorf("bench: %+v", got)
+	}
+	code, _, stderr = run("bench", "train", "--batch", "64", "--steps", "1", "--data", data, "--peer", "none")
+	if code == 0 || !strings.Contains(stderr, "fewer than one batch of 64") {
+		t.Errorf("a folder smaller than a batch: exit %d, %q", code, stderr)
+	}
+}
