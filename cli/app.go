@@ -33,6 +33,8 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			trainCommand(),
 			ablateCommand(),
 			exportCommand(),
+			transferCommand(),
+			transferStudyCommand(),
 			benchCommand(),
 			scheduleCommand(),
 			dataCommand(),
