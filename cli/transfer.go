@@ -444,8 +444,8 @@ func printTransfer(w io.Writer, res *transferResult, task *transferTask) {
 	}
 	out := filepath.Dir(res.Model)
 	fmt.Fprintf(w, "wrote %s (verified in ONNX Runtime against the trained model), %s", res.Model, filepath.Join(out, transferMetrics))
-	if len(res.Images) > 0 {
-		fmt.Fprintf(w, ", %s", strings.Join(res.Images, ", "))
+	for _, img := range res.Images {
+		fmt.Fprintf(w, ", %s", filepath.Join(out, img))
 	}
 	fmt.Fprintln(w)
 }
