@@ -170,10 +170,10 @@ func studyMarkdown(s *study, task *transferTask) string {
 		if r.FreezeBackbone {
 			how = "backbone frozen"
 		}
-		fmt.Fprintf(&b, "Transfer to %s on %s: feature %s, %d classes, %d epochs, %s; downstream figures measured in ONNX Runtime (%s) on the test split.\n\n",
-			s.Task, r.Data, r.Feature, r.Classes, r.Epochs, how, r.Provider)
+		fmt.Fprintf(&b, "Transfer to %s on %s: feature %s, %d classes, %d %s, %s; downstream figures measured in ONNX Runtime (%s) on the test split.\n\n",
+			s.Task, r.Data, r.Feature, r.Classes, r.Epochs, plural(r.Epochs, "epoch", "epochs"), how, r.Provider)
 	}
-	b.WriteString("| backbone | its top-1 |")
+	b.WriteString("| backbone | its own top-1 |")
 	for _, c := range task.columns {
 		b.WriteString(" " + c.header + " |")
 	}

@@ -250,7 +250,7 @@ func TestTransferStudy(t *testing.T) {
 		t.Errorf("table:\n%s", stdout)
 	}
 	table, err := os.ReadFile(filepath.Join(out, studyTable))
-	if err != nil || !strings.Contains(string(table), "| backbone | its top-1 | pixel accuracy | mean IoU | loss |") {
+	if err != nil || !strings.Contains(string(table), "| backbone | its own top-1 | pixel accuracy | mean IoU | loss |") {
 		t.Errorf("%s: %v\n%s", studyTable, err, table)
 	}
 	var s study
