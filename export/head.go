@@ -18,16 +18,7 @@ const (
 // dataInput returns the graph's one input that is not an initializer: the
 // image batch, of rank 4 and element type float.
 func dataInput(g *onnx.GraphProto) (*onnx.ValueInfoProto, error) {
-	inits := map[string]bool{}
-	for _, t := range g.GetInitializer() {
-		inits[t.GetName()] = true
-	}
-	var found []*onnx.ValueInfoProto
-	for _, in := range g.GetInput() {
-		if !inits[in.GetName()] {
-			found = append(found, in)
-		}
-	}
+	found := graph.DataInputs(g)
 	if len(found) != 1 {
 		return nil, fmt.Errorf("expected one graph input (the image batch), found %d", len(found))
 	}

@@ -160,3 +160,19 @@ func (ix *Index) Chain(v string, ops ...string) []*onnx.NodeProto {
 	}
 	return nodes
 }
+
+// DataInputs returns the graph inputs that are not initializers: the
+// values a caller feeds (older exporters also list weights as inputs).
+func DataInputs(g *onnx.GraphProto) []*onnx.ValueInfoProto {
+	inits := map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var out []*onnx.ValueInfoProto
+	for _, in := range g.GetInput() {
+		if !inits[in.GetName()] {
+			out = append(out, in)
+		}
+	}
+	return out
+}

@@ -73,7 +73,7 @@ func OpenData(cfg Config, input []int64) (*Splits, error) {
 
 // openData opens the data set and makes the training loader.
 func (r *run) openData() error {
-	splits, err := OpenData(r.cfg, r.eval0InputShape())
+	splits, err := OpenData(r.cfg, r.input)
 	if err != nil {
 		return err
 	}

@@ -144,6 +144,7 @@ const (
 type run struct {
 	cfg      Config
 	model    *graph.Model
+	input    []int64 // the model's input shape, [N C H W]
 	w        *Weights[float32]
 	replicas []*Net[float32]
 	shares   []int // images per replica
@@ -269,7 +270,7 @@ func prepare(cfg Config) (*run, error) {
 			return nil, fmt.Errorf("--zero-gamma: %s: %w", cfg.Model, err)
 		}
 	}
-	r := &run{cfg: cfg, model: model}
+	r := &run{cfg: cfg, model: model, input: inputShape(model)}
 	if r.w, err = LoadWeights[float32](model); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
@@ -382,7 +383,7 @@ func (r *run) openTeacher() error {
 		return fmt.Errorf("--teacher: %w", err)
 	}
 	in, out := s.Inputs(), s.Outputs()
-	student := r.eval0InputShape()
+	student := r.input
 	if len(in) != 1 || len(out) != 1 || len(out[0].Shape) != 2 || out[0].Shape[1] != int64(r.classes) ||
 		len(in[0].Shape) != 4 || !slices.Equal(in[0].Shape[1:], student[1:]) {
 		s.Close()
@@ -450,14 +451,12 @@ func (r *run) optimizerInputs() (params, grads [][]float32, decay []bool, mult [
 	return params, grads, decay, mult
 }
 
-// eval0InputShape returns the model's declared input shape.
-func (r *run) eval0InputShape() []int64 {
-	inits := graph.NewIndex(r.model.GetGraph()).Initializers
-	for _, in := range r.model.GetGraph().GetInput() {
-		if inits[in.GetName()] == nil {
-			s, _, _ := graph.ShapeOf(in)
-			return s.Sizes()
-		}
+// inputShape returns m's declared data input shape, [N C H W] with -1
+// for symbolic sizes.
+func inputShape(m *graph.Model) []int64 {
+	if ins := graph.DataInputs(m.GetGraph()); len(ins) > 0 {
+		s, _, _ := graph.ShapeOf(ins[0])
+		return s.Sizes()
 	}
 	return []int64{-1, -1, -1, -1}
 }
@@ -622,7 +621,7 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		r.fillTargets(b, per)
 	}
 	if r.teacher != nil {
-		shape := append([]int64{int64(b.N)}, r.eval0InputShape()[1:]...)
+		shape := append([]int64{int64(b.N)}, r.input[1:]...)
 		out, err := r.teacher.Run(runtime.Tensor{Shape: shape, Data: b.Images[:b.N*per]})
 		if err != nil {
 			return 0, fmt.Errorf("teacher: %w", err)

@@ -96,16 +96,7 @@ func startGraft(backbone *graph.Model, head, feature string, classes int, seed u
 // imageInput returns the shape of the graph's one input that is not an
 // initializer: the image batch, a float tensor of rank 4.
 func imageInput(g *onnx.GraphProto) (graph.Shape, error) {
-	inits := map[string]bool{}
-	for _, t := range g.GetInitializer() {
-		inits[t.GetName()] = true
-	}
-	var found []*onnx.ValueInfoProto
-	for _, in := range g.GetInput() {
-		if !inits[in.GetName()] {
-			found = append(found, in)
-		}
-	}
+	found := graph.DataInputs(g)
 	if len(found) != 1 {
 		return nil, fmt.Errorf("transfer: the backbone: expected one graph input (the image batch), found %d", len(found))
 	}
