@@ -159,7 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, fmt.Errorf("teacher: %w", err)
 		}
 		fmt.Fprintf(cfg.Log, "== teacher: %s-%s with %s\n", cfg.Teacher.Model, strings.ToUpper(cfg.Variant), describe(teacherFeatures))
-		row, err := cfg.train(ctx, Step{Name: teacherRun, Label: "teacher " + cfg.Teacher.Model, Features: teacherFeatures}, init, "")
+		row, err := cfg.TrainStep(ctx, Step{Name: teacherRun, Label: "teacher " + cfg.Teacher.Model, Features: teacherFeatures}, init, "")
 		if err != nil {
 			return nil, fmt.Errorf("teacher: %w", err)
 		}
@@ -168,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	for i, s := range steps {
 		fmt.Fprintf(cfg.Log, "== step %d/%d: %s\n", i+1, len(steps), s.Label)
-		row, err := cfg.train(ctx, s, student, teacher)
+		row, err := cfg.TrainStep(ctx, s, student, teacher)
 		if err != nil {
 			return nil, fmt.Errorf("step %s: %w", s.Name, err)
 		}
@@ -294,8 +294,11 @@ func describe(features []Feature) string {
 	return strings.Join(parts, " + ")
 }
 
-// train runs step s (or reads it back when finished) and returns its row.
-func (cfg Config) train(ctx context.Context, s Step, model, teacher string) (*Row, error) {
+// TrainStep trains step s from model in the folder Out/s.Name, with the
+// teacher for distillation steps, or reads it back when finished there
+// (with Resume), and returns its row. Run calls it for every step; other
+// studies (the demo) call it with their own steps.
+func (cfg Config) TrainStep(ctx context.Context, s Step, model, teacher string) (*Row, error) {
 	run := Recipe(cfg.Base, s.Features, teacher, cfg.MixupOffEpochs)
 	run.Model, run.Out, run.Log = model, filepath.Join(cfg.Out, s.Name), cfg.Log
 	_, err := os.Stat(filepath.Join(run.Out, train.CheckpointFile))

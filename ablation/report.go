@@ -23,6 +23,12 @@ func (cfg Config) write(res *Result) error {
 	if err := graph.WriteFileAtomic(filepath.Join(cfg.Out, TableFile), []byte(cfg.Markdown(res))); err != nil {
 		return err
 	}
+	return WritePlots(cfg.Out, res)
+}
+
+// WritePlots draws the rows of res (and the teacher's) into dir: LossPlot,
+// AccuracyPlot and LRPlot, one line per run.
+func WritePlots(dir string, res *Result) error {
 	for name, charts := range map[string][]plot.Chart{
 		LossPlot: {
 			chart(res, "training loss per step, mean over a quarter epoch (no distillation runs)", "loss", smoothedLoss),
@@ -44,7 +50,7 @@ func (cfg Config) write(res *Result) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if err := graph.WriteFileAtomic(filepath.Join(cfg.Out, name), img); err != nil {
+		if err := graph.WriteFileAtomic(filepath.Join(dir, name), img); err != nil {
 			return err
 		}
 	}
@@ -125,7 +131,7 @@ func (cfg Config) Markdown(res *Result) string {
 			delta, over = fmt.Sprintf("%+.2f", 100*(r.Top1-p)), r.Parent
 		}
 		fmt.Fprintf(&s, "| %s | %.2f%% | %.2f%% | %.4f | %s | %s | %s |\n",
-			r.Label, 100*r.Top1, 100*r.Top5, r.Loss, delta, over, duration(r.Seconds))
+			r.Label, 100*r.Top1, 100*r.Top5, r.Loss, delta, over, FormatDuration(r.Seconds))
 	}
 	if t := res.Teacher; t != nil {
 		fmt.Fprintf(&s, "\nTeacher for distillation: %s-%s trained with %s, the same budget: top-1 %.2f%%, top-5 %.2f%%, test loss %.4f.\n",
@@ -149,9 +155,9 @@ func (cfg Config) Markdown(res *Result) string {
 	return s.String()
 }
 
-// duration formats seconds for the table: tenths under a minute, whole
-// seconds above.
-func duration(seconds float64) string {
+// FormatDuration formats seconds for a table: tenths under a minute,
+// whole seconds above.
+func FormatDuration(seconds float64) string {
 	if seconds < 60 {
 		return fmt.Sprintf("%.1fs", seconds)
 	}

@@ -27,6 +27,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
+			demoCommand(),
 			modelsCommand(),
 			buildCommand(),
 			tweakCommand(),

@@ -73,7 +73,7 @@ func benchInfer(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	batch, err := evalBatch(c, in)
+	batch, err := evalBatch(c.Int("batch"), c.IsSet("batch"), in)
 	if err != nil {
 		return err
 	}

@@ -95,21 +95,38 @@ func evalCommand() *cli.Command {
 // normalised for the model as the trainer evaluates it, and scores the
 // logits as the trainer does (train.Score).
 func evaluate(ctx context.Context, c *cli.Context, sess *runtime.Session) (evaluation, error) {
-	path := c.Args().First()
-	e := evaluation{Model: path, Data: c.String("data"), Provider: string(sess.Provider()), Fallback: sess.Fallback()}
-	in, out, at, err := classifierIO(sess, path)
+	return evaluateModel(ctx, evalRequest{Path: c.Args().First(), Data: c.String("data"), DataDir: c.String("data-dir"),
+		Batch: c.Int("batch"), BatchSet: c.IsSet("batch"), Limit: c.Int("limit"), ValCropRatio: c.Float64("val-crop-ratio"),
+		Log: c.App.ErrWriter}, sess)
+}
+
+// evalRequest is what `eval` scores: the model file run by the session,
+// the data set, the batch size (BatchSet: given by the user, so a model
+// with another fixed batch is refused) and how many test images (0: all).
+type evalRequest struct {
+	Path, Data, DataDir string
+	Batch               int
+	BatchSet            bool
+	Limit               int
+	ValCropRatio        float64
+	Log                 io.Writer
+}
+
+// evaluateModel is evaluate without the command line.
+func evaluateModel(ctx context.Context, req evalRequest, sess *runtime.Session) (evaluation, error) {
+	e := evaluation{Model: req.Path, Data: req.Data, Provider: string(sess.Provider()), Fallback: sess.Fallback()}
+	in, out, at, err := classifierIO(sess, req.Path)
 	if err != nil {
 		return e, err
 	}
-	if e.Batch, err = evalBatch(c, in); err != nil {
+	if e.Batch, err = evalBatch(req.Batch, req.BatchSet, in); err != nil {
 		return e, err
 	}
-	m, err := graph.Load(path)
+	m, err := graph.Load(req.Path)
 	if err != nil {
 		return e, err
 	}
-	cfg := train.Config{Model: path, Data: e.Data, DataDir: c.String("data-dir"), ValCropRatio: c.Float64("val-crop-ratio"),
-		Log: c.App.ErrWriter}
+	cfg := train.Config{Model: req.Path, Data: e.Data, DataDir: req.DataDir, ValCropRatio: req.ValCropRatio, Log: req.Log}
 	if cfg.Mean, cfg.Std, err = modelNorm(m); err != nil {
 		return e, err
 	}
@@ -130,17 +147,17 @@ func evaluate(ctx context.Context, c *cli.Context, sess *runtime.Session) (evalu
 		return e, fmt.Errorf("eval scores classifiers; --data %s is labelled per pixel (bot-onnx transfer --task segment evaluates models on it)", e.Data)
 	}
 	e.Mean, e.Std = splits.Mean, splits.Std
-	if err := checkClasses(m, path, e.Data, out, splits); err != nil {
+	if err := checkClasses(m, req.Path, e.Data, out, splits); err != nil {
 		return e, err
 	}
 	test := splits.Test
-	if limit := c.Int("limit"); limit > 0 {
-		if test, err = data.RandomSubset(test, limit, 0); err != nil {
+	if req.Limit > 0 {
+		if test, err = data.RandomSubset(test, req.Limit, 0); err != nil {
 			return e, err
 		}
 	}
-	noteFallback(c.App.ErrWriter, sess)
-	return e, score(ctx, c.App.ErrWriter, sess, at, test, train.Workers(cfg), fixedBatch(in), &e)
+	noteFallback(req.Log, sess)
+	return e, score(ctx, req.Log, sess, at, test, train.Workers(cfg), fixedBatch(in), &e)
 }
 
 // classifierIO returns the model's image input, which must be [N C H W]
@@ -169,10 +186,9 @@ func fixedBatch(in runtime.ValueInfo) int { return int(max(in.Shape[0], 0)) }
 
 // evalBatch returns the batch size: --batch, which a model with a fixed
 // batch size must match (and which then defaults to it).
-func evalBatch(c *cli.Context, in runtime.ValueInfo) (int, error) {
-	b := c.Int("batch")
+func evalBatch(b int, set bool, in runtime.ValueInfo) (int, error) {
 	if n := fixedBatch(in); n > 0 {
-		if c.IsSet("batch") && b != n {
+		if set && b != n {
 			return 0, fmt.Errorf("--batch %d: the model's input %q has a fixed batch size of %d", b, in.Name, n)
 		}
 		b = n
