@@ -539,14 +539,21 @@ func (r *run) resume() ([]Metrics, error) {
 	return metrics, writeMetrics(filepath.Join(r.cfg.Out, MetricsFile), metrics)
 }
 
-// checkpoint saves the state after an epoch, then the metrics including it.
+// checkpoint saves the steps and the metrics of an epoch, then the state
+// after it.
 func (r *run) checkpoint(metrics []Metrics) error {
-	// The steps go first: after a crash between the two writes, resume
-	// drops the steps past the checkpoint.
+	// The checkpoint goes last: after a crash before it is replaced,
+	// resume drops the steps and epochs past the previous one and trains
+	// them again. Metrics written after it would be lost for good by a
+	// crash in between: resume would go on from the checkpoint without
+	// that epoch's line.
 	if err := appendSteps(filepath.Join(r.cfg.Out, StepsFile), r.steps); err != nil {
 		return fmt.Errorf("saving the steps of epoch %d: %w", r.epoch, err)
 	}
 	r.steps = r.steps[:0]
+	if err := writeMetrics(filepath.Join(r.cfg.Out, MetricsFile), metrics); err != nil {
+		return fmt.Errorf("saving the metrics of epoch %d: %w", r.epoch, err)
+	}
 	c := &Checkpoint{Epoch: r.epoch, Step: r.step, Config: r.config, Tensors: map[string][]float32{}}
 	for i, name := range r.w.Order {
 		c.Tensors[name] = r.w.Params[name]
@@ -558,7 +565,7 @@ func (r *run) checkpoint(metrics []Metrics) error {
 	if err := c.Save(filepath.Join(r.cfg.Out, CheckpointFile)); err != nil {
 		return fmt.Errorf("saving the checkpoint of epoch %d: %w", r.epoch, err)
 	}
-	return writeMetrics(filepath.Join(r.cfg.Out, MetricsFile), metrics)
+	return nil
 }
 
 // trainEpoch runs one epoch and evaluates on the test set.
