@@ -61,6 +61,11 @@ func TestSIGKILLAndResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains each command about 25 times")
 	}
+	if raceEnabled {
+		// The killed processes would be race-instrumented, training about
+		// 25 times slower; task test runs this test without -race.
+		t.Skip("run without -race (task test does)")
+	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("BOT_ONNX_KILL_SEED"); s != "" {
 		var err error
