@@ -45,11 +45,16 @@ func Count(m *Model) (Counts, error) {
 			continue
 		}
 		var perOutput int64
+		// Validate checks these arities, but Count may get a model it has
+		// not seen, where unknown shapes kept inference from the node.
+		if op := n.GetOpType(); (op == "Conv" || op == "Gemm") && len(n.GetInput()) < 2 {
+			return c, fmt.Errorf("MACs of node %s: expected at least 2 inputs, found %d", nodeLabel(n), len(n.GetInput()))
+		}
 		switch n.GetOpType() {
 		case "Conv":
 			w, ok := shapes[n.GetInput()[1]]
-			if !ok || !w.Known() {
-				return c, fmt.Errorf("MACs of node %s: weight shape unknown", nodeLabel(n))
+			if !ok || len(w) < 3 || !w.Known() {
+				return c, fmt.Errorf("MACs of node %s: expected a known weight shape of rank ≥ 3, found [%v]", nodeLabel(n), w)
 			}
 			perOutput = NumElements(w.Sizes()[1:])
 		case "Gemm":

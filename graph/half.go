@@ -88,23 +88,17 @@ func Float16s(t *onnx.TensorProto) ([]float32, error) {
 	if t.GetDataType() != Float16 {
 		return nil, fmt.Errorf("tensor %q: expected element type FLOAT16, found %s", t.GetName(), onnx.TensorProto_DataType(t.GetDataType()))
 	}
-	if t.GetDataLocation() == onnx.TensorProto_EXTERNAL {
-		return nil, fmt.Errorf("tensor %q: external data is not supported", t.GetName())
+	if err := checkData(t); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.GetName(), err)
 	}
-	n := NumElements(t.GetDims())
-	out := make([]float32, n)
 	if raw := t.GetRawData(); len(raw) > 0 {
-		if int64(len(raw)) != 2*n {
-			return nil, fmt.Errorf("tensor %q: expected %d bytes of raw data for shape %v, found %d", t.GetName(), 2*n, t.GetDims(), len(raw))
-		}
+		out := make([]float32, len(raw)/2)
 		for i := range out {
 			out[i] = FromFloat16(binary.LittleEndian.Uint16(raw[2*i:]))
 		}
 		return out, nil
 	}
-	if int64(len(t.GetInt32Data())) != n {
-		return nil, fmt.Errorf("tensor %q: expected %d values for shape %v, found %d", t.GetName(), n, t.GetDims(), len(t.GetInt32Data()))
-	}
+	out := make([]float32, len(t.GetInt32Data()))
 	for i, v := range t.GetInt32Data() {
 		out[i] = FromFloat16(uint16(v))
 	}

@@ -50,7 +50,10 @@ func (e *ValidationError) Error() string {
 //   - the operators ResNets and their exports use (see opSchemas), at the
 //     model's opset: input and output counts, attribute names, types,
 //     presence and values;
-//   - shapes, through InferShapes, once everything above holds.
+//   - shapes, through InferShapes, once everything above holds;
+//   - tensors (initializers and tensor attributes such as Constant's value):
+//     stored in the file, holding exactly the elements their shapes
+//     declare, so later stages may size buffers by a validated shape.
 //
 // Operators outside the table, and nodes of other domains, pass unchecked:
 // models made elsewhere use many more. Validate returns nil or a
@@ -71,6 +74,7 @@ func Validate(m *Model) error {
 		if len(v.problems) == modelProblems {
 			v.shapes(m, opset)
 		}
+		v.tensors(g)
 	}
 	if len(v.problems) == 0 {
 		return nil
@@ -191,6 +195,27 @@ func (v *validator) wiring(g *onnx.GraphProto, producer map[string]*onnx.NodePro
 		}
 		for _, o := range n.GetOutput() {
 			available[o] = true
+		}
+	}
+}
+
+// tensors checks that initializers and tensor attributes (Constant's value,
+// for one) hold the data their shapes declare. Shape inference reads only
+// shapes, and checks the few values it reads itself, so these checks need
+// not hold it back.
+func (v *validator) tensors(g *onnx.GraphProto) {
+	for _, t := range g.GetInitializer() {
+		if err := checkData(t); err != nil {
+			v.addf("initializer %q: %v", t.GetName(), err)
+		}
+	}
+	for _, n := range g.GetNode() {
+		for _, a := range n.GetAttribute() {
+			if t := a.GetT(); a.GetType() == onnx.AttributeProto_TENSOR && t != nil {
+				if err := checkData(t); err != nil {
+					v.addf("node %s: attribute %q: %v", nodeLabel(n), a.GetName(), err)
+				}
+			}
 		}
 	}
 }

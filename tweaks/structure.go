@@ -41,6 +41,14 @@ type resnet struct {
 // pathOps are the operators a residual path may pass through.
 var pathOps = map[string]bool{"Conv": true, "BatchNormalization": true, "Relu": true, "Identity": true, "AveragePool": true}
 
+// isONNX reports whether n is an operator of ONNX's default domain. The
+// passes match and rewrite only those: a node of another domain may share
+// an ONNX operator's name but not its rules, and Validate does not check
+// its inputs and attributes.
+func isONNX(n *onnx.NodeProto) bool {
+	return n.GetDomain() == "" || n.GetDomain() == "ai.onnx"
+}
+
 // walkBack follows value v backwards through pathOps nodes (by their first
 // input) until it reaches a value read by more than one node — a fork,
 // where a block's two paths split — or a node outside pathOps. It returns
@@ -49,7 +57,7 @@ func walkBack(ix *graph.Index, v string) (string, []*onnx.NodeProto) {
 	var nodes []*onnx.NodeProto
 	for len(ix.Consumers[v]) <= 1 {
 		p := ix.Producer[v]
-		if p == nil || !pathOps[p.GetOpType()] || len(p.GetInput()) == 0 {
+		if p == nil || !pathOps[p.GetOpType()] || !isONNX(p) || len(p.GetInput()) == 0 {
 			break
 		}
 		nodes = append(nodes, p)
@@ -73,7 +81,9 @@ func convsOf(nodes []*onnx.NodeProto) []*onnx.NodeProto {
 func analyze(g *onnx.GraphProto) (*resnet, error) {
 	r := &resnet{ix: graph.NewIndex(g)}
 	for _, n := range g.GetNode() {
-		if n.GetOpType() != "Add" || len(n.GetInput()) != 2 {
+		// BlockOutputs may get a graph Validate has not seen, with an Add
+		// that lacks an output: it hands nothing on, so it ends no block.
+		if n.GetOpType() != "Add" || !isONNX(n) || len(n.GetInput()) != 2 || len(n.GetOutput()) == 0 {
 			continue
 		}
 		forkA, pathA := walkBack(r.ix, n.GetInput()[0])
@@ -140,6 +150,13 @@ func (r *resnet) findStem(g *onnx.GraphProto) error {
 		case "Conv", "BatchNormalization", "Relu", "Identity", "MaxPool":
 		default:
 			return fmt.Errorf("unexpected stem: expected Conv, BatchNormalization, Relu and MaxPool from the input to the first block, found %s node %q", p.GetOpType(), p.GetName())
+		}
+		if !isONNX(p) {
+			return fmt.Errorf("unexpected stem: %s node %q is of domain %q, not ONNX's", p.GetOpType(), p.GetName(), p.GetDomain())
+		}
+		// LastBlockNorms and BlockOutputs may get a graph Validate has not seen.
+		if len(p.GetInput()) == 0 {
+			return fmt.Errorf("unexpected stem: %s node %q has no input", p.GetOpType(), p.GetName())
 		}
 		nodes = append([]*onnx.NodeProto{p}, nodes...)
 		v = p.GetInput()[0]
