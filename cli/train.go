@@ -71,6 +71,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "micro-batch", Usage: "run the batch in chunks of this size and accumulate their gradients (must divide --batch)"},
 			&cli.StringFlag{Name: "out", Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
+			memoryLimitFlag(),
 		}, canvasFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.IsSet("config") {
@@ -106,6 +107,10 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			memoryLimit, err := memoryLimitFrom(c)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := train.Config{
@@ -117,8 +122,8 @@ func trainCommand() *cli.Command {
 				NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"), Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
 				LabelSmoothing: c.Float64("label-smoothing"), Smoothing: smoothing, Mixup: c.Float64("mixup"), MixupOffEpochs: c.Int("mixup-off-epochs"),
 				Teacher: c.String("teacher"), TeacherLib: c.String("ort-lib"),
-				Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
-				Out:     c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
+				Distill:     train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
+				MemoryLimit: memoryLimit, Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
 			}
 			metrics, err := train.Train(ctx, cfg)
 			if err != nil {
@@ -137,6 +142,23 @@ func trainCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// memoryLimitFlag is --memory-limit of the commands that train.
+func memoryLimitFlag() cli.Flag {
+	return &cli.StringFlag{Name: "memory-limit", Usage: "memory the run may use, e.g. 4GiB or 512MiB: a run estimated to need more is refused before it trains (default: what the system and its cgroup leave)"}
+}
+
+// memoryLimitFrom reads --memory-limit in bytes (0 when not given).
+func memoryLimitFrom(c *cli.Context) (int64, error) {
+	if !c.IsSet("memory-limit") {
+		return 0, nil
+	}
+	n, err := train.ParseBytes(c.String("memory-limit"))
+	if err != nil {
+		return 0, fmt.Errorf("--memory-limit: %w", err)
+	}
+	return n, nil
 }
 
 // scheduleFlags reads --lr-mode and --lr-steps.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,7 +37,7 @@ func transferCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "backbone", Usage: "an exported backbone (bot-onnx export --head none) with a fixed input size"},
 		}, transferFlags()...),
-		Action: func(c *cli.Context) error {
+		Action: func(c *cli.Context) (err error) {
 			cfg, err := transferConfigFrom(c)
 			if err != nil {
 				return err
@@ -45,6 +46,11 @@ func transferCommand() *cli.Command {
 			if cfg.Backbone == "" {
 				return errors.New("--backbone is required")
 			}
+			unlock, err := train.LockDir(cfg.Out)
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, unlock()) }()
 			plan, err := planTransfer(cfg)
 			if err != nil {
 				return err
@@ -94,6 +100,7 @@ func transferFlags() []cli.Flag {
 		&cli.StringFlag{Name: "out", Usage: "the transfer folder"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue the transfer in --out: training resumes from its last checkpoint"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object (what metrics.json holds)"},
+		memoryLimitFlag(),
 	}
 	for _, f := range runtimeFlags() {
 		if f.Names()[0] != "threads" {
@@ -166,6 +173,10 @@ func transferConfigFrom(c *cli.Context) (transferConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
+	memoryLimit, err := memoryLimitFrom(c)
+	if err != nil {
+		return cfg, err
+	}
 	cfg = transferConfig{
 		Task: task, Feature: c.String("feature"), Classes: c.Int("classes"),
 		Freeze: c.Bool("freeze-backbone"), BackboneLRMult: c.Float64("backbone-lr-mult"),
@@ -173,7 +184,7 @@ func transferConfigFrom(c *cli.Context) (transferConfig, error) {
 			Data: c.String("data"), DataDir: c.String("data-dir"), Canvas: canvas, Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"),
 			Batch: c.Int("batch"), LR: c.Float64("lr"), DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine,
 			WarmupEpochs: c.Int("warmup-epochs"), WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"),
-			Seed: c.Uint64("seed"), Threads: c.Int("threads"),
+			Seed: c.Uint64("seed"), Threads: c.Int("threads"), MemoryLimit: memoryLimit,
 		},
 		Runtime: ropts, Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
 	}
@@ -348,6 +359,7 @@ func backboneLRMult(grafted, backbone *graph.Model, cfg transferConfig) (map[str
 // resumed one made from another backbone, head or seed.
 func (p *transferPlan) checkOut() error {
 	entries, err := os.ReadDir(p.cfg.Out)
+	entries = slices.DeleteFunc(entries, func(e os.DirEntry) bool { return e.Name() == train.LockFile })
 	if err != nil || len(entries) == 0 {
 		return nil
 	}

@@ -104,6 +104,12 @@ type Config struct {
 	// that do not fit in memory. It must divide Batch.
 	MicroBatch int
 
+	// MemoryLimit is the memory the run may use, in bytes; a run whose
+	// estimate exceeds it is refused before it trains (0: what the system
+	// and the process's cgroup leave). Not part of a run's settings, so
+	// a resumed run may give another.
+	MemoryLimit int64 `json:"-"`
+
 	Out    string // run folder: model.onnx, metrics.jsonl, checkpoint.bin
 	Resume bool
 	// Log receives progress and messages.
@@ -166,19 +172,30 @@ type run struct {
 	softAll   []float32   // the whole batch's
 	folders   []*data.FolderSet
 	steps     []StepRecord // the steps of the epoch in progress, not yet in StepsFile
+	memory    int64        // the memory the run may use (checkMemory; 0: unknown)
 }
 
 // Train runs cfg to the end (or until ctx is cancelled, after which
 // --resume continues from the last completed epoch) and returns every
-// epoch's metrics.
-func Train(ctx context.Context, cfg Config) ([]Metrics, error) {
+// epoch's metrics. It holds the run folder's lock (LockDir) throughout,
+// so a second run into the same folder is refused at once.
+func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	if cfg.Out == "" {
+		return nil, errors.New("--out: a run folder is needed")
+	}
+	unlock, err := LockDir(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, unlock()) }()
 	r, err := prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
+	defer limitGoMemory(r.memory)()
 	if r.teacher != nil {
 		defer r.teacher.Close()
 	}
@@ -222,13 +239,14 @@ func Train(ctx context.Context, cfg Config) ([]Metrics, error) {
 }
 
 func prepare(cfg Config) (*run, error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
 	switch {
 	case cfg.Epochs < 1:
 		return nil, fmt.Errorf("--epochs must be at least 1, found %d", cfg.Epochs)
 	case cfg.Batch < 1:
 		return nil, fmt.Errorf("--batch must be at least 1, found %d", cfg.Batch)
-	case cfg.Out == "":
-		return nil, errors.New("--out: a run folder is needed")
 	case cfg.Momentum < 0 || cfg.Momentum >= 1:
 		return nil, fmt.Errorf("--momentum must be in [0, 1), found %g", cfg.Momentum)
 	case cfg.WeightDecay < 0:
@@ -277,9 +295,11 @@ func prepare(cfg Config) (*run, error) {
 	if err := r.w.SetLRMult(cfg.LRMult); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
+	heap := heapInUse()
 	if err := r.openData(); err != nil {
 		return nil, err
 	}
+	dataBytes := max(heapInUse()-heap, 0)
 	base := cfg.LR
 	if cfg.LinearScaling {
 		base = LinearScaling(cfg.LR, cfg.Batch)
@@ -295,6 +315,9 @@ func prepare(cfg Config) (*run, error) {
 			return nil, fmt.Errorf("--micro-batch %d must divide --batch %d", cfg.MicroBatch, cfg.Batch)
 		}
 		micro = cfg.MicroBatch
+	}
+	if r.memory, err = r.checkMemory(dataBytes, micro, min(cfg.Threads, micro)); err != nil {
+		return nil, err
 	}
 	if err := r.addReplicas(micro, min(cfg.Threads, micro)); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
