@@ -42,6 +42,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			inspectCommand(),
 			predictCommand(),
 			evalCommand(),
+			doctorCommand(),
 		},
 		// Usage errors come back as plain errors, printed once by Main.
 		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return err },

@@ -86,39 +86,75 @@ func systemLibraryDirs() []string {
 // library. When nothing is found the error lists where it looked and says how
 // to install the library.
 func FindLibrary(explicit string) (string, error) {
+	lib, err := LocateLibrary(explicit)
+	return lib.Path, err
+}
+
+// Library is the ONNX Runtime shared library FindLibrary chooses, and the
+// step of the search that chose it.
+type Library struct {
+	Path   string
+	Source LibrarySource
+}
+
+// LibrarySource names a step of FindLibrary's search.
+type LibrarySource string
+
+// The steps of FindLibrary's search, in order.
+const (
+	FromFlag        LibrarySource = "--ort-lib"
+	FromEnv         LibrarySource = "$" + LibraryEnv
+	FromUserCache   LibrarySource = "user cache"
+	FromLibraryPath LibrarySource = "$LD_LIBRARY_PATH"
+	FromSystem      LibrarySource = "system folder"
+)
+
+// LocateLibrary is FindLibrary that also says which step of the search
+// found the library, for `bot-onnx doctor`.
+func LocateLibrary(explicit string) (Library, error) {
 	return finder{getenv: os.Getenv, cacheDir: CacheDir, systemDirs: systemLibraryDirs()}.find(explicit)
 }
 
-func (f finder) find(explicit string) (string, error) {
+// searchDir is a folder FindLibrary looks in and the step it belongs to.
+type searchDir struct {
+	dir    string
+	source LibrarySource
+}
+
+func (f finder) find(explicit string) (Library, error) {
 	if explicit != "" {
-		return checkLibraryFile(explicit, "ONNX Runtime library")
+		path, err := checkLibraryFile(explicit, "ONNX Runtime library")
+		return Library{path, FromFlag}, err
 	}
 	if env := f.getenv(LibraryEnv); env != "" {
-		return checkLibraryFile(env, "ONNX Runtime library named by $"+LibraryEnv)
+		path, err := checkLibraryFile(env, "ONNX Runtime library named by $"+LibraryEnv)
+		return Library{path, FromEnv}, err
 	}
-	var dirs []string
+	var dirs []searchDir
 	looked := []string{"$" + LibraryEnv + " (unset)"}
 	if dir, err := f.cacheDir(); err == nil {
-		dirs = append(dirs, dir)
+		dirs = append(dirs, searchDir{dir, FromUserCache})
 	} else {
 		looked = append(looked, "the user cache ("+err.Error()+")")
 	}
 	for _, dir := range filepath.SplitList(f.getenv("LD_LIBRARY_PATH")) {
 		if dir != "" {
-			dirs = append(dirs, dir)
+			dirs = append(dirs, searchDir{dir, FromLibraryPath})
 		}
 	}
-	dirs = append(dirs, f.systemDirs...)
-	for _, dir := range dirs {
+	for _, dir := range f.systemDirs {
+		dirs = append(dirs, searchDir{dir, FromSystem})
+	}
+	for _, d := range dirs {
 		for _, name := range libraryNames {
-			p := filepath.Join(dir, name)
+			p := filepath.Join(d.dir, name)
 			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				return p, nil
+				return Library{p, d.source}, nil
 			}
 		}
+		looked = append(looked, d.dir)
 	}
-	looked = append(looked, dirs...)
-	return "", fmt.Errorf("ONNX Runtime library (%s) not found; looked in %s; run `task setup` (or scripts/fetch-onnxruntime.sh) to install ONNX Runtime %s into the user cache, or set $%s to its path",
+	return Library{}, fmt.Errorf("ONNX Runtime library (%s) not found; looked in %s; run `task setup` (or scripts/fetch-onnxruntime.sh) to install ONNX Runtime %s into the user cache, or set $%s to its path",
 		strings.Join(libraryNames, " or "), strings.Join(looked, ", "), ORTVersion, LibraryEnv)
 }
 

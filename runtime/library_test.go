@@ -45,12 +45,13 @@ func TestFindLibraryOrder(t *testing.T) {
 		cacheDir string
 		sysDirs  []string
 		want     string
+		source   LibrarySource
 	}{
-		{"explicit wins over everything", explicit, map[string]string{LibraryEnv: fromEnv, "LD_LIBRARY_PATH": ldDir}, cache, []string{sysDir}, explicit},
-		{"env wins over cache", "", map[string]string{LibraryEnv: fromEnv, "LD_LIBRARY_PATH": ldDir}, cache, []string{sysDir}, fromEnv},
-		{"cache wins over system", "", map[string]string{"LD_LIBRARY_PATH": ldDir}, cache, []string{sysDir}, cached},
-		{"LD_LIBRARY_PATH before system folders, .so.1 accepted", "", map[string]string{"LD_LIBRARY_PATH": empty + ":" + ldDir}, empty, []string{sysDir}, ldLib},
-		{"system folder last", "", nil, empty, []string{empty, sysDir}, sysLib},
+		{"explicit wins over everything", explicit, map[string]string{LibraryEnv: fromEnv, "LD_LIBRARY_PATH": ldDir}, cache, []string{sysDir}, explicit, FromFlag},
+		{"env wins over cache", "", map[string]string{LibraryEnv: fromEnv, "LD_LIBRARY_PATH": ldDir}, cache, []string{sysDir}, fromEnv, FromEnv},
+		{"cache wins over system", "", map[string]string{"LD_LIBRARY_PATH": ldDir}, cache, []string{sysDir}, cached, FromUserCache},
+		{"LD_LIBRARY_PATH before system folders, .so.1 accepted", "", map[string]string{"LD_LIBRARY_PATH": empty + ":" + ldDir}, empty, []string{sysDir}, ldLib, FromLibraryPath},
+		{"system folder last", "", nil, empty, []string{empty, sysDir}, sysLib, FromSystem},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,8 +64,8 @@ func TestFindLibraryOrder(t *testing.T) {
 			if err != nil {
 				t.Fatalf("find: %v", err)
 			}
-			if got != tc.want {
-				t.Errorf("find = %s, want %s", got, tc.want)
+			if got != (Library{tc.want, tc.source}) {
+				t.Errorf("find = %+v, want %s from %s", got, tc.want, tc.source)
 			}
 		})
 	}
@@ -106,7 +107,7 @@ func TestFindLibraryErrors(t *testing.T) {
 			}
 			got, err := f.find(tc.explicit)
 			if err == nil {
-				t.Fatalf("find = %s, want an error", got)
+				t.Fatalf("find = %+v, want an error", got)
 			}
 			msg := err.Error()
 			if strings.Contains(msg, "\n") {

@@ -30,6 +30,11 @@ func BLASThreads() int { return int(C.openblas_get_num_threads()) }
 // architecture, thread model), for logs and benchmark reports.
 func BLASConfig() string { return C.GoString(C.openblas_get_config()) }
 
+// BLASCoreName returns the name of the CPU core OpenBLAS picked its
+// kernels for (e.g. Haswell, SkylakeX): a build for many cores chooses at
+// load time, and a wrong pick costs speed.
+func BLASCoreName() string { return C.GoString(C.openblas_get_corename()) }
+
 // Gemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices,
 // where op(A) is m×k (A is stored k×m when transA), op(B) is k×n (B is
 // stored n×k when transB) and C is m×n. lda, ldb and ldc are the row

@@ -164,6 +164,9 @@ func TestBLASThreads(t *testing.T) {
 	if !strings.Contains(BLASConfig(), "OpenBLAS") {
 		t.Errorf("BLASConfig() = %q; expected OpenBLAS's build string", BLASConfig())
 	}
+	if name := BLASCoreName(); name == "" || strings.ContainsAny(name, " \n") {
+		t.Errorf("BLASCoreName() = %q; expected one word naming a core", name)
+	}
 }
 
 // TestSoftTargetCrossEntropy: with one-hot targets it equals the integer

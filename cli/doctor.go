@@ -1,0 +1,259 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	goruntime "runtime"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/train/data"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
+	"github.com/urfave/cli/v2"
+)
+
+// doctorCommand reports the machine as bot-onnx sees it, to check a set-up
+// or to attach to a bug report; a missing ONNX Runtime fails it, after
+// the rest is printed.
+func doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "doctor",
+		Usage:     "report what bot-onnx finds on this machine: Go, cores, memory, ONNX Runtime, OpenBLAS, the data cache",
+		UsageText: "bot-onnx doctor [--ort-lib PATH] [--json]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime library to check (else the usual search: $" + runtime.LibraryEnv + ", the user cache, the system's folders)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+		},
+		Action: func(c *cli.Context) error {
+			r := diagnose(c.String("ort-lib"))
+			if c.Bool("json") {
+				if err := printJSON(c.App.Writer, r); err != nil {
+					return err
+				}
+			} else if err := r.print(c.App.Writer); err != nil {
+				return err
+			}
+			if r.ORT.Error != "" {
+				return errors.New(r.ORT.Error)
+			}
+			return nil
+		},
+	}
+}
+
+// doctorReport is what doctor finds; its JSON form is --json's.
+type doctorReport struct {
+	Version    string         `json:"version"`
+	Go         string         `json:"go"`
+	OS         string         `json:"os"`
+	Arch       string         `json:"arch"`
+	CPUs       int            `json:"cpus"`
+	GOMAXPROCS int            `json:"gomaxprocs"`
+	Memory     memoryReport   `json:"memory"`
+	ORT        ortReport      `json:"onnx_runtime"`
+	OpenBLAS   openBLASReport `json:"openblas"`
+	Data       []dataReport   `json:"data"`
+}
+
+// memoryReport is the machine's memory and the process's cgroup limit, in
+// bytes.
+type memoryReport struct {
+	Total       int64  `json:"total,omitempty"`
+	Available   int64  `json:"available,omitempty"`
+	CgroupLimit int64  `json:"cgroup_limit,omitempty"`
+	CgroupFile  string `json:"cgroup_file,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// ortReport is the ONNX Runtime library, how it was found, and what it
+// offers; Error says why it could not be found or loaded.
+type ortReport struct {
+	Library   string   `json:"library,omitempty"`
+	FoundBy   string   `json:"found_by,omitempty"`
+	Version   string   `json:"version,omitempty"`
+	Providers []string `json:"providers,omitempty"`
+	// Auto is the provider --provider auto starts here, Fallback why it
+	// is not CUDA.
+	Auto     string `json:"auto_provider,omitempty"`
+	Fallback string `json:"fallback,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// openBLASReport is the OpenBLAS library the training kernels call.
+type openBLASReport struct {
+	Config  string `json:"config"`
+	Threads int    `json:"threads"`
+	Core    string `json:"core"`
+}
+
+// dataReport is one data set of the data cache: its folder, and its size
+// when it reads, or why it does not.
+type dataReport struct {
+	Name    string `json:"name"`
+	Dir     string `json:"dir,omitempty"`
+	Present bool   `json:"present"`
+	Train   int    `json:"train,omitempty"`
+	Test    int    `json:"test,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// diagnose gathers the report; ortLib is --ort-lib.
+func diagnose(ortLib string) doctorReport {
+	return doctorReport{
+		Version: Version, Go: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH,
+		CPUs: goruntime.NumCPU(), GOMAXPROCS: goruntime.GOMAXPROCS(0),
+		Memory:   diagnoseMemory(),
+		ORT:      diagnoseORT(ortLib),
+		OpenBLAS: openBLASReport{Config: strings.TrimSpace(kernel.BLASConfig()), Threads: kernel.BLASThreads(), Core: kernel.BLASCoreName()},
+		Data:     diagnoseData(),
+	}
+}
+
+// diagnoseMemory reads the machine's memory and the cgroup limit.
+func diagnoseMemory() memoryReport {
+	m, err := train.ReadSystemMemory()
+	if err != nil {
+		return memoryReport{Error: err.Error()}
+	}
+	return memoryReport{Total: m.Total, Available: m.Available, CgroupLimit: m.CgroupLimit, CgroupFile: m.CgroupFile}
+}
+
+// diagnoseORT finds and loads ONNX Runtime as the other commands do, and
+// asks it for its version and providers, and which provider auto starts.
+func diagnoseORT(ortLib string) ortReport {
+	lib, err := runtime.LocateLibrary(ortLib)
+	if err != nil {
+		return ortReport{Error: oneLine(err.Error())}
+	}
+	r := ortReport{Library: lib.Path, FoundBy: string(lib.Source)}
+	if err := runtime.Init(lib.Path); err != nil {
+		r.Error = oneLine(err.Error())
+		return r
+	}
+	r.Version = runtime.Version()
+	if r.Providers, err = runtime.AvailableProviders(); err != nil {
+		r.Error = oneLine(err.Error())
+		return r
+	}
+	r.Auto, r.Fallback, err = autoProvider(lib.Path)
+	if err != nil {
+		r.Error = oneLine(err.Error())
+	}
+	return r
+}
+
+// autoProvider starts a session of a one-node model with provider auto and
+// returns the provider it got and why it fell back, if it did.
+func autoProvider(lib string) (provider, fallback string, err error) {
+	b := graph.NewBuilder("doctor", 17)
+	b.Output(b.Relu("relu", b.Input("x", graph.Static(1, 4))), "y")
+	m, err := b.Finish("bot-onnx doctor", Version)
+	if err != nil {
+		return "", "", err
+	}
+	model, err := m.Encode()
+	if err != nil {
+		return "", "", err
+	}
+	s, err := runtime.NewSessionFromBytes(model, runtime.Options{LibraryPath: lib, Provider: runtime.ProviderAuto})
+	if err != nil {
+		return "", "", fmt.Errorf("starting a session with provider auto: %w", err)
+	}
+	defer s.Close()
+	return string(s.Provider()), s.Fallback(), nil
+}
+
+// diagnoseData reads each data set of the data cache.
+func diagnoseData() []dataReport {
+	sets := []struct {
+		name string
+		dir  func() (string, error)
+		read func(string) (data.Dataset, data.Dataset, error)
+	}{
+		{"mnist", data.DefaultDir, data.MNIST},
+		{"fashion-mnist", data.FashionMNISTDefaultDir, data.FashionMNIST},
+		{"cifar10", data.CIFAR10DefaultDir, data.CIFAR10},
+	}
+	out := make([]dataReport, len(sets))
+	for i, s := range sets {
+		out[i] = dataReport{Name: s.name}
+		dir, err := s.dir()
+		var trainSet, testSet data.Dataset
+		if err == nil {
+			out[i].Dir = dir
+			trainSet, testSet, err = s.read(dir)
+		}
+		if err != nil {
+			out[i].Error = oneLine(err.Error())
+			continue
+		}
+		out[i].Present, out[i].Train, out[i].Test = true, trainSet.Len(), testSet.Len()
+	}
+	return out
+}
+
+// print writes the report as an aligned key: value listing.
+func (r doctorReport) print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	line := func(key, format string, args ...any) {
+		fmt.Fprintf(tw, "%s:\t%s\n", key, fmt.Sprintf(format, args...))
+	}
+	line("bot-onnx", "%s", r.Version)
+	line("go", "%s %s/%s", r.Go, r.OS, r.Arch)
+	line("cores", "%d (GOMAXPROCS %d)", r.CPUs, r.GOMAXPROCS)
+	r.Memory.print(line)
+	r.ORT.print(line)
+	line("openblas", "%s", r.OpenBLAS.Config)
+	line("openblas core", "%s", r.OpenBLAS.Core)
+	line("openblas threads", "%d", r.OpenBLAS.Threads)
+	for _, d := range r.Data {
+		if d.Present {
+			line(d.Name, "%s (%s training, %s test images)", d.Dir, thousands(int64(d.Train)), thousands(int64(d.Test)))
+		} else {
+			line(d.Name, "missing: %s", d.Error)
+		}
+	}
+	return tw.Flush()
+}
+
+// print writes the memory lines of the listing.
+func (m memoryReport) print(line func(key, format string, args ...any)) {
+	if m.Error != "" {
+		line("memory", "unknown: %s", m.Error)
+		return
+	}
+	line("memory", "%s total, %s available", train.FormatBytes(m.Total), train.FormatBytes(m.Available))
+	if m.CgroupLimit > 0 {
+		line("cgroup limit", "%s (%s)", train.FormatBytes(m.CgroupLimit), m.CgroupFile)
+	} else {
+		line("cgroup limit", "none")
+	}
+}
+
+// print writes the ONNX Runtime lines of the listing: the library and
+// what it offers, or why it is missing or does not load.
+func (o ortReport) print(line func(key, format string, args ...any)) {
+	if o.Library == "" {
+		line("onnx runtime", "missing: %s", o.Error)
+		return
+	}
+	line("onnx runtime", "%s (found by %s)", o.Library, o.FoundBy)
+	if o.Version == "" {
+		line("onnx runtime error", "%s", o.Error)
+		return
+	}
+	line("onnx runtime version", "%s", o.Version)
+	line("providers", "%s", strings.Join(o.Providers, ", "))
+	switch {
+	case o.Auto == "":
+		line("auto provider", "unknown: %s", o.Error)
+	case o.Fallback != "":
+		line("auto provider", "%s (%s)", o.Auto, o.Fallback)
+	default:
+		line("auto provider", "%s", o.Auto)
+	}
+}

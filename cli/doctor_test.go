@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestDoctor runs doctor as a person and as a script would, with ONNX
+// Runtime found and with --ort-lib naming a missing library: the latter
+// exits non-zero with a one-line message and still reports everything
+// else.
+func TestDoctor(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "libonnxruntime.so")
+	tests := []struct {
+		name     string
+		args     []string
+		needsORT bool
+		wantCode int
+		stderr   string
+	}{
+		{"found", []string{"doctor"}, true, 0, ""},
+		{"found, JSON", []string{"doctor", "--json"}, true, 0, ""},
+		{"missing library", []string{"doctor", "--ort-lib", missing}, false, 1, "bot-onnx: ONNX Runtime library " + missing + " does not exist\n"},
+		{"missing library, JSON", []string{"doctor", "--json", "--ort-lib", missing}, false, 1, "bot-onnx: ONNX Runtime library " + missing + " does not exist\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.needsORT {
+				requireORT(t)
+			}
+			code, stdout, stderr := run(tc.args...)
+			if code != tc.wantCode || stderr != tc.stderr {
+				t.Fatalf("exit %d, stderr %q; want %d, %q", code, stderr, tc.wantCode, tc.stderr)
+			}
+			if slices.Contains(tc.args, "--json") {
+				checkDoctorJSON(t, stdout, tc.needsORT, missing)
+			} else {
+				checkDoctorText(t, stdout, tc.needsORT, missing)
+			}
+		})
+	}
+}
+
+// checkDoctorJSON checks doctor --json's figures against this process's;
+// found says whether ONNX Runtime was found, else missing is the library
+// --ort-lib named.
+func checkDoctorJSON(t *testing.T, stdout string, found bool, missing string) {
+	t.Helper()
+	var r doctorReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, stdout)
+	}
+	if r.Go != goruntime.Version() || r.CPUs != goruntime.NumCPU() || r.GOMAXPROCS != goruntime.GOMAXPROCS(0) || r.Version != Version {
+		t.Errorf("go %q, %d cpus, GOMAXPROCS %d, version %q; want %q, %d, %d, %q",
+			r.Go, r.CPUs, r.GOMAXPROCS, r.Version, goruntime.Version(), goruntime.NumCPU(), goruntime.GOMAXPROCS(0), Version)
+	}
+	if r.Memory.Total <= 0 || r.Memory.Available <= 0 || r.Memory.Available > r.Memory.Total {
+		t.Errorf("memory %+v; expected 0 < available ≤ total", r.Memory)
+	}
+	if !strings.Contains(r.OpenBLAS.Config, "OpenBLAS") || r.OpenBLAS.Core == "" || r.OpenBLAS.Threads < 1 {
+		t.Errorf("openblas %+v; expected its build string, core and threads", r.OpenBLAS)
+	}
+	names := make([]string, len(r.Data))
+	for i, d := range r.Data {
+		names[i] = d.Name
+		if d.Present != (d.Error == "") || (d.Present && (d.Train <= 0 || d.Test <= 0)) {
+			t.Errorf("data set %+v: expected sizes when present, an error when not", d)
+		}
+	}
+	if !slices.Equal(names, []string{"mnist", "fashion-mnist", "cifar10"}) {
+		t.Errorf("data sets %q", names)
+	}
+	ort := r.ORT
+	switch {
+	case !found && (ort.Library != "" || !strings.Contains(ort.Error, missing)):
+		t.Errorf("onnx runtime %+v; expected the missing library named", ort)
+	case found && (ort.Error != "" || ort.Library == "" || ort.FoundBy == "" || ort.Version == "" ||
+		!slices.Contains(ort.Providers, "CPUExecutionProvider") || (ort.Auto != "cpu" && ort.Auto != "cuda")):
+		t.Errorf("onnx runtime %+v; expected its library, how it was found, version, providers and auto's choice", ort)
+	}
+}
+
+// checkDoctorText checks doctor's listing: aligned key: value lines, the
+// keys every report has, the figures of this process, and ONNX Runtime
+// as found or missing.
+func checkDoctorText(t *testing.T, stdout string, found bool, missing string) {
+	t.Helper()
+	column := -1
+	values := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		key, rest, ok := strings.Cut(line, ":")
+		value := strings.TrimLeft(rest, " ")
+		at := len(line) - len(value)
+		if !ok || value == "" || (column >= 0 && at != column) {
+			t.Fatalf("line %q is not an aligned key: value\n%s", line, stdout)
+		}
+		column, values[key] = at, value
+	}
+	want := map[string]string{
+		"bot-onnx": Version,
+		"go":       goruntime.Version() + " " + goruntime.GOOS + "/" + goruntime.GOARCH,
+		"cores":    fmt.Sprintf("%d (GOMAXPROCS %d)", goruntime.NumCPU(), goruntime.GOMAXPROCS(0)),
+	}
+	if !found {
+		want["onnx runtime"] = "missing: ONNX Runtime library " + missing + " does not exist"
+	}
+	for key, v := range want {
+		if values[key] != v {
+			t.Errorf("%s: %q, want %q", key, values[key], v)
+		}
+	}
+	keys := []string{"memory", "cgroup limit", "openblas", "openblas core", "openblas threads", "mnist", "fashion-mnist", "cifar10"}
+	if found {
+		keys = append(keys, "onnx runtime version", "providers", "auto provider")
+		if !strings.Contains(values["onnx runtime"], " (found by ") || !strings.Contains(values["providers"], "CPUExecutionProvider") {
+			t.Errorf("onnx runtime: %q, providers: %q", values["onnx runtime"], values["providers"])
+		}
+	}
+	for _, key := range keys {
+		if values[key] == "" {
+			t.Errorf("no %q line in\n%s", key, stdout)
+		}
+	}
+}
