@@ -196,6 +196,11 @@ func (d *demo) run(ctx context.Context) (*demoResult, error) {
 	if err := d.checkSettings(); err != nil {
 		return nil, err
 	}
+	unlock, err := train.LockDir(d.out)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	res := &demoResult{Budget: d.budget, Version: Version, Cores: goruntime.NumCPU(), Variants: map[string]variant{}}
 	models, err := d.buildModels(res)
 	if err != nil {

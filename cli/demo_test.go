@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/train"
 )
 
 // tinyBudget runs every stage of the demo on a synthetic MNIST in seconds.
@@ -163,9 +164,19 @@ func TestDemoRefusesAnotherFolder(t *testing.T) {
 	os.Mkdir(started, 0o755)
 	b, _ := json.Marshal(fullBudget)
 	os.WriteFile(filepath.Join(started, demoSettings), b, 0o644)
+	busy := filepath.Join(dir, "busy")
+	os.Mkdir(busy, 0o755)
+	b, _ = json.Marshal(quickBudget)
+	os.WriteFile(filepath.Join(busy, demoSettings), b, 0o644)
+	unlock, err := train.LockDir(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	for _, tc := range []struct{ out, want string }{
 		{other, "holds other files"},
 		{started, "holds a full demo"},
+		{busy, "in use by another bot-onnx run"},
 	} {
 		code, _, stderr := run("demo", "--quick", "--out", tc.out)
 		if code == 0 || !strings.Contains(stderr, tc.want) {
