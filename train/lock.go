@@ -27,6 +27,10 @@ const lockAttempts = 10
 // so a stale file never blocks a later run. When another process holds
 // the lock, LockDir fails at once with an error naming dir and the holder.
 //
+// Holding the lock, LockDir removes the temporary files of atomic writes
+// (".NAME.tmp-*", see graph.WriteFileAtomic) that a killed holder left in
+// dir: only a holder writes there, so none of them is in use.
+//
 // unlock removes the lock file, then releases the lock, and removes the
 // folders LockDir created if they are still empty: a run refused before
 // writing anything leaves nothing behind.
@@ -46,6 +50,11 @@ func LockDir(dir string) (unlock func() error, err error) {
 		os.Remove(path)
 		removeEmpty(dir, top)
 		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := removeStaleTemps(dir); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
 	}
 	return func() error {
 		// Removed while still held: a process that opens the name after
@@ -152,4 +161,19 @@ func removeEmpty(dir, top string) {
 		}
 	}
 	os.Remove(top)
+}
+
+// removeStaleTemps deletes the temporary files of interrupted atomic
+// writes in dir.
+func removeStaleTemps(dir string) error {
+	stale, err := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+	if err != nil {
+		return err
+	}
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing %s, left by an interrupted run: %w", p, err)
+		}
+	}
+	return nil
 }

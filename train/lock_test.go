@@ -151,3 +151,27 @@ func TestTrainRefusesALockedFolder(t *testing.T) {
 		t.Errorf("the locked folder holds %d entries; expected only %s", len(entries), LockFile)
 	}
 }
+
+// TestLockDirRemovesStaleTemps checks that taking a folder's lock sweeps
+// the temporary files a killed run left mid-write, and nothing else.
+func TestLockDirRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{".checkpoint.bin.tmp-123", ".model.onnx.tmp-9", "model.onnx", "notes.tmp-1"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unlock, err := LockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{LockFile, "model.onnx", "notes.tmp-1"}; !slices.Equal(names, want) {
+		t.Errorf("folder holds %v, want %v", names, want)
+	}
+}
