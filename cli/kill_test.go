@@ -35,6 +35,11 @@ func TestMain(m *testing.M) {
 // resume that finishes it.
 const killsPerCommand = 20
 
+// killEpochs is the length of the killed runs: enough epochs of a tiny
+// fixture that most of the 20 kills land inside training and its saves,
+// not after it.
+const killEpochs = 10
+
 // killCase is a command that TestSIGKILLAndResume runs to its end through
 // kills and resumes.
 type killCase struct {
@@ -80,11 +85,11 @@ func TestSIGKILLAndResume(t *testing.T) {
 			setup: func(t *testing.T) func(string) []string {
 				_, dataDir, model := trainFixture(t, 128, 32)
 				return func(out string) []string {
-					return []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--epochs", "4", "--batch", "32",
-						"--lr", "0.05", "--lr-steps", "3", "--seed", "9", "--threads", "2", "--out", out}
+					return []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--epochs", strconv.Itoa(killEpochs), "--batch", "32",
+						"--lr", "0.05", "--lr-steps", "6", "--seed", "9", "--threads", "2", "--out", out}
 				}
 			},
-			epochs: 4, stepsPerEpoch: 128 / 32,
+			epochs: killEpochs, stepsPerEpoch: 128 / 32,
 		},
 		{
 			name: "transfer",
@@ -93,11 +98,11 @@ func TestSIGKILLAndResume(t *testing.T) {
 				_, dataDir, _, b32 := transferFixture(t)
 				return func(out string) []string {
 					return []string{"transfer", "--backbone", b32, "--task", "segment", "--data", "mnist-seg", "--data-dir", dataDir,
-						"--canvases", "48", "--test-canvases", "8", "--epochs", "4", "--batch", "16", "--lr", "0.05", "--seed", "3",
+						"--canvases", "48", "--test-canvases", "8", "--epochs", strconv.Itoa(killEpochs), "--batch", "16", "--lr", "0.05", "--seed", "3",
 						"--provider", "cpu", "--threads", "2", "--out", out}
 				}
 			},
-			runDir: transferRunDir, epochs: 4, stepsPerEpoch: 48 / 16,
+			runDir: transferRunDir, epochs: killEpochs, stepsPerEpoch: 48 / 16,
 			check: checkTransferOut,
 		},
 	}
