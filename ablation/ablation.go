@@ -227,13 +227,12 @@ func buildModel(arch models.Config, variant, path string) (string, error) {
 			return "", err
 		}
 	}
-	if old, err := graph.Load(path); err == nil {
-		if !graph.Equal(old, m) {
-			return "", fmt.Errorf("%s was built with other settings; resume with the same ones", path)
-		}
-		return path, nil
+	if err := m.SaveOrMatch(path); errors.Is(err, graph.ErrModelDiffers) {
+		return "", fmt.Errorf("%s was built with other settings; resume with the same ones", path)
+	} else if err != nil {
+		return "", err
 	}
-	return path, m.Save(path)
+	return path, nil
 }
 
 // Recipe returns the training configuration of a run with features on

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/urfave/cli/v2"
 )
 
@@ -74,6 +75,15 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeJSONFile saves v as indented JSON at path, whole or not at all.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return graph.WriteFileAtomic(path, append(b, '\n'))
 }
 
 // parseDims parses "3x224x224" into sizes; want is the number of

@@ -255,11 +255,6 @@ func (d *demo) progress(format string, args ...any) {
 // that holds a demo made with another budget.
 func (d *demo) checkSettings() error {
 	path := filepath.Join(d.out, demoSettings)
-	want, err := json.MarshalIndent(d.budget, "", "  ")
-	if err != nil {
-		return err
-	}
-	want = append(want, '\n')
 	if old, err := os.ReadFile(path); err == nil {
 		var o demoBudget
 		if json.Unmarshal(old, &o) != nil || o != d.budget {
@@ -274,7 +269,7 @@ func (d *demo) checkSettings() error {
 	if err := os.MkdirAll(d.out, 0o755); err != nil {
 		return err
 	}
-	return graph.WriteFileAtomic(path, want)
+	return writeJSONFile(path, d.budget)
 }
 
 // buildModels builds ResNet-20-A for MNIST, rewrites it into ResNet-20-D,
@@ -312,18 +307,18 @@ func (d *demo) buildModels(res *demoResult) (map[string]string, error) {
 	return paths, nil
 }
 
-// saveOrCheck saves m to path, or checks that the model there equals it.
+// saveOrCheck saves m to path, or checks that the model an earlier start
+// saved there equals it.
 func saveOrCheck(m *graph.Model, path string) error {
-	if old, err := graph.Load(path); err == nil {
-		if !graph.Equal(old, m) {
-			return fmt.Errorf("%s differs from the model this demo builds; choose another --out", path)
-		}
-		return nil
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return m.Save(path)
+	if err := m.SaveOrMatch(path); errors.Is(err, graph.ErrModelDiffers) {
+		return fmt.Errorf("%s differs from the model this demo builds; choose another --out", path)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // exportAndEvaluate exports a trained classifier (verified in ONNX
@@ -422,15 +417,6 @@ func cached(path string, v any, compute func() error) error {
 		return err
 	}
 	return writeJSONFile(path, v)
-}
-
-// writeJSONFile saves v as indented JSON at path, whole or not at all.
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return graph.WriteFileAtomic(path, append(b, '\n'))
 }
 
 // medianRate returns the median of the epochs' training images/s.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -425,11 +424,7 @@ func (p *transferPlan) run(ctx context.Context) (*transferResult, error) {
 			res.MaxAbsDiff = max(res.MaxAbsDiff, math.Abs(v-o))
 		}
 	}
-	b, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return res, graph.WriteFileAtomic(filepath.Join(cfg.Out, transferMetrics), append(b, '\n'))
+	return res, writeJSONFile(filepath.Join(cfg.Out, transferMetrics), res)
 }
 
 // printTransfer prints a transfer's result for a person.

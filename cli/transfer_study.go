@@ -121,11 +121,7 @@ func runStudy(ctx context.Context, cfg transferConfig, paths []string) (*study, 
 		rows[i].transferResult = *res
 	}
 	s := &study{Task: cfg.Task.name, Rows: rows}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := graph.WriteFileAtomic(filepath.Join(cfg.Out, studyJSON), append(b, '\n')); err != nil {
+	if err := writeJSONFile(filepath.Join(cfg.Out, studyJSON), s); err != nil {
 		return nil, err
 	}
 	return s, graph.WriteFileAtomic(filepath.Join(cfg.Out, studyTable), []byte(studyMarkdown(s, cfg.Task)))

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -99,6 +100,28 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Errorf("folder holds %d entries after saving, want only the model", len(entries))
+	}
+}
+
+// TestSaveOrMatch saves a model, accepts the same model again, and refuses
+// a different one without touching the file.
+func TestSaveOrMatch(t *testing.T) {
+	m := smallNet(t)
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := m.SaveOrMatch(path); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := os.ReadFile(path)
+	if err := smallNet(t).SaveOrMatch(path); err != nil {
+		t.Errorf("the same model again: %v", err)
+	}
+	other := smallNet(t)
+	other.SetInitializer(FloatTensor("fc.bias", []int64{5}, []float32{1, 2, 3, 4, 5}))
+	if err := other.SaveOrMatch(path); !errors.Is(err, ErrModelDiffers) {
+		t.Errorf("a different model: %v, want ErrModelDiffers", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(first, after) {
+		t.Error("the refused model changed the file")
 	}
 }
 

@@ -121,6 +121,22 @@ func (m *Model) Save(path string) error {
 	return WriteFileAtomic(path, data)
 }
 
+// ErrModelDiffers is SaveOrMatch's answer when path holds another model.
+var ErrModelDiffers = errors.New("a different model is there already")
+
+// SaveOrMatch saves m to path, or, where a model is there already (saved
+// by an earlier start of a resumable job), checks that it equals m and
+// returns ErrModelDiffers when it does not, leaving it as it is.
+func (m *Model) SaveOrMatch(path string) error {
+	if old, err := Load(path); err == nil {
+		if !Equal(old, m) {
+			return fmt.Errorf("%s: %w", path, ErrModelDiffers)
+		}
+		return nil
+	}
+	return m.Save(path)
+}
+
 // WriteFileAtomic writes data to a temporary file in path's folder, syncs it
 // and renames it over path, so that a failure or interruption never leaves a
 // half-written file behind.
