@@ -149,7 +149,7 @@ func diagnoseORT(ortLib string) ortReport {
 // autoProvider starts a session of a one-node model with provider auto and
 // returns the provider it got and why it fell back, if it did.
 func autoProvider(lib string) (provider, fallback string, err error) {
-	b := graph.NewBuilder("doctor", 17)
+	b := graph.NewBuilder("doctor", graph.DefaultOpset)
 	b.Output(b.Relu("relu", b.Input("x", graph.Static(1, 4))), "y")
 	m, err := b.Finish("bot-onnx doctor", Version)
 	if err != nil {
