@@ -55,6 +55,7 @@ type doctorReport struct {
 	GOMAXPROCS int            `json:"gomaxprocs"`
 	Memory     memoryReport   `json:"memory"`
 	ORT        ortReport      `json:"onnx_runtime"`
+	Engine     engineReport   `json:"engine"`
 	OpenBLAS   openBLASReport `json:"openblas"`
 	Data       []dataReport   `json:"data"`
 }
@@ -83,11 +84,29 @@ type ortReport struct {
 	Error    string `json:"error,omitempty"`
 }
 
+// engineReport is the CPU as the training engine sees it: the features
+// it picks kernels by and what its libraries run.
+type engineReport struct {
+	CPU      string `json:"cpu,omitempty"`
+	Features string `json:"cpu_features"`
+	// ISA is the widest instruction set the CPU gives the kernels.
+	ISA  string `json:"isa"`
+	BF16 bool   `json:"bf16"`
+	// Warnings name kernels that fall back to a narrower instruction set
+	// than ISA, one line each.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
 // openBLASReport is the OpenBLAS library the training kernels call.
 type openBLASReport struct {
-	Config  string `json:"config"`
-	Threads int    `json:"threads"`
-	Core    string `json:"core"`
+	Library   string `json:"library,omitempty"`
+	Config    string `json:"config,omitempty"`
+	Threads   int    `json:"threads,omitempty"`
+	Core      string `json:"core,omitempty"`
+	ISA       string `json:"isa,omitempty"`
+	CoreFrom  string `json:"core_chosen_by,omitempty"`
+	Requested string `json:"core_requested,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // dataReport is one data set of the data cache: its folder, and its size
@@ -103,14 +122,31 @@ type dataReport struct {
 
 // diagnose gathers the report; ortLib is --ort-lib.
 func diagnose(ortLib string) doctorReport {
-	return doctorReport{
+	r := doctorReport{
 		Version: Version, Go: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH,
 		CPUs: goruntime.NumCPU(), GOMAXPROCS: goruntime.GOMAXPROCS(0),
-		Memory:   diagnoseMemory(),
-		ORT:      diagnoseORT(ortLib),
-		OpenBLAS: openBLASReport{Config: strings.TrimSpace(kernel.BLASConfig()), Threads: kernel.BLASThreads(), Core: kernel.BLASCoreName()},
-		Data:     diagnoseData(),
+		Memory: diagnoseMemory(),
+		ORT:    diagnoseORT(ortLib),
+		Data:   diagnoseData(),
 	}
+	r.Engine, r.OpenBLAS = diagnoseEngine()
+	return r
+}
+
+// diagnoseEngine reads the CPU's features and loads OpenBLAS as training
+// does, and warns of kernels narrower than the CPU allows.
+func diagnoseEngine() (engineReport, openBLASReport) {
+	f := kernel.HostFeatures()
+	e := engineReport{CPU: kernel.CPUName(), Features: f.String(), ISA: f.ISA(), BF16: f.HasBF16()}
+	info, err := kernel.LoadBLAS()
+	if err != nil {
+		return e, openBLASReport{Error: err.Error()}
+	}
+	if w := kernel.ISAWarning("openblas core "+info.Core, info.ISA, f); w != "" {
+		e.Warnings = append(e.Warnings, w)
+	}
+	return e, openBLASReport{Library: info.Library, Config: info.Config, Threads: kernel.BLASThreads(), Core: info.Core,
+		ISA: info.ISA, CoreFrom: info.CoreFrom, Requested: info.Requested}
 }
 
 // diagnoseMemory reads the machine's memory and the cgroup limit.
@@ -207,9 +243,8 @@ func (r doctorReport) print(w io.Writer) error {
 	line("cores", "%d (GOMAXPROCS %d)", r.CPUs, r.GOMAXPROCS)
 	r.Memory.print(line)
 	r.ORT.print(line)
-	line("openblas", "%s", r.OpenBLAS.Config)
-	line("openblas core", "%s", r.OpenBLAS.Core)
-	line("openblas threads", "%d", r.OpenBLAS.Threads)
+	r.Engine.print(line)
+	r.OpenBLAS.print(line)
 	for _, d := range r.Data {
 		if d.Present {
 			line(d.Name, "%s (%s training, %s test images)", d.Dir, thousands(int64(d.Train)), thousands(int64(d.Test)))
@@ -218,6 +253,37 @@ func (r doctorReport) print(w io.Writer) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// print writes the engine's lines of the listing.
+func (e engineReport) print(line func(key, format string, args ...any)) {
+	if e.CPU != "" {
+		line("cpu", "%s", e.CPU)
+	}
+	line("cpu features", "%s", e.Features)
+	bf16 := "no bfloat16 arithmetic (train --precision bf16 is refused)"
+	if e.BF16 {
+		bf16 = "bfloat16 arithmetic (train --precision bf16)"
+	}
+	line("engine isa", "%s, %s", e.ISA, bf16)
+	for _, w := range e.Warnings {
+		line("warning", "%s", w)
+	}
+}
+
+// print writes the OpenBLAS lines of the listing.
+func (o openBLASReport) print(line func(key, format string, args ...any)) {
+	if o.Error != "" {
+		line("openblas", "missing: %s", o.Error)
+		return
+	}
+	line("openblas", "%s (%s)", o.Config, o.Library)
+	from := o.CoreFrom
+	if o.Requested != "" && !strings.EqualFold(o.Requested, o.Core) {
+		from += ", which asked for " + o.Requested
+	}
+	line("openblas core", "%s: %s kernels, chosen by %s", o.Core, o.ISA, from)
+	line("openblas threads", "%d", o.Threads)
 }
 
 // print writes the memory lines of the listing.

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
@@ -64,6 +65,14 @@ func checkDoctorJSON(t *testing.T, stdout string, found bool, missing string) {
 	}
 	if !strings.Contains(r.OpenBLAS.Config, "OpenBLAS") || r.OpenBLAS.Core == "" || r.OpenBLAS.Threads < 1 {
 		t.Errorf("openblas %+v; expected its build string, core and threads", r.OpenBLAS)
+	}
+	// The engine's kernels match the CPU they run on (unless the user forced
+	// an OpenBLAS core): the ISA named is the CPU's, and nothing warns.
+	if f := kernel.HostFeatures(); r.Engine.ISA != f.ISA() || r.Engine.BF16 != f.HasBF16() {
+		t.Errorf("engine %+v; expected ISA %s and bf16 %v for features %s", r.Engine, f.ISA(), f.HasBF16(), f)
+	}
+	if strings.HasPrefix(r.OpenBLAS.CoreFrom, "the CPU's features") && (len(r.Engine.Warnings) > 0 || r.OpenBLAS.ISA != kernel.BLASCoreISA(kernel.BLASCoreFor(kernel.HostFeatures()))) {
+		t.Errorf("openblas %+v, warnings %q: expected the core chosen for this CPU, with no warning", r.OpenBLAS, r.Engine.Warnings)
 	}
 	names := make([]string, len(r.Data))
 	for i, d := range r.Data {

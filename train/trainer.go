@@ -447,6 +447,9 @@ func zeroGamma(m *graph.Model) error {
 // two BLAS threads on a ResNet's small products (DESIGN.md). Only the
 // first replica updates the BatchNorm running statistics, from its share.
 func (r *run) addReplicas(batch, threads int) error {
+	if _, err := kernel.LoadBLAS(); err != nil {
+		return err
+	}
 	kernel.SetBLASThreads(1)
 	for i := 0; i < threads; i++ {
 		share := batch / threads

@@ -1,39 +1,179 @@
 package kernel
 
 /*
-#cgo LDFLAGS: -lopenblas
-#include <cblas.h>
+#cgo LDFLAGS: -ldl
+#include <dlfcn.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+// CBLAS's enumerations, so that building needs no OpenBLAS headers.
+enum { boRowMajor = 101, boNoTrans = 111, boTrans = 112 };
+
+typedef void (*bo_sgemm_t)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
+typedef void (*bo_dgemm_t)(int, int, int, int, int, int, double, const double *, int, const double *, int, double, double *, int);
+typedef void (*bo_set_threads_t)(int);
+typedef int (*bo_get_int_t)(void);
+typedef char *(*bo_get_string_t)(void);
+
+static bo_sgemm_t bo_sgemm_p;
+static bo_dgemm_t bo_dgemm_p;
+static bo_set_threads_t bo_set_threads_p;
+static bo_get_int_t bo_get_threads_p;
+static bo_get_string_t bo_get_config_p, bo_get_corename_p;
+
+// bo_blas_open loads OpenBLAS from path and finds its entry points: NULL
+// on success, otherwise what failed (dlerror's text or a symbol's name).
+static const char *bo_blas_open(const char *path) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		return dlerror();
+	}
+	struct { void **p; const char *name; } syms[] = {
+		{(void **)&bo_sgemm_p, "cblas_sgemm"},
+		{(void **)&bo_dgemm_p, "cblas_dgemm"},
+		{(void **)&bo_set_threads_p, "openblas_set_num_threads"},
+		{(void **)&bo_get_threads_p, "openblas_get_num_threads"},
+		{(void **)&bo_get_config_p, "openblas_get_config"},
+		{(void **)&bo_get_corename_p, "openblas_get_corename"},
+	};
+	for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+		*syms[i].p = dlsym(h, syms[i].name);
+		if (*syms[i].p == NULL) {
+			return syms[i].name;
+		}
+	}
+	return NULL;
+}
+
+static void bo_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+		const float *b, int ldb, float beta, float *c, int ldc) {
+	bo_sgemm_p(boRowMajor, ta ? boTrans : boNoTrans, tb ? boTrans : boNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void bo_dgemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+		const double *b, int ldb, double beta, double *c, int ldc) {
+	bo_dgemm_p(boRowMajor, ta ? boTrans : boNoTrans, tb ? boTrans : boNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void bo_set_threads(int n) { bo_set_threads_p(n); }
+static int bo_get_threads(void) { return bo_get_threads_p(); }
+static const char *bo_get_config(void) { return bo_get_config_p(); }
+static const char *bo_get_corename(void) { return bo_get_corename_p(); }
 */
 import "C"
 
 import (
 	"fmt"
 	"math"
+	"os"
+	"strings"
+	"sync"
 	"unsafe"
 )
+
+// BLASLibraryEnv names a variable that points the engine at another
+// OpenBLAS shared library (a newer build, say) instead of the system's.
+const BLASLibraryEnv = "BOT_ONNX_OPENBLAS"
+
+// blasLibraries are the names OpenBLAS is looked up by when BLASLibraryEnv
+// is unset: Debian's runtime package installs the first.
+var blasLibraries = []string{"libopenblas.so.0", "libopenblas.so"}
+
+// BLASInfo says which OpenBLAS the engine loaded and which kernels it runs.
+type BLASInfo struct {
+	Library string // the path or name it was loaded from
+	Config  string // OpenBLAS's build description
+	Core    string // the core whose kernels run, as OpenBLAS names it
+	ISA     string // the instruction set of that core's kernels (BLASCoreISA)
+	// CoreFrom says who chose the core: the CPU's features, the user's
+	// OPENBLAS_CORETYPE, or OpenBLAS's own detection.
+	CoreFrom string
+	// Requested is the core asked for through OPENBLAS_CORETYPE, "" if none;
+	// a build without it runs another (Core).
+	Requested string
+}
+
+var (
+	blasOnce sync.Once
+	blasInfo BLASInfo
+	blasErr  error
+)
+
+// LoadBLAS loads OpenBLAS once for the process and reports what runs.
+//
+// OpenBLAS built for many CPUs (Debian's is) picks its kernels when it is
+// loaded, from a table of CPU models; on a model newer than the build it
+// falls back to generic SSE3 code several times slower (docs/engine-kernels.md).
+// So the library is loaded here at run time, not linked, after
+// OPENBLAS_CORETYPE is set from the CPU's features (BLASCoreFor), the only
+// moment it reads that variable. A value the user set is kept. The
+// variable stays set, so that a child process (the PyTorch peer of bench)
+// runs its OpenBLAS on the same kernels.
+func LoadBLAS() (BLASInfo, error) {
+	blasOnce.Do(func() { blasInfo, blasErr = loadBLAS(HostFeatures()) })
+	return blasInfo, blasErr
+}
+
+func loadBLAS(f Features) (BLASInfo, error) {
+	var info BLASInfo
+	if v := os.Getenv("OPENBLAS_CORETYPE"); v != "" {
+		info.Requested, info.CoreFrom = v, "OPENBLAS_CORETYPE set before bot-onnx started"
+	} else if core := BLASCoreFor(f); core != "" {
+		if err := os.Setenv("OPENBLAS_CORETYPE", core); err != nil {
+			return info, fmt.Errorf("OpenBLAS: setting OPENBLAS_CORETYPE=%s: %w", core, err)
+		}
+		info.Requested, info.CoreFrom = core, "the CPU's features ("+f.ISA()+")"
+	} else {
+		info.CoreFrom = "OpenBLAS's own detection (the CPU has no AVX2)"
+	}
+	names := blasLibraries
+	if p := os.Getenv(BLASLibraryEnv); p != "" {
+		names = []string{p}
+	}
+	var failures []string
+	for _, name := range names {
+		cname := C.CString(name)
+		msg := C.bo_blas_open(cname)
+		C.free(unsafe.Pointer(cname))
+		if msg == nil {
+			info.Library = name
+			break
+		}
+		failures = append(failures, C.GoString(msg))
+	}
+	if info.Library == "" {
+		return info, fmt.Errorf("OpenBLAS: cannot load %s (%s); install Debian's libopenblas0 or set %s to the library's path",
+			strings.Join(names, " or "), strings.Join(failures, "; "), BLASLibraryEnv)
+	}
+	info.Config = strings.TrimSpace(C.GoString(C.bo_get_config()))
+	info.Core = C.GoString(C.bo_get_corename())
+	info.ISA = BLASCoreISA(info.Core)
+	return info, nil
+}
+
+// mustBLAS returns once OpenBLAS is loaded, and panics with LoadBLAS's
+// error otherwise: the entry points of the engine (train.Train, the
+// benchmarks) call LoadBLAS first and report that error in a line.
+func mustBLAS() {
+	if _, err := LoadBLAS(); err != nil {
+		panic("kernel: " + err.Error())
+	}
+}
 
 // SetBLASThreads sets the number of threads OpenBLAS uses for one call
 // (n < 1 is taken as 1). The setting is process-wide. The engine runs one goroutine replica per
 // core with one BLAS thread each, which beats one replica with a
 // multi-threaded BLAS on the small products of a ResNet (DESIGN.md).
 func SetBLASThreads(n int) {
-	if n < 1 {
-		n = 1
-	}
-	C.openblas_set_num_threads(C.int(n))
+	mustBLAS()
+	C.bo_set_threads(C.int(max(n, 1)))
 }
 
 // BLASThreads returns the number of threads OpenBLAS uses for one call.
-func BLASThreads() int { return int(C.openblas_get_num_threads()) }
-
-// BLASConfig returns OpenBLAS's build description (version, kernel
-// architecture, thread model), for logs and benchmark reports.
-func BLASConfig() string { return C.GoString(C.openblas_get_config()) }
-
-// BLASCoreName returns the name of the CPU core OpenBLAS picked its
-// kernels for (e.g. Haswell, SkylakeX): a build for many cores chooses at
-// load time, and a wrong pick costs speed.
-func BLASCoreName() string { return C.GoString(C.openblas_get_corename()) }
+func BLASThreads() int {
+	mustBLAS()
+	return int(C.bo_get_threads())
+}
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C on row-major matrices,
 // where op(A) is m×k (A is stored k×m when transA), op(B) is k×n (B is
@@ -60,24 +200,18 @@ func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	if m == 0 || n == 0 {
 		return
 	}
-	ta, tb := uint32(C.CblasNoTrans), uint32(C.CblasNoTrans)
-	if transA {
-		ta = C.CblasTrans
-	}
-	if transB {
-		tb = C.CblasTrans
-	}
+	mustBLAS()
 	if unsafe.Sizeof(alpha) == 4 {
-		C.cblas_sgemm(C.CblasRowMajor, ta, tb, C.blasint(m), C.blasint(n), C.blasint(k),
-			C.float(alpha), (*C.float)(ptr(a)), C.blasint(lda),
-			(*C.float)(ptr(b)), C.blasint(ldb),
-			C.float(beta), (*C.float)(ptr(c)), C.blasint(ldc))
+		C.bo_sgemm(cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k),
+			C.float(alpha), (*C.float)(ptr(a)), C.int(lda),
+			(*C.float)(ptr(b)), C.int(ldb),
+			C.float(beta), (*C.float)(ptr(c)), C.int(ldc))
 		return
 	}
-	C.cblas_dgemm(C.CblasRowMajor, ta, tb, C.blasint(m), C.blasint(n), C.blasint(k),
-		C.double(alpha), (*C.double)(ptr(a)), C.blasint(lda),
-		(*C.double)(ptr(b)), C.blasint(ldb),
-		C.double(beta), (*C.double)(ptr(c)), C.blasint(ldc))
+	C.bo_dgemm(cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k),
+		C.double(alpha), (*C.double)(ptr(a)), C.int(lda),
+		(*C.double)(ptr(b)), C.int(ldb),
+		C.double(beta), (*C.double)(ptr(c)), C.int(ldc))
 }
 
 // checkMatrix panics unless a slice of length n holds a rows×cols matrix
@@ -99,4 +233,12 @@ func ptr[T Float](s []T) unsafe.Pointer {
 		return nil
 	}
 	return unsafe.Pointer(&s[0])
+}
+
+// cbool converts a Go bool for C.
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
 }

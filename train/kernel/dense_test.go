@@ -161,11 +161,15 @@ func TestBLASThreads(t *testing.T) {
 	if n := BLASThreads(); n != 1 {
 		t.Errorf("BLASThreads() = %d after SetBLASThreads(1)", n)
 	}
-	if !strings.Contains(BLASConfig(), "OpenBLAS") {
-		t.Errorf("BLASConfig() = %q; expected OpenBLAS's build string", BLASConfig())
+	info, err := LoadBLAS()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if name := BLASCoreName(); name == "" || strings.ContainsAny(name, " \n") {
-		t.Errorf("BLASCoreName() = %q; expected one word naming a core", name)
+	if !strings.Contains(info.Config, "OpenBLAS") {
+		t.Errorf("Config = %q; expected OpenBLAS's build string", info.Config)
+	}
+	if info.Core == "" || strings.ContainsAny(info.Core, " \n") {
+		t.Errorf("Core = %q; expected one word naming a core", info.Core)
 	}
 }
 

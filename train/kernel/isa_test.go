@@ -1,0 +1,103 @@
+package kernel
+
+import (
+	"strings"
+	"testing"
+)
+
+// The CPUs the engine meets, as feature sets: what CPUID says on each.
+var (
+	baseline  = Features{}
+	avx2      = Features{AVX2: true, FMA: true}
+	avx512    = Features{AVX2: true, FMA: true, AVX512F: true, AVX512BW: true, AVX512DQ: true, AVX512VL: true}
+	avx512bf  = Features{AVX2: true, FMA: true, AVX512F: true, AVX512BW: true, AVX512DQ: true, AVX512VL: true, AVX512BF16: true}
+	amxOnly   = Features{AVX2: true, FMA: true, AMXTile: true, AMXBF16: true}
+	knlLike   = Features{AVX2: true, FMA: true, AVX512F: true} // AVX-512F without BW/DQ/VL
+	sapphire  = Features{AVX2: true, FMA: true, AVX512F: true, AVX512BW: true, AVX512DQ: true, AVX512VL: true, AVX512BF16: true, AMXTile: true, AMXBF16: true}
+	avx2NoFMA = Features{AVX2: true}
+)
+
+func TestKernelChoiceFromFeatures(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    Features
+		isa  string
+		core string
+		bf16 bool
+	}{
+		{"baseline", baseline, "sse", "", false},
+		{"avx2 without fma", avx2NoFMA, "sse", "", false},
+		{"avx2 (Zen 2/3, Haswell to Skylake)", avx2, "avx2", "Haswell", false},
+		{"avx512f only", knlLike, "avx2", "Haswell", false},
+		{"avx512 (Skylake-SP, Zen 4 without bf16)", avx512, "avx512", "SkylakeX", false},
+		{"avx512 with bf16 (Cooper Lake, Zen 4)", avx512bf, "avx512_bf16", "Cooperlake", true},
+		{"amx without avx512", amxOnly, "avx2", "Haswell", true},
+		{"sapphire rapids", sapphire, "avx512_bf16", "Cooperlake", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.f.ISA(); got != tc.isa {
+				t.Errorf("ISA() = %q, expected %q", got, tc.isa)
+			}
+			if got := BLASCoreFor(tc.f); got != tc.core {
+				t.Errorf("BLASCoreFor = %q, expected %q", got, tc.core)
+			}
+			if got := tc.f.HasBF16(); got != tc.bf16 {
+				t.Errorf("HasBF16() = %v, expected %v", got, tc.bf16)
+			}
+			// The core chosen for a CPU never draws the warning on it.
+			if core := BLASCoreFor(tc.f); core != "" {
+				if w := ISAWarning("openblas", BLASCoreISA(core), tc.f); w != "" {
+					t.Errorf("core %s warned on its own CPU: %s", core, w)
+				}
+			}
+		})
+	}
+}
+
+func TestISAWarning(t *testing.T) {
+	for _, tc := range []struct {
+		core string
+		f    Features
+		warn bool
+	}{
+		{"Prescott", avx512bf, true}, // Debian's OpenBLAS 0.3.21 on a Xeon it does not know
+		{"Prescott", avx2, true},
+		{"Prescott", baseline, false},
+		{"Haswell", avx512, true},
+		{"Zen", avx2, false},
+		{"SkylakeX", avx512bf, false}, // fp32 GEMMs gain nothing from bf16 support
+		{"SkylakeX", avx512, false},
+		{"Cooperlake", avx512bf, false},
+		{"SapphireRapids", sapphire, false},
+		{"Nehalem", avx2, true},
+	} {
+		w := ISAWarning("openblas core "+tc.core, BLASCoreISA(tc.core), tc.f)
+		if (w != "") != tc.warn {
+			t.Errorf("core %s on %s: warning %q, expected one: %v", tc.core, tc.f, w, tc.warn)
+		}
+		if tc.warn && (!strings.Contains(w, tc.core) || !strings.Contains(w, tc.f.ISA()) || strings.Contains(w, "\n")) {
+			t.Errorf("warning %q should name the core and the CPU's %s in one line", w, tc.f.ISA())
+		}
+	}
+}
+
+// TestLoadedBLASMatchesCPU: on the machine the tests run on, the OpenBLAS
+// kernels that run use the widest instruction set the CPU has (unless the
+// user forced a core), which is what doctor reports.
+func TestLoadedBLASMatchesCPU(t *testing.T) {
+	info, err := LoadBLAS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := HostFeatures()
+	if !strings.HasPrefix(info.CoreFrom, "the CPU's features") {
+		t.Skipf("core chosen by %s", info.CoreFrom)
+	}
+	if info.Requested != BLASCoreFor(f) {
+		t.Errorf("requested core %q, expected %q for %s", info.Requested, BLASCoreFor(f), f)
+	}
+	if w := ISAWarning("openblas core "+info.Core, info.ISA, f); w != "" {
+		t.Errorf("%s (features %s, requested %s)", w, f, info.Requested)
+	}
+	t.Logf("CPU %s: openblas core %s (%s), requested %s", f, info.Core, info.ISA, info.Requested)
+}
