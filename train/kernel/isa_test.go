@@ -101,3 +101,25 @@ func TestLoadedBLASMatchesCPU(t *testing.T) {
 	}
 	t.Logf("CPU %s: openblas core %s (%s), requested %s", f, info.Core, info.ISA, info.Requested)
 }
+
+func TestBF16Support(t *testing.T) {
+	for _, f := range []Features{baseline, avx2, avx512, knlLike} {
+		err := bf16Support(f)
+		if err == nil || !strings.Contains(err.Error(), "AVX512_BF16 or AMX-BF16") {
+			t.Errorf("%s: %v; expected a refusal naming the missing features", f, err)
+		}
+	}
+	for _, f := range []Features{avx512bf, amxOnly, sapphire} {
+		if err := bf16Support(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	for _, s := range []string{"fp32", "bf16"} {
+		if p, err := ParsePrecision(s); err != nil || p.String() != s {
+			t.Errorf("ParsePrecision(%q) = %v, %v", s, p, err)
+		}
+	}
+	if _, err := ParsePrecision("fp16"); err == nil || !strings.Contains(err.Error(), `"fp16"`) {
+		t.Errorf("ParsePrecision(fp16): %v; expected an error naming the value", err)
+	}
+}
