@@ -103,7 +103,7 @@ var (
 //
 // OpenBLAS built for many CPUs (Debian's is) picks its kernels when it is
 // loaded, from a table of CPU models; on a model newer than the build it
-// falls back to generic SSE3 code several times slower (docs/engine-kernels.md).
+// falls back to generic SSE3 code several times slower (docs/cpu-features.md).
 // So the library is loaded here at run time, not linked, after
 // OPENBLAS_CORETYPE is set from the CPU's features (BLASCoreFor), the only
 // moment it reads that variable. A value the user set is kept. The

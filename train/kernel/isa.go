@@ -12,7 +12,7 @@ import (
 // system's consent for the wide registers) that the engine picks its
 // kernels by. Kernels are chosen from these bits alone, never from a table
 // of CPU model numbers: a library that looks up the model falls back to
-// generic code on a CPU newer than itself (docs/engine-kernels.md).
+// generic code on a CPU newer than itself (docs/cpu-features.md).
 type Features struct {
 	AVX2, FMA                             bool
 	AVX512F, AVX512BW, AVX512DQ, AVX512VL bool
