@@ -3,13 +3,41 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/bot-onnx/bot-onnx/train/kernel"
+	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
+
+// TestDoctorWarnsOnGenericBLAS forces OpenBLAS onto its generic Prescott
+// kernels, as its own CPU table does on a CPU newer than the build: on a
+// CPU with AVX2 or more, doctor then warns in one line naming the core and
+// the CPU's instruction set, and says who chose the core.
+func TestDoctorWarnsOnGenericBLAS(t *testing.T) {
+	f := kernel.HostFeatures()
+	if f.ISA() == "sse" {
+		t.Skip("this CPU has no AVX2: Prescott's kernels are its best")
+	}
+	cmd := exec.Command(os.Args[0], "doctor", "--json")
+	cmd.Env = append(os.Environ(), "BOT_ONNX_AS_MAIN=1", "OPENBLAS_CORETYPE=Prescott")
+	out, _ := cmd.Output()
+	var r doctorReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, out)
+	}
+	want := "openblas core Prescott runs sse kernels on a CPU with " + f.ISA()
+	if len(r.Engine.Warnings) != 1 || !strings.HasPrefix(r.Engine.Warnings[0], want) || strings.Contains(r.Engine.Warnings[0], "\n") {
+		t.Errorf("warnings %q; expected one line starting %q", r.Engine.Warnings, want)
+	}
+	if r.OpenBLAS.Core != "Prescott" || !strings.Contains(r.OpenBLAS.CoreFrom, "OPENBLAS_CORETYPE") {
+		t.Errorf("openblas %+v; expected core Prescott chosen by OPENBLAS_CORETYPE", r.OpenBLAS)
+	}
+}
 
 // TestDoctor runs doctor as a person and as a script would, with ONNX
 // Runtime found and with --ort-lib naming a missing library: the latter
