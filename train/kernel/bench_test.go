@@ -22,9 +22,68 @@ var resnet20Convs = []struct {
 	{"32-64 1x1 s2 16x16", ConvShape{N: 64, C: 32, H: 16, W: 16, K: 64, KH: 1, KW: 1, StrideH: 2, StrideW: 2}},
 }
 
+// resnet50Convs are two layer shapes of a ResNet-50 bottleneck at batch
+// 16: its 3×3 convolution and its 1×1 reduction, at 56×56.
+var resnet50Convs = []struct {
+	name string
+	s    ConvShape
+}{
+	{"r50 64-64 3x3 56x56", ConvShape{N: 16, C: 64, H: 56, W: 56, K: 64, KH: 3, KW: 3, Pads: [4]int{1, 1, 1, 1}}},
+	{"r50 256-64 1x1 56x56", ConvShape{N: 16, C: 256, H: 56, W: 56, K: 64, KH: 1, KW: 1}},
+}
+
+// benchConvs are the shapes BenchmarkConv2DPaths times.
+var benchConvs = append(resnet20Convs[:len(resnet20Convs):len(resnet20Convs)], resnet50Convs...)
+
+// BenchmarkConv2DPaths times float32 forward and backward (dx, dw, db)
+// separately, one thread per call, on each ResNet-20 layer shape at batch
+// 64 and each ResNet-50 one at batch 16: oneDNN in fp32 and bf16 against
+// the Go algorithm for the shape. gflop/s counts the forward FLOPs forward
+// and twice them backward (dx and dw). Run it short:
+// -bench=Conv2DPaths -benchtime=20x.
+func BenchmarkConv2DPaths(b *testing.B) {
+	SetBLASThreads(1)
+	for _, bc := range benchConvs {
+		s := bc.s
+		for _, v := range []struct {
+			name string
+			prec Precision
+			goAl bool
+		}{{"go", FP32, true}, {"onednn", FP32, false}, {"onednn-bf16", BF16, false}} {
+			if v.prec == BF16 && BF16Support() != nil {
+				continue
+			}
+			c, err := NewConv2DPrecision[float32](s, v.prec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v.goAl {
+				c.path = c.goPath()
+				c.alloc()
+			}
+			r := newRand(1)
+			x, w, dy := toF32(randn(r, s.XLen())), toF32(randn(r, s.WLen())), toF32(randn(r, s.YLen()))
+			bias, db := make([]float32, s.K), make([]float32, s.K)
+			y, dx, dw := make([]float32, s.YLen()), make([]float32, s.XLen()), make([]float32, s.WLen())
+			b.Run(fmt.Sprintf("%s/fwd/%s", bc.name, c.Algorithm()), func(b *testing.B) {
+				for b.Loop() {
+					c.Forward(x, w, bias, y)
+				}
+				b.ReportMetric(s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "gflop/s")
+			})
+			b.Run(fmt.Sprintf("%s/bwd/%s", bc.name, c.Algorithm()), func(b *testing.B) {
+				for b.Loop() {
+					c.Backward(x, w, dy, dx, dw, db)
+				}
+				b.ReportMetric(2*s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "gflop/s")
+			})
+		}
+	}
+}
+
 // BenchmarkConv2D times float32 forward+backward (dx, dw, db) of each
-// ResNet-20 layer shape on one BLAS thread, with the algorithm NewConv2D
-// picks and, for comparison, with the other general algorithm. gflop/s counts
+// ResNet-20 layer shape on one thread, with the algorithm NewConv2D picks
+// and, for comparison, with the two general Go algorithms. gflop/s counts
 // three times the forward FLOPs (forward, dx, dw).
 func BenchmarkConv2D(b *testing.B) {
 	SetBLASThreads(1)

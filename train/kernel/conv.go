@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // ConvShape is the geometry of one 2-D convolution with group 1 and
@@ -93,6 +94,9 @@ const (
 	// GEMMs (a network's first layer), and for strided or padded 1×1
 	// convolutions, where unfolding is a plain subsampling copy.
 	pathIm2col
+	// pathOneDNN: oneDNN's convolution primitives, JIT-compiled for the
+	// CPU's instruction set (dnnl.go); float32 only.
+	pathOneDNN
 )
 
 // minShiftedChannels is the fewest input channels pathShifted is used for:
@@ -101,7 +105,7 @@ const (
 const minShiftedChannels = 8
 
 func (p convPath) String() string {
-	return [...]string{"direct", "shifted", "im2col"}[p]
+	return [...]string{"direct", "shifted", "im2col", "onednn"}[p]
 }
 
 // Conv2D runs one convolution layer of a fixed shape. It owns the scratch
@@ -113,6 +117,10 @@ type Conv2D[T Float] struct {
 	sh, sw int // strides
 	oh, ow int
 	path   convPath
+	prec   Precision
+
+	// pathOneDNN: the primitives, and the memories they own.
+	dnnl *dnnlConv
 
 	// pathShifted: sh·sw phases of C planes of hq×wq each; tap (i, j)'s
 	// GEMMs cover l columns of a phase plane and write K rows of stride
@@ -131,22 +139,57 @@ type Conv2D[T Float] struct {
 }
 
 // NewConv2D validates the shape, picks the algorithm and allocates the
-// scratch buffers.
-func NewConv2D[T Float](s ConvShape) (*Conv2D[T], error) {
+// scratch buffers; it is NewConv2DPrecision with FP32.
+func NewConv2D[T Float](s ConvShape) (*Conv2D[T], error) { return NewConv2DPrecision[T](s, FP32) }
+
+// NewConv2DPrecision is NewConv2D with the arithmetic of the products.
+// FP32 float32 layers run on oneDNN (docs/engine-kernels.md), float64
+// layers on the Go algorithms, which the gradient checks verify. BF16
+// needs float32 and a CPU with bfloat16 arithmetic (BF16Support), and
+// runs on oneDNN: x, w and dy are rounded to bfloat16 (to nearest even)
+// for the products, which accumulate in float32; y, dx, dw and db stay
+// float32.
+func NewConv2DPrecision[T Float](s ConvShape, p Precision) (*Conv2D[T], error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	c := &Conv2D[T]{s: s, sh: stride(s.StrideH), sw: stride(s.StrideW), oh: s.OutH(), ow: s.OutW()}
-	switch {
-	case s.KH == 1 && s.KW == 1 && c.sh == 1 && c.sw == 1 && s.Pads == [4]int{}:
-		c.path = pathDirect
-	case s.C < minShiftedChannels || s.KH*s.KW == 1:
-		c.path = pathIm2col
+	var zero T
+	single := unsafe.Sizeof(zero) == 4
+	switch p {
+	case FP32:
+	case BF16:
+		if !single {
+			return nil, fmt.Errorf("precision bf16 needs float32 elements; found %T", zero)
+		}
+		if err := BF16Support(); err != nil {
+			return nil, err
+		}
 	default:
-		c.path = pathShifted
+		return nil, fmt.Errorf("conv: expected precision fp32 or bf16, found %v", p)
+	}
+	c := &Conv2D[T]{s: s, sh: stride(s.StrideH), sw: stride(s.StrideW), oh: s.OutH(), ow: s.OutW(), prec: p}
+	c.path = c.goPath()
+	if single {
+		d, err := newDNNLConv(s, p == BF16)
+		if err != nil {
+			return nil, err
+		}
+		c.path, c.dnnl = pathOneDNN, d
 	}
 	c.alloc()
 	return c, nil
+}
+
+// goPath is the Go algorithm for the layer's shape.
+func (c *Conv2D[T]) goPath() convPath {
+	s := c.s
+	switch {
+	case s.KH == 1 && s.KW == 1 && c.sh == 1 && c.sw == 1 && s.Pads == [4]int{}:
+		return pathDirect
+	case s.C < minShiftedChannels || s.KH*s.KW == 1:
+		return pathIm2col
+	}
+	return pathShifted
 }
 
 // alloc allocates the scratch buffers of c.path.
@@ -178,11 +221,21 @@ func (c *Conv2D[T]) alloc() {
 // Shape returns the shape the layer was built for.
 func (c *Conv2D[T]) Shape() ConvShape { return c.s }
 
-// Algorithm names the algorithm the layer runs: "direct" (1×1 stride-1
-// unpadded: one GEMM per image), "im2col" (other 1×1 convolutions and
-// layers with fewer than 8 input channels) or "shifted" (the rest: one
-// GEMM per kernel tap on a padded, stride-phase-split copy of the image).
-func (c *Conv2D[T]) Algorithm() string { return c.path.String() }
+// Algorithm names the algorithm the layer runs: "onednn" or "onednn-bf16"
+// (oneDNN's primitives), or one of the Go algorithms: "direct" (1×1
+// stride-1 unpadded: one GEMM per image), "im2col" (other 1×1
+// convolutions and layers with fewer than 8 input channels) or "shifted"
+// (the rest: one GEMM per kernel tap on a padded, stride-phase-split copy
+// of the image).
+func (c *Conv2D[T]) Algorithm() string {
+	if c.path == pathOneDNN && c.prec == BF16 {
+		return "onednn-bf16"
+	}
+	return c.path.String()
+}
+
+// Precision returns the arithmetic of the layer's products.
+func (c *Conv2D[T]) Precision() Precision { return c.prec }
 
 // Forward computes y = conv(x, w) + bias. x is N×C×H×W, w is K×C×KH×KW,
 // bias has K elements or is nil, y (N×K×OutH×OutW) is overwritten.
@@ -193,6 +246,10 @@ func (c *Conv2D[T]) Forward(x, w, bias, y []T) {
 	checkLen("Conv2D.Forward", "y", y, s.YLen())
 	if bias != nil {
 		checkLen("Conv2D.Forward", "bias", bias, s.K)
+	}
+	if c.path == pathOneDNN {
+		c.dnnl.forward(ptr(x), ptr(w), ptr(bias), ptr(y))
+		return
 	}
 	xs, ys := s.C*s.H*s.W, s.K*c.oh*c.ow
 	if c.path == pathShifted {
@@ -344,6 +401,10 @@ func (c *Conv2D[T]) Backward(x, w, dy, dx, dw, db []T) {
 	}
 	if db != nil {
 		checkLen("Conv2D.Backward", "db", db, s.K)
+	}
+	if c.path == pathOneDNN {
+		c.dnnl.backward(ptr(x), ptr(w), ptr(dy), ptr(dx), ptr(dw), ptr(db))
+		return
 	}
 	xs, ys, p := s.C*s.H*s.W, s.K*c.oh*c.ow, c.oh*c.ow
 	if db != nil {

@@ -78,7 +78,7 @@ func newConvCase[T Float](t testing.TB, s ConvShape, force convPath) *Conv2D[T] 
 // convPaths returns the algorithms a shape can run: shifted and im2col
 // always, direct when NewConv2D picks it.
 func convPaths(t testing.TB, s ConvShape) []convPath {
-	if newConvCase[float32](t, s, -1).path == pathDirect {
+	if newConvCase[float64](t, s, -1).path == pathDirect {
 		return []convPath{pathDirect, pathShifted, pathIm2col}
 	}
 	return []convPath{pathShifted, pathIm2col}
