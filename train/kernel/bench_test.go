@@ -77,6 +77,13 @@ func BenchmarkConv2DPaths(b *testing.B) {
 				}
 				b.ReportMetric(2*s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "gflop/s")
 			})
+			// A network's first layer needs no dx.
+			b.Run(fmt.Sprintf("%s/bwd-dw/%s", bc.name, c.Algorithm()), func(b *testing.B) {
+				for b.Loop() {
+					c.Backward(x, w, dy, nil, dw, db)
+				}
+				b.ReportMetric(s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "gflop/s")
+			})
 		}
 	}
 }

@@ -119,8 +119,11 @@ type Conv2D[T Float] struct {
 	path   convPath
 	prec   Precision
 
-	// pathOneDNN: the primitives, and the memories they own.
-	dnnl *dnnlConv
+	// pathOneDNN: the primitives, and the memories they own. With
+	// dxIm2col, a Backward that wants dx runs pathIm2col instead: oneDNN's
+	// backward-data measured slower on those shapes (docs/engine-kernels.md).
+	dnnl     *dnnlConv
+	dxIm2col bool
 
 	// pathShifted: sh·sw phases of C planes of hq×wq each; tap (i, j)'s
 	// GEMMs cover l columns of a phase plane and write K rows of stride
@@ -143,8 +146,10 @@ type Conv2D[T Float] struct {
 func NewConv2D[T Float](s ConvShape) (*Conv2D[T], error) { return NewConv2DPrecision[T](s, FP32) }
 
 // NewConv2DPrecision is NewConv2D with the arithmetic of the products.
-// FP32 float32 layers run on oneDNN (docs/engine-kernels.md), float64
-// layers on the Go algorithms, which the gradient checks verify. BF16
+// Float32 layers run on oneDNN, which measured faster (docs/engine-kernels.md),
+// except a fp32 Backward that wants dx on a layer with fewer than 8 input
+// channels or a strided or padded 1×1 kernel, which runs im2col; float64
+// layers run on the Go algorithms, which the gradient checks verify. BF16
 // needs float32 and a CPU with bfloat16 arithmetic (BF16Support), and
 // runs on oneDNN: x, w and dy are rounded to bfloat16 (to nearest even)
 // for the products, which accumulate in float32; y, dx, dw and db stay
@@ -174,6 +179,7 @@ func NewConv2DPrecision[T Float](s ConvShape, p Precision) (*Conv2D[T], error) {
 		if err != nil {
 			return nil, err
 		}
+		c.dxIm2col = p == FP32 && c.path == pathIm2col
 		c.path, c.dnnl = pathOneDNN, d
 	}
 	c.alloc()
@@ -215,6 +221,10 @@ func (c *Conv2D[T]) alloc() {
 		c.dwt = make([]T, taps*s.K*s.C)
 	case pathIm2col:
 		c.col = make([]T, s.C*s.KH*s.KW*c.oh*c.ow)
+	case pathOneDNN:
+		if c.dxIm2col {
+			c.col = make([]T, s.C*s.KH*s.KW*c.oh*c.ow)
+		}
 	}
 }
 
@@ -222,7 +232,8 @@ func (c *Conv2D[T]) alloc() {
 func (c *Conv2D[T]) Shape() ConvShape { return c.s }
 
 // Algorithm names the algorithm the layer runs: "onednn" or "onednn-bf16"
-// (oneDNN's primitives), or one of the Go algorithms: "direct" (1×1
+// (oneDNN's primitives; in fp32 a Backward with dx on a layer that im2col
+// would run, runs im2col), or one of the Go algorithms: "direct" (1×1
 // stride-1 unpadded: one GEMM per image), "im2col" (other 1×1
 // convolutions and layers with fewer than 8 input channels) or "shifted"
 // (the rest: one GEMM per kernel tap on a padded, stride-phase-split copy
@@ -402,9 +413,13 @@ func (c *Conv2D[T]) Backward(x, w, dy, dx, dw, db []T) {
 	if db != nil {
 		checkLen("Conv2D.Backward", "db", db, s.K)
 	}
-	if c.path == pathOneDNN {
-		c.dnnl.backward(ptr(x), ptr(w), ptr(dy), ptr(dx), ptr(dw), ptr(db))
-		return
+	path := c.path
+	if path == pathOneDNN {
+		if dx == nil || !c.dxIm2col {
+			c.dnnl.backward(ptr(x), ptr(w), ptr(dy), ptr(dx), ptr(dw), ptr(db))
+			return
+		}
+		path = pathIm2col
 	}
 	xs, ys, p := s.C*s.H*s.W, s.K*c.oh*c.ow, c.oh*c.ow
 	if db != nil {
@@ -416,7 +431,7 @@ func (c *Conv2D[T]) Backward(x, w, dy, dx, dw, db []T) {
 			db[k] = T(sum)
 		}
 	}
-	if c.path == pathShifted {
+	if path == pathShifted {
 		c.packTaps(w)
 	}
 	ckk := s.C * s.KH * s.KW
@@ -430,7 +445,7 @@ func (c *Conv2D[T]) Backward(x, w, dy, dx, dw, db []T) {
 		if n > 0 {
 			beta = 1
 		}
-		switch c.path {
+		switch path {
 		case pathDirect:
 			// dw (K×C) += dy_n (K×HW) · x_nᵀ; dx_n = wᵀ·dy_n.
 			Gemm(false, true, s.K, s.C, p, 1, dyn, p, xn, p, beta, dw, s.C)
@@ -449,7 +464,7 @@ func (c *Conv2D[T]) Backward(x, w, dy, dx, dw, db []T) {
 			c.backwardShifted(xn, dyn, dxn, beta)
 		}
 	}
-	if c.path == pathShifted {
+	if path == pathShifted {
 		taps := s.KH * s.KW
 		for t := range taps {
 			for k := range s.K {
