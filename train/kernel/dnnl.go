@@ -15,7 +15,7 @@ enum { U_X, U_W, U_B, U_Y, U_DX, U_DW, U_DB, U_DY, U_N };
 // when oneDNN wants another layout or data type than the user's, the
 // reorder between the user memory and that one.
 typedef struct {
-	int arg, user, out;
+	int arg, user, out, owns; // owns: mem was created for this argument
 	dnnl_memory_t mem;
 	dnnl_primitive_t reorder;
 	dnnl_memory_t rscratch;
@@ -97,6 +97,7 @@ static dnnl_status_t bo_bind(bo_conv *c, bo_op *op, dnnl_primitive_desc_t pd, in
 	if ((st = dnnl_memory_create(&a->mem, want, bo_engine, DNNL_MEMORY_ALLOCATE)) != dnnl_success) {
 		return st;
 	}
+	a->owns = 1;
 	dnnl_primitive_attr_t attr = bo_attr();
 	dnnl_primitive_desc_t rpd;
 	st = out ? dnnl_reorder_primitive_desc_create(&rpd, want, bo_engine, have, bo_engine, attr)
@@ -127,6 +128,8 @@ static void bo_conv_destroy(bo_conv *c) {
 			bo_arg *a = &op->a[i];
 			if (a->reorder != NULL) {
 				dnnl_primitive_destroy(a->reorder);
+			}
+			if (a->owns) {
 				dnnl_memory_destroy(a->mem);
 			}
 			if (a->rscratch != NULL) {
@@ -281,7 +284,7 @@ static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16
 		if (wdy->rscratch != NULL) {
 			dnnl_memory_destroy(wdy->rscratch);
 		}
-		wdy->mem = bdy->mem, wdy->reorder = NULL, wdy->rscratch = NULL;
+		wdy->mem = bdy->mem, wdy->reorder = NULL, wdy->rscratch = NULL, wdy->owns = 0;
 		c->dy_shared = 1;
 	}
 	step = "creating the primitives";
