@@ -4,7 +4,6 @@ package kernel
 #cgo LDFLAGS: -ldnnl -lgomp
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 // The user memories of one layer: plain NCHW, OIHW and vectors in float32,
@@ -39,7 +38,6 @@ typedef struct {
 	// dy_shared: backward-weights reads the diff_dst that backward-data's
 	// reorder wrote, so that dy is converted once per Backward.
 	int dy_shared;
-	char impl[OP_N][64];
 } bo_conv;
 
 // The argument order of each op, as bound in bo_conv_create.
@@ -156,12 +154,6 @@ static void bo_conv_destroy(bo_conv *c) {
 	free(c);
 }
 
-static void bo_impl(bo_conv *c, int o, dnnl_primitive_desc_t pd) {
-	const char *s = "";
-	dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s);
-	snprintf(c->impl[o], sizeof c->impl[o], "%s", s);
-}
-
 // bo_conv_create builds the three primitives of one convolution. With
 // bf16, x, w and dy enter the products as bfloat16 and y, dx, dw and db
 // leave them as float32 where the implementation allows it, else as
@@ -254,9 +246,6 @@ static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16
 		if (wpd != NULL) dnnl_primitive_desc_destroy(wpd);
 		goto attr_done;
 	}
-	bo_impl(c, OP_FWD, fpd);
-	bo_impl(c, OP_BWD_DATA, dpd);
-	bo_impl(c, OP_BWD_W, wpd);
 	step = "binding the memories";
 	if ((st = bo_bind(c, &c->op[OP_FWD], fpd, DNNL_ARG_SRC, U_X, 0)) != dnnl_success ||
 		(st = bo_bind(c, &c->op[OP_FWD], fpd, DNNL_ARG_WEIGHTS, U_W, 0)) != dnnl_success ||
@@ -449,10 +438,7 @@ func DNNLISA() string {
 }
 
 // dnnlConv is one convolution's oneDNN primitives, owned by a Conv2D.
-type dnnlConv struct {
-	c    *C.bo_conv
-	impl [3]string // oneDNN's implementation names: forward, backward data, backward weights
-}
+type dnnlConv struct{ c *C.bo_conv }
 
 // newDNNLConv builds the primitives for s; bf16 selects bfloat16 inputs.
 // A 1×1 convolution runs on the plain NCHW layouts, where oneDNN's GEMM
@@ -472,9 +458,6 @@ func newDNNLConv(s ConvShape, bf16 bool) (*dnnlConv, error) {
 		return nil, fmt.Errorf("oneDNN convolution %s: %s: %s", convName(s, bf16), C.GoString(step), dnnlStatus(st))
 	}
 	d := &dnnlConv{c: c}
-	for i := range d.impl {
-		d.impl[i] = C.GoString(&c.impl[i][0])
-	}
 	runtime.AddCleanup(d, func(c *C.bo_conv) { C.bo_conv_destroy(c) }, c)
 	return d, nil
 }
