@@ -31,13 +31,50 @@ type TorchResult struct {
 	// built (conv and linear layers, as graph.Count counts them); inference
 	// only, so that a caller can check it ran the same architecture.
 	MACs int64 `json:"macs,omitempty"`
+	// Params counts the model's parameters, and Layers lists its conv and
+	// pool layers ("Conv 3x3/2x2 3->32 out 16x16"): TorchCounts only.
+	Params int64    `json:"params,omitempty"`
+	Layers []string `json:"layers,omitempty"`
+	// MemoryFormat ("nchw" or "channels_last") and Precision ("fp32" or
+	// "bf16") are the configuration a training run measured.
+	MemoryFormat string `json:"memory_format,omitempty"`
+	Precision    string `json:"precision,omitempty"`
 }
 
-// TorchTrain runs torch_train.py for a model name, batch, CHW input,
-// class count (0: the model's default), timed steps and thread count.
-func TorchTrain(model string, batch int, input string, classes, steps, threads int) (*TorchResult, error) {
-	return runTorch("torch_train.py", "--model", model, "--batch", fmt.Sprint(batch),
-		"--input", input, "--classes", fmt.Sprint(classes), "--steps", fmt.Sprint(steps), "--threads", fmt.Sprint(threads))
+// TrainOptions are what torch_train.py runs: a model name and variant (A,
+// B, C or D), batch, CHW input, class count (0: the model's default),
+// untimed then timed steps, threads, memory format (nchw or channels_last)
+// and precision (fp32, or bf16 under torch.autocast).
+type TrainOptions struct {
+	Model, Variant string
+	Batch          int
+	Input          string
+	Classes        int
+	Warmup, Steps  int
+	Threads        int
+	MemoryFormat   string
+	Precision      string
+}
+
+// MemoryFormats are the layouts TorchTrain is run in, for the peer at its
+// best: PyTorch's default NCHW, and channels_last, its faster layout for
+// CPU convolutions on many models.
+var MemoryFormats = []string{"nchw", "channels_last"}
+
+// TorchTrain runs torch_train.py with o.
+func TorchTrain(o TrainOptions) (*TorchResult, error) {
+	return runTorch("torch_train.py", "--model", o.Model, "--variant", o.Variant, "--batch", fmt.Sprint(o.Batch),
+		"--input", o.Input, "--classes", fmt.Sprint(o.Classes), "--warmup", fmt.Sprint(o.Warmup), "--steps", fmt.Sprint(o.Steps), "--threads", fmt.Sprint(o.Threads),
+		"--memory-format", o.MemoryFormat, "--precision", o.Precision)
+}
+
+// TorchCounts returns the parameter and MAC counts and the layers of the
+// peer's model of a name and variant at a CHW input and class count (0:
+// the model's default), timing nothing: what a test compares with
+// bot-onnx's own model to check that both measure the same architecture.
+func TorchCounts(model, variant, input string, classes int) (*TorchResult, error) {
+	return runTorch("torch_infer.py", "--model", model, "--variant", variant, "--batch", "1", "--input", input,
+		"--classes", fmt.Sprint(classes), "--count-only", "--threads", "1")
 }
 
 // TorchInfer runs torch_infer.py: eval-mode inference of a model name

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/augment"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,7 +23,7 @@ func trainCommand() *cli.Command {
 		Name:  "train",
 		Usage: "train an ONNX ResNet in Go with the paper's recipes (baseline, efficient training, refinements)",
 		UsageText: "bot-onnx train --model m.onnx --data mnist|…|mnist-seg [--data-dir DIR] --epochs N --batch B --lr 0.1 [--lr-mode step] [--lr-steps 30,60,90] [--lr-factor 0.1]\n" +
-			"   [--warmup-epochs K] [--linear-scaling] [--wd 1e-4] [--momentum 0.9] [--seed S] [--threads T] [--init trained.onnx] --out DIR [--resume]",
+			"   [--warmup-epochs K] [--linear-scaling] [--wd 1e-4] [--momentum 0.9] [--seed S] [--threads T] [--precision bf16] [--init trained.onnx] --out DIR [--resume]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "a YAML recipe whose keys are these flags' names; flags given on the command line win"},
 			&cli.StringFlag{Name: "model", Usage: "the .onnx model to train (BatchNorm as nodes)"},
@@ -69,6 +70,7 @@ func trainCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the data order"},
 			&cli.IntFlag{Name: "threads", Usage: "replicas, each on its share of the batch (default: one per core)"},
 			&cli.IntFlag{Name: "micro-batch", Usage: "run the batch in chunks of this size and accumulate their gradients (must divide --batch)"},
+			&cli.StringFlag{Name: "precision", Value: "fp32", Usage: "fp32, or bf16: bfloat16 inputs to the convolutions with float32 accumulation, weights and everything else float32 (CPUs with AVX512_BF16 or AMX-BF16)"},
 			&cli.StringFlag{Name: "out", Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
 			memoryLimitFlag(),
@@ -111,6 +113,10 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			precision, err := kernel.ParsePrecision(c.String("precision"))
+			if err != nil {
+				return fmt.Errorf("--precision %q: expected fp32 or bf16", c.String("precision"))
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := train.Config{
@@ -119,7 +125,7 @@ func trainCommand() *cli.Command {
 				Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
 				DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
 				WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), Seed: c.Uint64("seed"), Threads: c.Int("threads"), MicroBatch: c.Int("micro-batch"),
-				NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"), Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
+				Precision: precision, NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"), Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
 				LabelSmoothing: c.Float64("label-smoothing"), Smoothing: smoothing, Mixup: c.Float64("mixup"), MixupOffEpochs: c.Int("mixup-off-epochs"),
 				Teacher: c.String("teacher"), TeacherLib: c.String("ort-lib"),
 				Distill:     train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/train/data"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
 
 // StepTimes times full training steps (forward, backward, gradient
@@ -19,12 +20,18 @@ import (
 // steps, then steps timed ones. Batches come from next, whose wait is
 // timed with the step (a loader that cannot keep up shows as slower
 // steps), or are random data when next is nil: what Train runs, without
-// the data loader.
-func StepTimes(m *graph.Model, batch, threads, warmup, steps int, next func() (*data.Batch, error)) ([]time.Duration, error) {
+// the data loader. The convolutions run at precision p, refused as Train
+// refuses it on a CPU without bfloat16 arithmetic.
+func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, steps int, next func() (*data.Batch, error)) ([]time.Duration, error) {
 	if threads <= 0 {
 		threads = goruntime.NumCPU()
 	}
-	r := &run{cfg: Config{Batch: batch}, model: m}
+	if p == kernel.BF16 {
+		if err := kernel.BF16Support(); err != nil {
+			return nil, err
+		}
+	}
+	r := &run{cfg: Config{Batch: batch, Precision: p}, model: m}
 	var err error
 	if r.w, err = LoadWeights[float32](m); err != nil {
 		return nil, err

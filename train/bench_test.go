@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
 
 // BenchmarkTrainStepResNet20 times ResNet-20 training steps at batch 128,
@@ -14,7 +15,7 @@ func BenchmarkTrainStepResNet20(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	times, err := StepTimes(m, 128, 0, 2, b.N, nil)
+	times, err := StepTimes(m, 128, 0, kernel.FP32, 2, b.N, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

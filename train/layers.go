@@ -46,7 +46,7 @@ type convGrad[T Float] struct {
 	dx, dw, db buffer[T]
 }
 
-func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, needDX bool) (*G.Node, error) {
+func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, needDX bool, p kernel.Precision) (*G.Node, error) {
 	if g := graph.IntAttr(n, "group", 1); g != 1 {
 		return nil, fmt.Errorf("group %d: only group 1 is supported", g)
 	}
@@ -64,8 +64,8 @@ func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, ne
 	if err != nil {
 		return nil, err
 	}
-	k, err := kernel.NewConv2D[T](kernel.ConvShape{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], KH: ws[2], KW: ws[3],
-		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads})
+	k, err := kernel.NewConv2DPrecision[T](kernel.ConvShape{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], KH: ws[2], KW: ws[3],
+		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads}, p)
 	if err != nil {
 		return nil, err
 	}

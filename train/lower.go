@@ -171,10 +171,18 @@ type Net[T Float] struct {
 	bns      []*batchNorm[T]
 }
 
+// LowerOptions say what kind of Net Lower builds.
+type LowerOptions struct {
+	// Training builds the backward pass and the loss; UpdateStats also
+	// updates the BatchNorm running statistics (only one replica should).
+	Training, UpdateStats bool
+	// Precision is the convolutions' arithmetic; BF16 needs float32 T.
+	Precision kernel.Precision
+}
+
 // Lower builds a Net for m at the given batch size over the shared weights
-// w. A training net with updateStats set also updates the BatchNorm
-// running statistics (only one replica should).
-func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateStats bool) (*Net[T], error) {
+// w.
+func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*Net[T], error) {
 	g0 := m.GetGraph()
 	if err := graph.TopoSort(g0); err != nil {
 		return nil, err
@@ -258,14 +266,14 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 			if len(node.GetInput()) > 2 && node.GetInput()[2] != "" {
 				b = param(constName(node.GetInput()[2]))
 			}
-			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode)
+			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode, o.Precision)
 		case "BatchNormalization":
 			relu := followingReLU(ix, node)
 			gamma, beta := constName(node.GetInput()[1]), constName(node.GetInput()[2])
 			frozen := w.LRMult(gamma) == 0 && w.LRMult(beta) == 0
 			var bn *batchNorm[T]
 			bn, y, err = lowerBatchNorm[T](node, x, param(gamma), param(beta),
-				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], training && !frozen, updateStats, relu != nil)
+				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], o.Training && !frozen, o.UpdateStats, relu != nil)
 			n.bns = append(n.bns, bn)
 			if relu != nil && err == nil {
 				fusedReLU[relu] = true
@@ -313,7 +321,7 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, training, updateSt
 			n.paramsIn = append(n.paramsIn, p)
 		}
 	}
-	if !training {
+	if !o.Training {
 		n.vm = G.NewTapeMachine(n.g)
 		return n, nil
 	}

@@ -59,7 +59,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 				}
 			}
 			const batch = 4
-			net, err := Lower(m, w, batch, true, false)
+			net, err := Lower(m, w, batch, LowerOptions{Training: true})
 			if err != nil {
 				t.Fatal(err)
 			}

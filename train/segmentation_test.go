@@ -104,7 +104,7 @@ func TestPixelLossGradientsMatchFiniteDifferences(t *testing.T) {
 				}
 			}
 			const batch = 2
-			net, err := Lower(m, w, batch, true, true)
+			net, err := Lower(m, w, batch, LowerOptions{Training: true, UpdateStats: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +198,7 @@ func TestSegmentationEvalMatchesONNXRuntime(t *testing.T) {
 				t.Fatal(err)
 			}
 			const batch = 3
-			net, err := Lower(m, w, batch, false, false)
+			net, err := Lower(m, w, batch, LowerOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -267,7 +267,7 @@ func TestLowerRefusesUnsupportedResize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Lower(m, w, 2, true, false)
+			_, err = Lower(m, w, 2, LowerOptions{Training: true})
 			if err == nil || !strings.Contains(err.Error(), `node "up" (Resize)`) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error naming node \"up\" (Resize) and containing %q", err, tc.want)
 			}
@@ -298,7 +298,7 @@ func TestFrozenBatchNormKeepsStatistics(t *testing.T) {
 		return slices.Concat(w.Stats[n.GetInput()[3]], w.Stats[n.GetInput()[4]])
 	}
 	frozenBefore, liveBefore := stats(frozen), stats(live)
-	net, err := Lower(m, w, 4, true, true)
+	net, err := Lower(m, w, 4, LowerOptions{Training: true, UpdateStats: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,6 +103,11 @@ type Config struct {
 	// batch's gradient with BatchNorm statistics per chunk, for batches
 	// that do not fit in memory. It must divide Batch.
 	MicroBatch int
+	// Precision is the arithmetic of the convolutions (kernel.BF16: bfloat16
+	// inputs, float32 accumulation; everything else stays float32). Part of
+	// a run's settings; omitted from them when FP32, as runs made before it
+	// existed were.
+	Precision kernel.Precision `json:",omitempty"`
 
 	// MemoryLimit is the memory the run may use, in bytes; a run whose
 	// estimate exceeds it is refused before it trains (0: what the system
@@ -263,6 +268,13 @@ func prepare(cfg Config) (*run, error) {
 		return nil, fmt.Errorf("--workers must be 0 or more, found %d", cfg.Workers)
 	case cfg.ZeroGamma && cfg.Init != "":
 		return nil, errors.New("--zero-gamma resets trained weights: it does not go with --init")
+	case cfg.Precision != kernel.FP32 && cfg.Precision != kernel.BF16:
+		return nil, fmt.Errorf("precision %v: expected fp32 or bf16", cfg.Precision)
+	}
+	if cfg.Precision == kernel.BF16 {
+		if err := kernel.BF16Support(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Smoothing == "" {
 		cfg.Smoothing = SmoothUniform
@@ -322,7 +334,7 @@ func prepare(cfg Config) (*run, error) {
 	if err := r.addReplicas(micro, min(cfg.Threads, micro)); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
-	if r.eval, err = Lower(model, r.w, cfg.Batch, false, false); err != nil {
+	if r.eval, err = Lower(model, r.w, cfg.Batch, LowerOptions{}); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
 	if err := r.checkTask(); err != nil {
@@ -456,7 +468,7 @@ func (r *run) addReplicas(batch, threads int) error {
 		if i < batch%threads {
 			share++
 		}
-		net, err := Lower(r.model, r.w, share, true, i == 0)
+		net, err := Lower(r.model, r.w, share, LowerOptions{Training: true, UpdateStats: i == 0, Precision: r.cfg.Precision})
 		if err != nil {
 			return err
 		}

@@ -161,7 +161,7 @@ func TestEvaluationMatchesONNXRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	const batch = 64
-	net, err := Lower(trained, w, batch, false, false)
+	net, err := Lower(trained, w, batch, LowerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
