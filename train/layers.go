@@ -46,7 +46,9 @@ type convGrad[T Float] struct {
 	dx, dw, db buffer[T]
 }
 
-func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, needDX bool, p kernel.Precision) (*G.Node, error) {
+// lowerConv lowers a Conv whose input is channels-last when xLast and
+// whose output is to be when yLast.
+func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, needDX bool, p kernel.Precision, xLast, yLast bool) (*G.Node, error) {
 	if g := graph.IntAttr(n, "group", 1); g != 1 {
 		return nil, fmt.Errorf("group %d: only group 1 is supported", g)
 	}
@@ -65,7 +67,7 @@ func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, ne
 		return nil, err
 	}
 	k, err := kernel.NewConv2DPrecision[T](kernel.ConvShape{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], KH: ws[2], KW: ws[3],
-		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads}, p)
+		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads, XChannelsLast: xLast, YChannelsLast: yLast}, p)
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +199,10 @@ type batchNormGrad[T Float] struct {
 	dx, dg, dbeta buffer[T]
 }
 
-// lowerBatchNorm lowers a BatchNormalization; with relu it also applies
-// the ReLU that follows it, fused into the same passes.
-func lowerBatchNorm[T Float](n *onnx.NodeProto, x, scale, bias *G.Node, mean, variance []T, training, updateStats, relu bool) (*batchNorm[T], *G.Node, error) {
+// lowerBatchNorm lowers a BatchNormalization of an NCHW input, or of an
+// NHWC one when channelsLast; with relu it also applies the ReLU that
+// follows it, fused into the same passes.
+func lowerBatchNorm[T Float](n *onnx.NodeProto, x, scale, bias *G.Node, mean, variance []T, training, updateStats, relu, channelsLast bool) (*batchNorm[T], *G.Node, error) {
 	if graph.IntAttr(n, "training_mode", 0) != 0 || len(n.GetOutput()) > 1 {
 		return nil, nil, fmt.Errorf("expected an inference-form BatchNormalization (one output, training_mode 0)")
 	}
@@ -208,7 +211,7 @@ func lowerBatchNorm[T Float](n *onnx.NodeProto, x, scale, bias *G.Node, mean, va
 		return nil, nil, fmt.Errorf("expected running mean and variance initializers of %d channels", xs[1])
 	}
 	hw := xs.TotalSize() / (xs[0] * xs[1])
-	k, err := kernel.NewBatchNorm[T](xs[0], xs[1], hw, float64(graph.FloatAttr(n, "epsilon", 1e-5)), float64(graph.FloatAttr(n, "momentum", 0.9)))
+	k, err := kernel.NewBatchNormLayout[T](xs[0], xs[1], hw, float64(graph.FloatAttr(n, "epsilon", 1e-5)), float64(graph.FloatAttr(n, "momentum", 0.9)), channelsLast)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -267,6 +270,46 @@ func (o *batchNormGrad[T]) Do(inputs ...G.Value) (G.Value, error) {
 		o.fwd.k.Backward(v[0], v[1], v[2], o.dx.data, o.dg.data, o.dbeta.data)
 	}
 	return o.dx.t, nil
+}
+
+// ---- layout ----
+
+// relayout copies a 4-D activation between NCHW and NHWC: toLast turns
+// NCHW into NHWC, otherwise NHWC into NCHW. The node keeps its logical
+// NCHW shape; only the order of the values in its buffer changes. Its
+// gradient is the opposite copy.
+type relayout[T Float] struct {
+	opBase
+	toLast bool
+	y      buffer[T]
+}
+
+func lowerRelayout[T Float](name string, x *G.Node, toLast bool) (*G.Node, error) {
+	if len(x.Shape()) != 4 {
+		return nil, fmt.Errorf("expected a 4-D activation to change the layout of, found [%v]", x.Shape())
+	}
+	return G.ApplyOp(&relayout[T]{opBase: newBase("Relayout", name, x.Shape(), 4), toLast: toLast, y: newBuffer[T](x.Shape())}, x)
+}
+
+func (o *relayout[T]) Do(inputs ...G.Value) (G.Value, error) {
+	v, err := values[T](&o.opBase, inputs)
+	if err != nil {
+		return nil, err
+	}
+	s := o.shape
+	if o.toLast {
+		kernel.ToChannelsLast(v[0], o.y.data, s[0], s[1], s[2]*s[3])
+	} else {
+		kernel.ToChannelsFirst(v[0], o.y.data, s[0], s[1], s[2]*s[3])
+	}
+	return o.y.t, nil
+}
+
+func (o *relayout[T]) DiffWRT(int) []bool { return []bool{true} }
+
+func (o *relayout[T]) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dx, err := lowerRelayout[T](o.name+" grad", grad, !o.toLast)
+	return G.Nodes{dx}, err
 }
 
 // ---- Relu ----

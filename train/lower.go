@@ -178,6 +178,12 @@ type LowerOptions struct {
 	Training, UpdateStats bool
 	// Precision is the convolutions' arithmetic; BF16 needs float32 T.
 	Precision kernel.Precision
+	// ChannelsFirst keeps every activation NCHW. Float32 nets otherwise
+	// keep the activations of convolutions, BatchNorm, ReLU and Add
+	// channels-last (NHWC), where oneDNN's convolutions need no reorder,
+	// and turn them NCHW for the ops that only know that layout (pooling,
+	// Resize, the head, the output). Float64 nets are always NCHW.
+	ChannelsFirst bool
 }
 
 // Lower builds a Net for m at the given batch size over the shared weights
@@ -234,6 +240,25 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 	}
 	// ReLUs folded into the BatchNorm before them (their output's only reader).
 	fusedReLU := map[*onnx.NodeProto]bool{}
+	// Which activations are channels-last, and the copy of each in the
+	// other layout once an op has asked for it.
+	last := dt == tensor.Float32 && !o.ChannelsFirst
+	isLast := map[*G.Node]bool{}
+	relaid := map[*G.Node]*G.Node{}
+	as := func(x *G.Node, wantLast bool) (*G.Node, error) {
+		if isLast[x] == wantLast {
+			return x, nil
+		}
+		if y, ok := relaid[x]; ok {
+			return y, nil
+		}
+		y, err := lowerRelayout[T](x.Name(), x, wantLast)
+		if err != nil {
+			return nil, err
+		}
+		relaid[x], isLast[y] = y, wantLast
+		return y, nil
+	}
 	for _, node := range g0.GetNode() {
 		if fusedReLU[node] {
 			continue
@@ -261,19 +286,29 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 		}
 		var y *G.Node
 		switch node.GetOpType() {
+		case "Conv", "BatchNormalization", "Relu", "Add":
+			// These keep their input's layout (a Conv turns it channels-last).
+		default:
+			if x, err = as(x, false); err != nil {
+				return nil, fmt.Errorf("node %q (%s): %w", node.GetName(), node.GetOpType(), err)
+			}
+		}
+		switch node.GetOpType() {
 		case "Conv":
 			var b *G.Node
 			if len(node.GetInput()) > 2 && node.GetInput()[2] != "" {
 				b = param(constName(node.GetInput()[2]))
 			}
-			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode, o.Precision)
+			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode, o.Precision, isLast[x], last)
+			isLast[y] = last
 		case "BatchNormalization":
 			relu := followingReLU(ix, node)
 			gamma, beta := constName(node.GetInput()[1]), constName(node.GetInput()[2])
 			frozen := w.LRMult(gamma) == 0 && w.LRMult(beta) == 0
 			var bn *batchNorm[T]
 			bn, y, err = lowerBatchNorm[T](node, x, param(gamma), param(beta),
-				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], o.Training && !frozen, o.UpdateStats, relu != nil)
+				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], o.Training && !frozen, o.UpdateStats, relu != nil, isLast[x])
+			isLast[y] = isLast[x]
 			n.bns = append(n.bns, bn)
 			if relu != nil && err == nil {
 				fusedReLU[relu] = true
@@ -281,6 +316,7 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 			}
 		case "Relu":
 			y, err = lowerRelu[T](node, x)
+			isLast[y] = isLast[x]
 		case "MaxPool", "AveragePool", "GlobalAveragePool":
 			y, err = lowerPool[T](node, x, out)
 		case "Add":
@@ -288,8 +324,12 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 			if other == nil || !slices.Equal(other.Shape(), x.Shape()) {
 				return nil, fmt.Errorf("node %q (Add): expected two computed inputs of the same shape", node.GetName())
 			}
+			if other, err = as(other, isLast[x]); err != nil {
+				return nil, fmt.Errorf("node %q (Add): %w", node.GetName(), err)
+			}
 			relu := followingReLU(ix, node)
 			y, err = lowerAdd[T](node, x, other, relu != nil)
+			isLast[y] = isLast[x]
 			if relu != nil && err == nil {
 				fusedReLU[relu] = true
 				env[relu.GetOutput()[0]] = y
@@ -313,6 +353,11 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 		env[node.GetOutput()[0]] = y
 	}
 	n.logits = env[g0.GetOutput()[0].GetName()]
+	if n.logits != nil {
+		if n.logits, err = as(n.logits, false); err != nil {
+			return nil, fmt.Errorf("output %q: %w", g0.GetOutput()[0].GetName(), err)
+		}
+	}
 	if n.logits == nil || (len(n.logits.Shape()) != 2 && len(n.logits.Shape()) != 4) {
 		return nil, fmt.Errorf("output %q: expected [batch, classes] logits or per-pixel [batch, classes, H, W] logits", g0.GetOutput()[0].GetName())
 	}

@@ -7,6 +7,8 @@ import (
 
 // BatchNorm normalises each channel of an N×C×H×W tensor over N, H and W,
 // then scales by gamma and shifts by beta, as ONNX's BatchNormalization.
+// The tensor is NCHW, or NHWC when built by NewBatchNormLayout with
+// channelsLast (the layout the engine's float32 convolutions keep).
 //
 // Running statistics follow ONNX's convention
 //
@@ -27,21 +29,39 @@ type BatchNorm[T Float] struct {
 	// to mask the gradient. It saves a pass over the activation each way.
 	ReLU bool
 
-	n, c, hw     int
+	n, c, hw int
+	// The tensor as (outer, C, inner): (N, C, H·W) for NCHW, (N·H·W, C, 1)
+	// for NHWC; the heavy passes below walk either.
+	outer, inner int
 	mean, invStd []T // of the last ForwardTrain, for Backward
+	// Per-channel scratch: sums in float64, coefficients of the passes.
+	sum, sq            []float64
+	k, scale, shift, d []T
 }
 
-// NewBatchNorm returns a BatchNorm for N×C×HW tensors (HW = H·W) with
-// PyTorch's running-variance update (UnbiasedRunningVar true).
+// NewBatchNorm returns a BatchNorm for NCHW tensors with N×C×HW elements
+// (HW = H·W) and PyTorch's running-variance update (UnbiasedRunningVar
+// true).
 func NewBatchNorm[T Float](n, c, hw int, epsilon, momentum float64) (*BatchNorm[T], error) {
+	return NewBatchNormLayout[T](n, c, hw, epsilon, momentum, false)
+}
+
+// NewBatchNormLayout is NewBatchNorm for NCHW tensors, or NHWC ones when
+// channelsLast is set.
+func NewBatchNormLayout[T Float](n, c, hw int, epsilon, momentum float64, channelsLast bool) (*BatchNorm[T], error) {
 	if n < 1 || c < 1 || hw < 1 {
 		return nil, fmt.Errorf("batchnorm: expected positive sizes, found N=%d C=%d HW=%d", n, c, hw)
 	}
 	if !(epsilon > 0) || !(momentum >= 0 && momentum <= 1) {
 		return nil, fmt.Errorf("batchnorm: expected epsilon > 0 and momentum in [0, 1], found %g and %g", epsilon, momentum)
 	}
-	return &BatchNorm[T]{n: n, c: c, hw: hw, Epsilon: epsilon, Momentum: momentum, UnbiasedRunningVar: true,
-		mean: make([]T, c), invStd: make([]T, c)}, nil
+	b := &BatchNorm[T]{n: n, c: c, hw: hw, Epsilon: epsilon, Momentum: momentum, UnbiasedRunningVar: true, outer: n, inner: hw,
+		mean: make([]T, c), invStd: make([]T, c), sum: make([]float64, c), sq: make([]float64, c),
+		k: make([]T, c), scale: make([]T, c), shift: make([]T, c), d: make([]T, c)}
+	if channelsLast {
+		b.outer, b.inner = n*hw, 1
+	}
+	return b, nil
 }
 
 // SavedMean returns the per-channel batch mean of the last ForwardTrain.
@@ -52,13 +72,16 @@ func (b *BatchNorm[T]) SavedMean() []T { return b.mean }
 // the last ForwardTrain. The slice is owned by b.
 func (b *BatchNorm[T]) SavedInvStd() []T { return b.invStd }
 
-// check panics unless x and y hold N×C×HW elements and each of the
-// per-channel params (gamma, beta, running mean, running var) C.
-func (b *BatchNorm[T]) check(fn string, x, y []T, params ...[]T) {
-	checkLen(fn, "x", x, b.n*b.c*b.hw)
-	checkLen(fn, "y", y, b.n*b.c*b.hw)
+// checkTensor panics unless s holds N×C×HW elements.
+func (b *BatchNorm[T]) checkTensor(fn, name string, s []T) { checkLen(fn, name, s, b.n*b.c*b.hw) }
+
+// checkParams panics unless each per-channel slice that is not nil holds
+// C elements; names are those of params, in order.
+func (b *BatchNorm[T]) checkParams(fn string, names [4]string, params ...[]T) {
 	for i, p := range params {
-		checkLen(fn, [...]string{"gamma", "beta", "running mean", "running var"}[i], p, b.c)
+		if p != nil {
+			checkLen(fn, names[i], p, b.c)
+		}
 	}
 }
 
@@ -66,43 +89,48 @@ func (b *BatchNorm[T]) check(fn string, x, y []T, params ...[]T) {
 // the mean and inverse standard deviation for Backward, and updates
 // runMean and runVar in place.
 func (b *BatchNorm[T]) ForwardTrain(x, gamma, beta, runMean, runVar, y []T) {
-	b.check("BatchNorm.ForwardTrain", x, y, gamma, beta, runMean, runVar)
+	const fn = "BatchNorm.ForwardTrain"
+	b.checkTensor(fn, "x", x)
+	b.checkTensor(fn, "y", y)
+	b.checkParams(fn, [4]string{"gamma", "beta", "running mean", "running var"}, gamma, beta, runMean, runVar)
 	m := float64(b.n * b.hw)
 	unbias := 1.0
 	if b.UnbiasedRunningVar && m > 1 {
 		unbias = m / (m - 1)
 	}
+	// One pass for both moments, on values shifted by the channel's first
+	// one so that E[(x−k)²] − E[x−k]² does not cancel badly when the mean
+	// is large against the spread.
 	for c := range b.c {
-		// One pass for both moments, on values shifted by the channel's
-		// first one so that E[(x−k)²] − E[x−k]² does not cancel badly
-		// when the mean is large against the spread.
-		k := x[c*b.hw]
-		var sum, sq float64
-		for n := range b.n {
-			s1, s2 := shiftedMoments(b.plane(x, n, c), k)
-			sum += float64(s1)
-			sq += float64(s2)
-		}
+		b.k[c] = x[c*b.inner]
+	}
+	b.moments(x)
+	for c := range b.c {
+		sum, sq := b.sum[c], b.sq[c]
 		d := sum / m
-		mean := float64(k) + d
-		ss := max(sq-d*sum, 0)
-		v := ss / m
+		mean := float64(b.k[c]) + d
+		v := max(sq-d*sum, 0) / m
 		inv := 1 / math.Sqrt(v+b.Epsilon)
 		b.mean[c], b.invStd[c] = T(mean), T(inv)
 		runMean[c] = T(float64(runMean[c])*b.Momentum + mean*(1-b.Momentum))
 		runVar[c] = T(float64(runVar[c])*b.Momentum + v*unbias*(1-b.Momentum))
 		scale := float64(gamma[c]) * inv
-		b.affine(x, y, c, T(scale), T(float64(beta[c])-mean*scale))
+		b.scale[c], b.shift[c] = T(scale), T(float64(beta[c])-mean*scale)
 	}
+	b.affine(x, y)
 }
 
 // ForwardEval normalises x with the running statistics into y.
 func (b *BatchNorm[T]) ForwardEval(x, gamma, beta, runMean, runVar, y []T) {
-	b.check("BatchNorm.ForwardEval", x, y, gamma, beta, runMean, runVar)
+	const fn = "BatchNorm.ForwardEval"
+	b.checkTensor(fn, "x", x)
+	b.checkTensor(fn, "y", y)
+	b.checkParams(fn, [4]string{"gamma", "beta", "running mean", "running var"}, gamma, beta, runMean, runVar)
 	for c := range b.c {
 		scale := float64(gamma[c]) / math.Sqrt(float64(runVar[c])+b.Epsilon)
-		b.affine(x, y, c, T(scale), T(float64(beta[c])-float64(runMean[c])*scale))
+		b.scale[c], b.shift[c] = T(scale), T(float64(beta[c])-float64(runMean[c])*scale)
 	}
+	b.affine(x, y)
 }
 
 // Backward computes, for the last ForwardTrain on x, the gradients of a
@@ -117,43 +145,27 @@ func (b *BatchNorm[T]) Backward(x, gamma, dy, dx, dgamma, dbeta []T) {
 
 // BackwardReLU is Backward for a BatchNorm with ReLU set, where y is the
 // fused output max(BN(x), 0): the gradient is first zeroed where y is 0.
-// The masked gradient goes into dx plane by plane while the plane is in
-// cache, and the formula then reads it from there.
+// The masked gradient goes into dx, and the formula then reads it there.
 func (b *BatchNorm[T]) BackwardReLU(x, y, gamma, dy, dx, dgamma, dbeta []T) {
 	checkLen("BatchNorm.BackwardReLU", "y", y, b.n*b.c*b.hw)
 	b.backward(x, y, gamma, dy, dx, dgamma, dbeta)
 }
 
 func (b *BatchNorm[T]) backward(x, y, gamma, dy, dx, dgamma, dbeta []T) {
-	checkLen("BatchNorm.Backward", "x", x, b.n*b.c*b.hw)
-	checkLen("BatchNorm.Backward", "dy", dy, b.n*b.c*b.hw)
-	checkLen("BatchNorm.Backward", "dx", dx, b.n*b.c*b.hw)
-	checkLen("BatchNorm.Backward", "gamma", gamma, b.c)
-	if dgamma != nil {
-		checkLen("BatchNorm.Backward", "dgamma", dgamma, b.c)
+	const fn = "BatchNorm.Backward"
+	b.checkTensor(fn, "x", x)
+	b.checkTensor(fn, "dy", dy)
+	b.checkTensor(fn, "dx", dx)
+	b.checkParams(fn, [4]string{"gamma", "dgamma", "dbeta"}, gamma, dgamma, dbeta)
+	grad := dy
+	if y != nil {
+		grad = dx // gradSums writes the masked gradient there
 	}
-	if dbeta != nil {
-		checkLen("BatchNorm.Backward", "dbeta", dbeta, b.c)
-	}
+	b.gradSums(x, y, dy, dx, b.mean)
 	m := float64(b.n * b.hw)
 	for c := range b.c {
-		mean, inv := b.mean[c], float64(b.invStd[c])
-		var sdy, sdyx float64
-		for n := range b.n {
-			g := b.plane(dy, n, c)
-			if y != nil {
-				ReLUBackward(b.plane(y, n, c), g, b.plane(dx, n, c))
-				g = b.plane(dx, n, c)
-			}
-			s1, s2 := sumAndDot(g, b.plane(x, n, c), mean)
-			sdy += float64(s1)
-			sdyx += float64(s2)
-		}
-		grad := dy
-		if y != nil {
-			grad = dx // this channel's masked gradient is in dx now
-		}
-		dg := sdyx * inv // Σ dy·x̂
+		inv := float64(b.invStd[c])
+		sdy, dg := b.sum[c], b.sq[c]*inv // Σ dy, Σ dy·x̂
 		if dgamma != nil {
 			dgamma[c] = T(dg)
 		}
@@ -162,16 +174,9 @@ func (b *BatchNorm[T]) backward(x, y, gamma, dy, dx, dgamma, dbeta []T) {
 		}
 		// dx = A·dy + B·(x−μ) + D
 		a := float64(gamma[c]) * inv
-		bb := -a * inv * dg / m
-		d := -a * sdy / m
-		ta, tb, td := T(a), T(bb), T(d)
-		for n := range b.n {
-			xs, dys, dxs := b.plane(x, n, c), b.plane(grad, n, c), b.plane(dx, n, c)
-			for i, v := range xs {
-				dxs[i] = ta*dys[i] + tb*(v-mean) + td
-			}
-		}
+		b.scale[c], b.shift[c], b.d[c] = T(a), T(-a*inv*dg/m), T(-a*sdy/m)
 	}
+	b.gradInput(x, grad, dx, b.mean)
 }
 
 // BackwardEval computes the gradients of ForwardEval, in which the
@@ -186,120 +191,129 @@ func (b *BatchNorm[T]) backward(x, y, gamma, dy, dx, dgamma, dbeta []T) {
 // the backward pass of a frozen BatchNorm in a training net, which keeps
 // a fine-tuned backbone's statistics.
 func (b *BatchNorm[T]) BackwardEval(x, y, gamma, runMean, runVar, dy, dx, dgamma, dbeta []T) {
-	checkLen("BatchNorm.BackwardEval", "x", x, b.n*b.c*b.hw)
-	checkLen("BatchNorm.BackwardEval", "dy", dy, b.n*b.c*b.hw)
-	checkLen("BatchNorm.BackwardEval", "dx", dx, b.n*b.c*b.hw)
+	const fn = "BatchNorm.BackwardEval"
+	b.checkTensor(fn, "x", x)
+	b.checkTensor(fn, "dy", dy)
+	b.checkTensor(fn, "dx", dx)
 	if b.ReLU {
-		checkLen("BatchNorm.BackwardEval", "y", y, b.n*b.c*b.hw)
+		b.checkTensor(fn, "y", y)
+	} else {
+		y = nil
 	}
-	for i, p := range [][]T{gamma, runMean, runVar} {
-		checkLen("BatchNorm.BackwardEval", [...]string{"gamma", "running mean", "running var"}[i], p, b.c)
+	b.checkParams(fn, [4]string{"gamma", "running mean", "running var"}, gamma, runMean, runVar)
+	b.checkParams(fn, [4]string{"dgamma", "dbeta"}, dgamma, dbeta)
+	grad := dy
+	if y != nil {
+		grad = dx
 	}
-	for i, p := range [][]T{dgamma, dbeta} {
-		if p != nil {
-			checkLen("BatchNorm.BackwardEval", [...]string{"dgamma", "dbeta"}[i], p, b.c)
-		}
-	}
+	b.gradSums(x, y, dy, dx, runMean)
 	for c := range b.c {
 		inv := 1 / math.Sqrt(float64(runVar[c])+b.Epsilon)
-		a := T(float64(gamma[c]) * inv)
-		var sdy, sdyx float64
-		for n := range b.n {
-			g, d := b.plane(dy, n, c), b.plane(dx, n, c)
-			if b.ReLU {
-				ReLUBackward(b.plane(y, n, c), g, d)
-				g = d
-			}
-			s1, s2 := sumAndDot(g, b.plane(x, n, c), runMean[c])
-			sdy += float64(s1)
-			sdyx += float64(s2)
-			for i, v := range g {
-				d[i] = a * v
-			}
-		}
 		if dgamma != nil {
-			dgamma[c] = T(sdyx * inv)
+			dgamma[c] = T(b.sq[c] * inv)
 		}
 		if dbeta != nil {
-			dbeta[c] = T(sdy)
+			dbeta[c] = T(b.sum[c])
 		}
+		b.scale[c], b.shift[c], b.d[c] = T(float64(gamma[c])*inv), 0, 0
 	}
+	b.gradInput(x, grad, dx, runMean)
 }
 
-// plane returns channel c of image n.
-func (b *BatchNorm[T]) plane(s []T, n, c int) []T {
-	o := (n*b.c + c) * b.hw
-	return s[o : o+b.hw]
+// The four passes over the tensor. float32 runs the vectorised C kernels
+// (vec.go); other types the Go loops below, over the same (outer, C,
+// inner) walk.
+
+// moments sets b.sum and b.sq to Σ(x−k_c) and Σ(x−k_c)² per channel.
+func (b *BatchNorm[T]) moments(x []T) {
+	clear(b.sum)
+	clear(b.sq)
+	if x32, ok := any(x).([]float32); ok {
+		channelMoments(x32, b.outer, b.c, b.inner, any(b.k).([]float32), b.sum, b.sq)
+		return
+	}
+	b.walk(func(c, off int) {
+		var s1, s2 float64
+		for _, v := range x[off : off+b.inner] {
+			d := float64(v - b.k[c])
+			s1 += d
+			s2 += d * d
+		}
+		b.sum[c] += s1
+		b.sq[c] += s2
+	})
 }
 
-// affine sets y = x·scale + shift on channel c, then max(y, 0) with ReLU.
-func (b *BatchNorm[T]) affine(x, y []T, c int, scale, shift T) {
-	for n := range b.n {
-		xs, ys := b.plane(x, n, c), b.plane(y, n, c)
-		if b.ReLU {
-			for i, v := range xs {
-				ys[i] = max(v*scale+shift, 0)
+// affine sets y = x·scale_c + shift_c, then max(y, 0) with ReLU.
+func (b *BatchNorm[T]) affine(x, y []T) {
+	if x32, ok := any(x).([]float32); ok {
+		channelAffine(x32, any(y).([]float32), b.outer, b.c, b.inner, any(b.scale).([]float32), any(b.shift).([]float32), b.ReLU)
+		return
+	}
+	b.walk(func(c, off int) {
+		s, t := b.scale[c], b.shift[c]
+		ys := y[off : off+b.inner]
+		for i, v := range x[off : off+b.inner] {
+			ys[i] = v*s + t
+			if b.ReLU {
+				ys[i] = max(ys[i], 0)
 			}
-			continue
 		}
-		for i, v := range xs {
-			ys[i] = v*scale + shift
+	})
+}
+
+// gradSums sets b.sum and b.sq to Σg and Σg·(x−mean_c) per channel, where
+// g is dy, or, when y is not nil, dy zeroed where y ≤ 0, written to g.
+func (b *BatchNorm[T]) gradSums(x, y, dy, g, mean []T) {
+	clear(b.sum)
+	clear(b.sq)
+	if x32, ok := any(x).([]float32); ok {
+		var y32, g32 []float32
+		if y != nil {
+			y32, g32 = any(y).([]float32), any(g).([]float32)
+		}
+		channelGradSums(x32, y32, any(dy).([]float32), g32, b.outer, b.c, b.inner, any(mean).([]float32), b.sum, b.sq)
+		return
+	}
+	b.walk(func(c, off int) {
+		var s1, s2 float64
+		for i := off; i < off+b.inner; i++ {
+			v := dy[i]
+			if y != nil {
+				if !(y[i] > 0) {
+					v = 0
+				}
+				g[i] = v
+			}
+			s1 += float64(v)
+			s2 += float64(v * (x[i] - mean[c]))
+		}
+		b.sum[c] += s1
+		b.sq[c] += s2
+	})
+}
+
+// gradInput sets dx = scale_c·g + shift_c·(x−mean_c) + d_c; dx may be g.
+func (b *BatchNorm[T]) gradInput(x, g, dx, mean []T) {
+	if x32, ok := any(x).([]float32); ok {
+		channelGradInput(x32, any(g).([]float32), any(dx).([]float32), b.outer, b.c, b.inner, any(mean).([]float32),
+			any(b.scale).([]float32), any(b.shift).([]float32), any(b.d).([]float32))
+		return
+	}
+	b.walk(func(c, off int) {
+		a, bb, d, mu := b.scale[c], b.shift[c], b.d[c], mean[c]
+		for i := off; i < off+b.inner; i++ {
+			dx[i] = a*g[i] + bb*(x[i]-mu) + d
+		}
+	})
+}
+
+// walk calls f for each run of inner elements of one channel, with the
+// channel and the run's offset.
+func (b *BatchNorm[T]) walk(f func(c, off int)) {
+	for o := range b.outer {
+		for c := range b.c {
+			f(c, (o*b.c+c)*b.inner)
 		}
 	}
-}
-
-// shiftedMoments returns Σ (s−k) and Σ (s−k)², in two lanes each.
-func shiftedMoments[T Float](s []T, k T) (sum, sq T) {
-	var a0, a1, q0, q1 T
-	i := 0
-	for ; i+2 <= len(s); i += 2 {
-		d0, d1 := s[i]-k, s[i+1]-k
-		a0 += d0
-		a1 += d1
-		q0 += d0 * d0
-		q1 += d1 * d1
-	}
-	if i < len(s) {
-		d := s[i] - k
-		a0 += d
-		q0 += d * d
-	}
-	return a0 + a1, q0 + q1
-}
-
-// sumSqDev returns Σ (s−mean)², in four lanes like sumOf.
-func sumSqDev[T Float](s []T, mean T) T {
-	var a0, a1, a2, a3 T
-	i := 0
-	for ; i+4 <= len(s); i += 4 {
-		d0, d1, d2, d3 := s[i]-mean, s[i+1]-mean, s[i+2]-mean, s[i+3]-mean
-		a0 += d0 * d0
-		a1 += d1 * d1
-		a2 += d2 * d2
-		a3 += d3 * d3
-	}
-	for ; i < len(s); i++ {
-		d := s[i] - mean
-		a0 += d * d
-	}
-	return (a0 + a1) + (a2 + a3)
-}
-
-// sumAndDot returns Σ dy and Σ dy·(x−mean), in two lanes each.
-func sumAndDot[T Float](dy, x []T, mean T) (sdy, sdyx T) {
-	x = x[:len(dy)]
-	var s0, s1, p0, p1 T
-	i := 0
-	for ; i+2 <= len(dy); i += 2 {
-		g0, g1 := dy[i], dy[i+1]
-		s0 += g0
-		s1 += g1
-		p0 += g0 * (x[i] - mean)
-		p1 += g1 * (x[i+1] - mean)
-	}
-	if i < len(dy) {
-		s0 += dy[i]
-		p0 += dy[i] * (x[i] - mean)
-	}
-	return s0 + s1, p0 + p1
 }

@@ -14,6 +14,9 @@ type ConvShape struct {
 	KH, KW           int    // kernel height and width
 	StrideH, StrideW int    // strides; 0 means 1
 	Pads             [4]int // zero padding in ONNX order: top, left, bottom, right
+	// XChannelsLast and YChannelsLast lay x (and dx) and y (and dy) out
+	// NHWC instead of NCHW; float32 only (oneDNN).
+	XChannelsLast, YChannelsLast bool
 }
 
 // OutH is the output height.
@@ -172,6 +175,9 @@ func NewConv2DPrecision[T Float](s ConvShape, p Precision) (*Conv2D[T], error) {
 	default:
 		return nil, fmt.Errorf("conv: expected precision fp32 or bf16, found %v", p)
 	}
+	if !single && (s.XChannelsLast || s.YChannelsLast) {
+		return nil, fmt.Errorf("conv: channels-last layouts need float32 elements; found %T", zero)
+	}
 	c := &Conv2D[T]{s: s, sh: stride(s.StrideH), sw: stride(s.StrideW), oh: s.OutH(), ow: s.OutW(), prec: p}
 	c.path = c.goPath()
 	if single {
@@ -179,7 +185,7 @@ func NewConv2DPrecision[T Float](s ConvShape, p Precision) (*Conv2D[T], error) {
 		if err != nil {
 			return nil, err
 		}
-		c.dxIm2col = p == FP32 && c.path == pathIm2col
+		c.dxIm2col = p == FP32 && c.path == pathIm2col && !s.XChannelsLast && !s.YChannelsLast
 		c.path, c.dnnl = pathOneDNN, d
 	}
 	c.alloc()

@@ -160,7 +160,7 @@ static void bo_conv_destroy(bo_conv *c) {
 // bfloat16 converted back. It returns the failing step, or NULL, and the
 // status in *status. The primitives are created for one thread: the
 // thread count at creation decides their work split.
-static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16, int plain,
+static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16, int plain, int xlast, int ylast,
 		int n, int ch, int h, int w, int k, int kh, int kw, int sh, int sw,
 		int pt, int pl, int pb, int pr) {
 	int prev = omp_get_max_threads();
@@ -177,9 +177,9 @@ static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16
 	dnnl_dims_t xd = {n, ch, h, w}, wd = {k, ch, kh, kw}, yd = {n, k, oh, ow}, bd = {k};
 	dnnl_dims_t strides = {sh, sw}, padl = {pt, pl}, padr = {pb, pr};
 	dnnl_memory_desc_t ux, uw, uy, ub;
-	dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, dnnl_nchw);
+	dnnl_memory_desc_init_by_tag(&ux, 4, xd, dnnl_f32, xlast ? dnnl_nhwc : dnnl_nchw);
 	dnnl_memory_desc_init_by_tag(&uw, 4, wd, dnnl_f32, dnnl_oihw);
-	dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, dnnl_nchw);
+	dnnl_memory_desc_init_by_tag(&uy, 4, yd, dnnl_f32, ylast ? dnnl_nhwc : dnnl_nchw);
 	dnnl_memory_desc_init_by_tag(&ub, 1, bd, dnnl_f32, dnnl_x);
 	const dnnl_memory_desc_t *umd[U_N] = {&ux, &uw, &ub, &uy, &ux, &uw, &ub, &uy};
 	for (int u = 0; u < U_N && st == dnnl_success; u++) {
@@ -199,7 +199,10 @@ static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16
 	dnnl_data_type_t outs[2] = {dnnl_f32, dnnl_bf16};
 	int nout = bf16 ? 2 : 1;
 	dnnl_memory_desc_t ax, aw, ay, ab, ox, ow_, oy;
-	dnnl_format_tag_t act = plain ? dnnl_nchw : dnnl_format_tag_any;
+	// Channels-last input: the primitive runs on NHWC itself, no reorder.
+	// NCHW input (a network's first layer): plain NCHW for 1×1 kernels,
+	// else the layout oneDNN picks, reordered from and to the user's.
+	dnnl_format_tag_t act = xlast ? dnnl_nhwc : plain ? dnnl_nchw : dnnl_format_tag_any;
 	dnnl_memory_desc_init_by_tag(&ax, 4, xd, in, act);
 	dnnl_memory_desc_init_by_tag(&aw, 4, wd, in, dnnl_format_tag_any);
 	dnnl_memory_desc_init_by_tag(&ay, 4, yd, in, act);
@@ -441,10 +444,13 @@ func DNNLISA() string {
 type dnnlConv struct{ c *C.bo_conv }
 
 // newDNNLConv builds the primitives for s; bf16 selects bfloat16 inputs.
-// A 1×1 convolution runs on the plain NCHW layouts, where oneDNN's GEMM
-// convolution needs no reorder of the activations; the others run on the
-// blocked layouts oneDNN picks, their activations reordered each call,
-// which is still faster (docs/engine-kernels.md).
+// A layer with a channels-last input runs on NHWC throughout, reordering
+// only an NCHW output. A layer with an NCHW input (a network's first,
+// whose input comes from the data) runs a 1×1 kernel on plain NCHW, where
+// oneDNN's GEMM convolution needs no reorder, and other kernels on the
+// blocked layouts oneDNN picks, reordered from and to the user's: oneDNN
+// 2.6 has no fast kernel for NCHW input with NHWC output
+// (docs/engine-kernels.md).
 func newDNNLConv(s ConvShape, bf16 bool) (*dnnlConv, error) {
 	plain := s.KH == 1 && s.KW == 1
 	if err := dnnlInit(); err != nil {
@@ -452,7 +458,7 @@ func newDNNLConv(s ConvShape, bf16 bool) (*dnnlConv, error) {
 	}
 	var c *C.bo_conv
 	var st C.dnnl_status_t
-	step := C.bo_conv_create(&c, &st, cbool(bf16), cbool(plain), C.int(s.N), C.int(s.C), C.int(s.H), C.int(s.W), C.int(s.K), C.int(s.KH), C.int(s.KW),
+	step := C.bo_conv_create(&c, &st, cbool(bf16), cbool(plain), cbool(s.XChannelsLast), cbool(s.YChannelsLast), C.int(s.N), C.int(s.C), C.int(s.H), C.int(s.W), C.int(s.K), C.int(s.KH), C.int(s.KW),
 		C.int(stride(s.StrideH)), C.int(stride(s.StrideW)), C.int(s.Pads[0]), C.int(s.Pads[1]), C.int(s.Pads[2]), C.int(s.Pads[3]))
 	if step != nil {
 		return nil, fmt.Errorf("oneDNN convolution %s: %s: %s", convName(s, bf16), C.GoString(step), dnnlStatus(st))
