@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	goruntime "runtime"
-	"strconv"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/bot-onnx/bot-onnx/bench"
 	"github.com/bot-onnx/bot-onnx/graph"
@@ -22,30 +20,24 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// trainBench is what `bench train --json` prints.
+// trainBench is what `bench train --json` prints: the comparison's
+// settings, its runs and medians, and the loader's figures with --data.
 type trainBench struct {
-	Model           string    `json:"model"`
-	Variant         string    `json:"variant"`
-	Batch           int       `json:"batch"`
-	Input           string    `json:"input"`
-	Threads         int       `json:"threads"`
-	Precision       string    `json:"precision"`
-	CPU             string    `json:"cpu,omitempty"`
-	ISA             string    `json:"isa"`
-	ImagesPerSecond float64   `json:"images_per_second"`
-	StepMS          []float64 `json:"step_ms"`
-	PeakRSSMiB      float64   `json:"peak_rss_mib"`
+	Model     string `json:"model"`
+	Variant   string `json:"variant"`
+	Batch     int    `json:"batch"`
+	Input     string `json:"input"`
+	Threads   int    `json:"threads"`
+	Precision string `json:"precision"`
+	CPU       string `json:"cpu,omitempty"`
+	ISA       string `json:"isa"`
+	bench.TrainSummary
 	// With --data: the loader's rate alone, and training fed by it (the
 	// loader's waits included) with its workers sharing the cores.
 	Data                  string  `json:"data,omitempty"`
 	Workers               int     `json:"workers,omitempty"`
 	LoaderImagesPerSecond float64 `json:"loader_images_per_second,omitempty"`
 	FedImagesPerSecond    float64 `json:"fed_images_per_second,omitempty"`
-	// Torch is the peer's faster configuration, the one Ratio is taken
-	// against; TorchConfigs has every configuration measured.
-	Torch        *bench.TorchResult   `json:"torch,omitempty"`
-	TorchConfigs []*bench.TorchResult `json:"torch_configs,omitempty"`
-	Ratio        float64              `json:"ratio_to_torch,omitempty"`
 }
 
 func benchCommand() *cli.Command {
@@ -55,15 +47,16 @@ func benchCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:      "train",
 			Usage:     "training throughput (images/s, median of timed steps on random data) and peak memory, beside PyTorch's",
-			UsageText: "bot-onnx bench train --model resnet20 --batch 128 --input 3x32x32 [--variant A] [--precision fp32|bf16] [--steps 20] [--threads T] [--data folder:DIR [--workers W]] [--peer torch|none] [--json]",
+			UsageText: "bot-onnx bench train --model resnet20 --batch 128 --input 3x32x32 [--variant A] [--precision fp32|bf16] [--steps 20] [--runs N] [--threads T] [--data folder:DIR [--workers W]] [--peer torch|none] [--json]",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "model", Value: "resnet20", Usage: "model name (see `bot-onnx models`)"},
 				&cli.StringFlag{Name: "variant", Value: "A", Usage: "A, B, C or D"},
 				&cli.IntFlag{Name: "batch", Value: 128},
 				&cli.StringFlag{Name: "input", Value: "3x32x32", Usage: "input size CxHxW"},
 				&cli.IntFlag{Name: "classes", Usage: "classes (default: the model's)"},
-				&cli.StringFlag{Name: "precision", Value: "fp32", Usage: "fp32, or bf16: bot-onnx's bfloat16 convolutions beside PyTorch's torch.autocast bfloat16"},
+				&cli.StringFlag{Name: "precision", Value: "fp32", Usage: "fp32, or bf16: bot-onnx's bfloat16 convolutions, beside its own fp32 in the same run and PyTorch's torch.autocast bfloat16"},
 				&cli.IntFlag{Name: "steps", Value: 20, Usage: "timed steps"},
+				&cli.IntFlag{Name: "runs", Value: 1, Usage: "repeat the comparison, each run timing bot-onnx then the peer, and report medians"},
 				&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first"},
 				&cli.IntFlag{Name: "threads", Value: goruntime.NumCPU(), Usage: "replicas for bot-onnx, threads for PyTorch"},
 				&cli.StringFlag{Name: "data", Usage: "folder:DIR: also measure the loader (decode + the paper's augmentation of DIR/train) alone and feeding the trainer"},
@@ -81,8 +74,8 @@ func benchTrain(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Int("steps") < 1 || c.Int("batch") < 1 || c.Int("threads") < 1 {
-		return fmt.Errorf("--steps, --batch and --threads must be positive")
+	if c.Int("steps") < 1 || c.Int("batch") < 1 || c.Int("threads") < 1 || c.Int("runs") < 1 {
+		return fmt.Errorf("--steps, --batch, --threads and --runs must be positive")
 	}
 	if p := c.String("peer"); p != "torch" && p != "none" {
 		return fmt.Errorf("--peer %q: expected torch or none", p)
@@ -102,70 +95,79 @@ func benchTrain(c *cli.Context) error {
 	if m, _, err = tweaks.Apply(m, passes, tweaks.Options{}); err != nil {
 		return err
 	}
-	times, err := train.StepTimes(m, c.Int("batch"), c.Int("threads"), precision, c.Int("warmup"), c.Int("steps"), nil)
+	spec := bench.TrainSpec{Model: m, Name: c.String("model"), Variant: strings.ToUpper(c.String("variant")), Batch: c.Int("batch"),
+		Input: c.String("input"), Classes: c.Int("classes"), Precision: precision, Warmup: c.Int("warmup"), Steps: c.Int("steps"),
+		Threads: c.Int("threads"), Runs: c.Int("runs"), Peer: c.String("peer") == "torch"}
+	var progress func(int)
+	if spec.Runs > 1 {
+		progress = func(i int) { fmt.Fprintf(c.App.ErrWriter, "run %d/%d: %s\n", i+1, spec.Runs, spec) }
+	}
+	sum, err := bench.CompareTraining(spec, progress)
 	if err != nil {
 		return err
 	}
-	res := trainBench{Model: c.String("model"), Variant: strings.ToUpper(c.String("variant")), Batch: c.Int("batch"), Input: c.String("input"),
-		Threads: c.Int("threads"), Precision: precision.String(), CPU: kernel.CPUName(), ISA: kernel.HostFeatures().ISA(),
-		ImagesPerSecond: float64(c.Int("batch")) / train.Median(times).Seconds(), PeakRSSMiB: peakRSSMiB()}
-	for _, t := range times {
-		res.StepMS = append(res.StepMS, float64(t)/float64(time.Millisecond))
-	}
+	res := trainBench{Model: spec.Name, Variant: spec.Variant, Batch: spec.Batch, Input: spec.Input, Threads: spec.Threads,
+		Precision: precision.String(), CPU: kernel.CPUName(), ISA: kernel.HostFeatures().ISA(), TrainSummary: *sum}
 	if c.IsSet("data") {
 		if err := benchLoader(c, m, precision, &res, dims); err != nil {
 			return err
 		}
 	}
-	if c.String("peer") == "torch" {
-		for _, format := range bench.MemoryFormats {
-			t, err := bench.TorchTrain(bench.TrainOptions{Model: res.Model, Variant: res.Variant, Batch: res.Batch, Input: res.Input,
-				Classes: c.Int("classes"), Warmup: c.Int("warmup"), Steps: c.Int("steps"), Threads: res.Threads, MemoryFormat: format, Precision: res.Precision})
-			if err != nil {
-				return err
-			}
-			res.TorchConfigs = append(res.TorchConfigs, t)
-			if res.Torch == nil || t.ImagesPerSecond > res.Torch.ImagesPerSecond {
-				res.Torch = t
-			}
-		}
-		res.Ratio = res.ImagesPerSecond / res.Torch.ImagesPerSecond
-	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, res)
 	}
-	fmt.Fprintf(c.App.Writer, "cpu       %s (%s)\n", res.CPU, res.ISA)
-	fmt.Fprintf(c.App.Writer, "bot-onnx  %s-%s batch %d %s %s, %d replicas: %.1f images/s (median of %d steps), peak RSS %.0f MiB\n",
-		res.Model, res.Variant, res.Batch, res.Input, res.Precision, res.Threads, res.ImagesPerSecond, len(times), res.PeakRSSMiB)
-	if res.Data != "" {
-		fmt.Fprintf(c.App.Writer, "loader    %s, %d workers: %.1f images/s alone (%.2f× the trainer); training fed by it: %.1f images/s (%.2f× random data)\n",
-			res.Data, res.Workers, res.LoaderImagesPerSecond, res.LoaderImagesPerSecond/res.ImagesPerSecond,
-			res.FedImagesPerSecond, res.FedImagesPerSecond/res.ImagesPerSecond)
-	}
-	for _, t := range res.TorchConfigs {
-		fmt.Fprintf(c.App.Writer, "PyTorch   %s %s %s, %d threads: %.1f images/s, peak RSS %.0f MiB\n",
-			t.Torch, t.MemoryFormat, t.Precision, t.Threads, t.ImagesPerSecond, t.PeakRSSMiB)
-	}
-	if res.Torch != nil {
-		fmt.Fprintf(c.App.Writer, "ratio     %.2f× PyTorch's faster configuration (%s)\n", res.Ratio, res.Torch.MemoryFormat)
-	}
+	printTrainBench(c.App.Writer, res)
 	return nil
 }
 
-// peakRSSMiB reads the process's peak resident memory (VmHWM) on Linux;
-// 0 where /proc is missing.
-func peakRSSMiB() float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
+// printTrainBench prints a comparison: each run when there are several,
+// then the medians.
+func printTrainBench(w io.Writer, res trainBench) {
+	fmt.Fprintf(w, "cpu       %s (%s)\n", res.CPU, res.ISA)
+	many := len(res.Runs) > 1
+	for i, r := range res.Runs {
+		if !many {
+			break
 		}
+		line := fmt.Sprintf("run %d    bot-onnx %.1f images/s", i+1, r.ImagesPerSecond)
+		if r.FP32 != nil {
+			line += fmt.Sprintf(" (fp32 %.1f, bf16 %.2f×)", r.FP32.ImagesPerSecond, r.ImagesPerSecond/r.FP32.ImagesPerSecond)
+		}
+		for _, t := range r.Torch {
+			line += fmt.Sprintf(", PyTorch %s %.1f", t.MemoryFormat, t.ImagesPerSecond)
+		}
+		if r.Best != nil {
+			line += fmt.Sprintf(": %.2f×", r.Ratio)
+		}
+		fmt.Fprintln(w, line)
 	}
-	return 0
+	steps := len(res.Runs[0].StepMS)
+	of := fmt.Sprintf("median of %d steps", steps)
+	if many {
+		of = fmt.Sprintf("median of %d runs of %d steps", len(res.Runs), steps)
+	}
+	fmt.Fprintf(w, "bot-onnx  %s-%s batch %d %s %s, %d replicas: %.1f images/s (%s), peak RSS %.0f MiB\n",
+		res.Model, res.Variant, res.Batch, res.Input, res.Precision, res.Threads, res.ImagesPerSecond, of, res.PeakRSSMiB)
+	if res.FP32ImagesPerSecond > 0 {
+		fmt.Fprintf(w, "bot-onnx  fp32 in the same runs: %.1f images/s; bf16 is %.2f× fp32\n", res.FP32ImagesPerSecond, res.BF16Speedup)
+	}
+	if res.Data != "" {
+		fmt.Fprintf(w, "loader    %s, %d workers: %.1f images/s alone (%.2f× the trainer); training fed by it: %.1f images/s (%.2f× random data)\n",
+			res.Data, res.Workers, res.LoaderImagesPerSecond, res.LoaderImagesPerSecond/res.ImagesPerSecond,
+			res.FedImagesPerSecond, res.FedImagesPerSecond/res.ImagesPerSecond)
+	}
+	if len(res.Runs[0].Torch) == 0 {
+		return
+	}
+	for i, first := range res.Runs[0].Torch {
+		var rates []float64
+		for _, r := range res.Runs {
+			rates = append(rates, r.Torch[i].ImagesPerSecond)
+		}
+		fmt.Fprintf(w, "PyTorch   %s %s %s, %d threads: %.1f images/s\n", first.Torch, first.MemoryFormat, first.Precision, first.Threads, bench.Median(rates))
+	}
+	fmt.Fprintf(w, "PyTorch   peak RSS %.0f MiB\n", res.TorchPeakRSSMiB)
+	fmt.Fprintf(w, "ratio     %.2f× PyTorch's faster configuration (%s)\n", res.Ratio, strings.Join(slices.Compact(slices.Sorted(slices.Values(res.TorchBestMemoryFormats))), ", "))
 }
 
 // benchLoader measures the image-folder loader of --data alone, then

@@ -36,6 +36,7 @@ func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, s
 	if r.w, err = LoadWeights[float32](m); err != nil {
 		return nil, err
 	}
+	defer r.close()
 	if err := r.addReplicas(batch, min(threads, batch)); err != nil {
 		return nil, err
 	}

@@ -48,28 +48,28 @@ type convGrad[T Float] struct {
 
 // lowerConv lowers a Conv whose input is channels-last when xLast and
 // whose output is to be when yLast.
-func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, needDX bool, p kernel.Precision, xLast, yLast bool) (*G.Node, error) {
+func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, needDX bool, p kernel.Precision, xLast, yLast bool) (*kernel.Conv2D[T], *G.Node, error) {
 	if g := graph.IntAttr(n, "group", 1); g != 1 {
-		return nil, fmt.Errorf("group %d: only group 1 is supported", g)
+		return nil, nil, fmt.Errorf("group %d: only group 1 is supported", g)
 	}
 	for _, d := range graph.IntsAttr(n, "dilations", []int64{1, 1}) {
 		if d != 1 {
-			return nil, fmt.Errorf("dilations %v: only 1 is supported", graph.IntsAttr(n, "dilations", nil))
+			return nil, nil, fmt.Errorf("dilations %v: only 1 is supported", graph.IntsAttr(n, "dilations", nil))
 		}
 	}
 	xs, ws := x.Shape(), w.Shape()
 	if len(xs) != 4 || len(ws) != 4 {
-		return nil, fmt.Errorf("expected a 2-D convolution, found input [%v] and weight [%v]", xs, ws)
+		return nil, nil, fmt.Errorf("expected a 2-D convolution, found input [%v] and weight [%v]", xs, ws)
 	}
 	strides := graph.IntsAttr(n, "strides", []int64{1, 1})
 	pads, err := explicitPads(n, xs[2:], []int{ws[2], ws[3]}, strides)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	k, err := kernel.NewConv2DPrecision[T](kernel.ConvShape{N: xs[0], C: xs[1], H: xs[2], W: xs[3], K: ws[0], KH: ws[2], KW: ws[3],
 		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads, XChannelsLast: xLast, YChannelsLast: yLast}, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	op := &conv[T]{opBase: newBase("Conv", n.GetName(), out, 4, 4), k: k, needDX: needDX, y: newBuffer[T](out)}
 	inputs := []*G.Node{x, w}
@@ -78,7 +78,8 @@ func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, ne
 		op.inDims = append(op.inDims, 1)
 		inputs = append(inputs, b)
 	}
-	return G.ApplyOp(op, inputs...)
+	y, err := G.ApplyOp(op, inputs...)
+	return k, y, err
 }
 
 func (o *conv[T]) Do(inputs ...G.Value) (G.Value, error) {

@@ -169,6 +169,7 @@ type Net[T Float] struct {
 	paramsIn []*G.Node // parameter nodes, in Weights.Order
 	grads    []*G.Node // their gradients, in the same order
 	bns      []*batchNorm[T]
+	convs    []*kernel.Conv2D[T]
 }
 
 // LowerOptions say what kind of Net Lower builds.
@@ -299,7 +300,11 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 			if len(node.GetInput()) > 2 && node.GetInput()[2] != "" {
 				b = param(constName(node.GetInput()[2]))
 			}
-			y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode, o.Precision, isLast[x], last)
+			var k *kernel.Conv2D[T]
+			k, y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode, o.Precision, isLast[x], last)
+			if k != nil {
+				n.convs = append(n.convs, k)
+			}
 			isLast[y] = last
 		case "BatchNormalization":
 			relu := followingReLU(ix, node)
@@ -393,6 +398,15 @@ func followingReLU(ix *graph.Index, n *onnx.NodeProto) *onnx.NodeProto {
 		return nil
 	}
 	return relu
+}
+
+// Close frees what the net's kernels hold outside Go's heap (oneDNN's
+// primitives and buffers) now rather than at garbage collection. The net
+// must not run afterwards.
+func (n *Net[T]) Close() {
+	for _, k := range n.convs {
+		k.Close()
+	}
 }
 
 // Input returns the buffer the next run reads its images from, NCHW.

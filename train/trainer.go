@@ -200,6 +200,7 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.close()
 	defer limitGoMemory(r.memory)()
 	if r.teacher != nil {
 		defer r.teacher.Close()
@@ -241,6 +242,17 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 		r.model.SetMetadata(MetaTop1, strconv.FormatFloat(last.TestTop1, 'g', 6, 64))
 	}
 	return metrics, r.model.Save(filepath.Join(cfg.Out, ModelFile))
+}
+
+// close frees the nets' memory outside Go's heap, so that a program that
+// trains again (an ablation's next row) does not hold two runs' worth.
+func (r *run) close() {
+	for _, net := range r.replicas {
+		net.Close()
+	}
+	if r.eval != nil {
+		r.eval.Close()
+	}
 }
 
 func prepare(cfg Config) (*run, error) {

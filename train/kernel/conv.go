@@ -234,6 +234,15 @@ func (c *Conv2D[T]) alloc() {
 	}
 }
 
+// Close frees the memory the layer holds outside Go's heap (oneDNN's
+// primitives and buffers) now, instead of when the garbage collector gets
+// to it. The layer must not be used afterwards; closing twice is harmless.
+func (c *Conv2D[T]) Close() {
+	if c.dnnl != nil {
+		c.dnnl.close()
+	}
+}
+
 // Shape returns the shape the layer was built for.
 func (c *Conv2D[T]) Shape() ConvShape { return c.s }
 
@@ -406,7 +415,10 @@ func (c *Conv2D[T]) forwardShifted(xn, bias, yn []T) {
 // Backward computes the gradients of a loss L given dy = ∂L/∂y:
 // dx = ∂L/∂x (skipped when dx is nil), dw = ∂L/∂w, and db = ∂L/∂bias
 // (skipped when db is nil). x and w are the Forward inputs. Every gradient
-// is overwritten, never accumulated.
+// is overwritten, never accumulated. A oneDNN layer that converts x (bf16,
+// or an NCHW input to a blocked layout) reads the copy the last Forward
+// made, so x must be the last Forward's input, unchanged since: it panics
+// when x is another slice.
 func (c *Conv2D[T]) Backward(x, w, dy, dx, dw, db []T) {
 	s := c.s
 	checkLen("Conv2D.Backward", "x", x, s.XLen())

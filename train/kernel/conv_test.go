@@ -152,11 +152,12 @@ func TestConv2DFloat32(t *testing.T) {
 			x, w, b, dy := randn(r, s.XLen()), randn(r, s.WLen()), randn(r, s.K), randn(r, s.YLen())
 			y64, y32 := make([]float64, s.YLen()), make([]float32, s.YLen())
 			c64.Forward(x, w, b, y64)
-			c32.Forward(toF32(x), toF32(w), toF32(b), y32)
+			x32 := toF32(x)
+			c32.Forward(x32, toF32(w), toF32(b), y32)
 			dx64, dw64, db64 := make([]float64, s.XLen()), make([]float64, s.WLen()), make([]float64, s.K)
 			dx32, dw32, db32 := make([]float32, s.XLen()), make([]float32, s.WLen()), make([]float32, s.K)
 			c64.Backward(x, w, dy, dx64, dw64, db64)
-			c32.Backward(toF32(x), toF32(w), toF32(dy), dx32, dw32, db32)
+			c32.Backward(x32, toF32(w), toF32(dy), dx32, dw32, db32)
 			for _, p := range []struct {
 				name string
 				a    []float32

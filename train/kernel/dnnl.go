@@ -38,10 +38,33 @@ typedef struct {
 	// dy_shared: backward-weights reads the diff_dst that backward-data's
 	// reorder wrote, so that dy is converted once per Backward.
 	int dy_shared;
+	// x_shared: backward-weights reads the src that the forward's reorder
+	// wrote, so that x is converted once per step (Backward must then
+	// follow a Forward on the same x).
+	int x_shared;
 } bo_conv;
 
 // The argument order of each op, as bound in bo_conv_create.
-enum { A_BWD_DATA_DY = 0, A_BWD_W_DY = 1 };
+enum { A_FWD_X = 0, A_BWD_DATA_DY = 0, A_BWD_W_X = 0, A_BWD_W_DY = 1 };
+
+// bo_share lets argument b read argument a's converted memory when both
+// convert the same user memory into the same layout: b's reorder and
+// memory are dropped. It reports whether it did.
+static int bo_share(bo_arg *a, bo_arg *b) {
+	const dnnl_memory_desc_t *amd, *bmd;
+	if (a->reorder == NULL || b->reorder == NULL ||
+		dnnl_memory_get_memory_desc(a->mem, &amd) != dnnl_success ||
+		dnnl_memory_get_memory_desc(b->mem, &bmd) != dnnl_success || !dnnl_memory_desc_equal(amd, bmd)) {
+		return 0;
+	}
+	dnnl_primitive_destroy(b->reorder);
+	dnnl_memory_destroy(b->mem);
+	if (b->rscratch != NULL) {
+		dnnl_memory_destroy(b->rscratch);
+	}
+	b->mem = a->mem, b->reorder = NULL, b->rscratch = NULL, b->owns = 0;
+	return 1;
+}
 
 static dnnl_engine_t bo_engine;
 
@@ -266,19 +289,8 @@ static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16
 		dnnl_primitive_desc_destroy(wpd);
 		goto attr_done;
 	}
-	bo_arg *bdy = &c->op[OP_BWD_DATA].a[A_BWD_DATA_DY], *wdy = &c->op[OP_BWD_W].a[A_BWD_W_DY];
-	const dnnl_memory_desc_t *bmd, *wmd;
-	if (bdy->reorder != NULL && wdy->reorder != NULL &&
-		dnnl_memory_get_memory_desc(bdy->mem, &bmd) == dnnl_success &&
-		dnnl_memory_get_memory_desc(wdy->mem, &wmd) == dnnl_success && dnnl_memory_desc_equal(bmd, wmd)) {
-		dnnl_primitive_destroy(wdy->reorder);
-		dnnl_memory_destroy(wdy->mem);
-		if (wdy->rscratch != NULL) {
-			dnnl_memory_destroy(wdy->rscratch);
-		}
-		wdy->mem = bdy->mem, wdy->reorder = NULL, wdy->rscratch = NULL, wdy->owns = 0;
-		c->dy_shared = 1;
-	}
+	c->dy_shared = bo_share(&c->op[OP_BWD_DATA].a[A_BWD_DATA_DY], &c->op[OP_BWD_W].a[A_BWD_W_DY]);
+	c->x_shared = bo_share(&c->op[OP_FWD].a[A_FWD_X], &c->op[OP_BWD_W].a[A_BWD_W_X]);
 	step = "creating the primitives";
 	dnnl_primitive_desc_t pds[OP_N] = {fpd, dpd, wpd};
 	for (int o = 0; o < OP_N; o++) {
@@ -441,7 +453,14 @@ func DNNLISA() string {
 }
 
 // dnnlConv is one convolution's oneDNN primitives, owned by a Conv2D.
-type dnnlConv struct{ c *C.bo_conv }
+// lastX is the input of the last forward: where backward-weights reads
+// the forward's converted copy of x (x_shared), backward must get the
+// same x, which it checks by address.
+type dnnlConv struct {
+	c       *C.bo_conv
+	lastX   unsafe.Pointer
+	cleanup runtime.Cleanup
+}
 
 // newDNNLConv builds the primitives for s; bf16 selects bfloat16 inputs.
 // A layer with a channels-last input runs on NHWC throughout, reordering
@@ -464,8 +483,21 @@ func newDNNLConv(s ConvShape, bf16 bool) (*dnnlConv, error) {
 		return nil, fmt.Errorf("oneDNN convolution %s: %s: %s", convName(s, bf16), C.GoString(step), dnnlStatus(st))
 	}
 	d := &dnnlConv{c: c}
-	runtime.AddCleanup(d, func(c *C.bo_conv) { C.bo_conv_destroy(c) }, c)
+	d.cleanup = runtime.AddCleanup(d, func(c *C.bo_conv) { C.bo_conv_destroy(c) }, c)
 	return d, nil
+}
+
+// close frees the primitives and their memories now, rather than when
+// the garbage collector finds d unreachable: a program that builds net
+// after net (a benchmark's runs, an ablation's rows) would otherwise hold
+// several nets' worth of oneDNN memory at once.
+func (d *dnnlConv) close() {
+	if d.c == nil {
+		return
+	}
+	d.cleanup.Stop()
+	C.bo_conv_destroy(d.c)
+	d.c = nil
 }
 
 func convName(s ConvShape, bf16 bool) string {
@@ -482,10 +514,14 @@ func (d *dnnlConv) forward(x, w, bias, y unsafe.Pointer) {
 	if st := C.bo_conv_forward(d.c, (*C.float)(x), (*C.float)(w), (*C.float)(bias), (*C.float)(y)); st != C.dnnl_success {
 		panic("kernel: oneDNN convolution forward: " + dnnlStatus(st))
 	}
+	d.lastX = x
 	runtime.KeepAlive(d)
 }
 
 func (d *dnnlConv) backward(x, w, dy, dx, dw, db unsafe.Pointer) {
+	if d.c.x_shared != 0 && x != d.lastX {
+		panic("kernel: Conv2D.Backward: this layer reuses the last Forward's converted input; call Forward on x first")
+	}
 	if st := C.bo_conv_backward(d.c, (*C.float)(x), (*C.float)(w), (*C.float)(dy), (*C.float)(dx), (*C.float)(dw), (*C.float)(db)); st != C.dnnl_success {
 		panic("kernel: oneDNN convolution backward: " + dnnlStatus(st))
 	}

@@ -273,3 +273,28 @@ func TestDNNLISA(t *testing.T) {
 		t.Errorf("DNNLISA() = %q on a CPU with %s; expected a bf16 one", isa, f)
 	}
 }
+
+// TestConv2DBackwardReusesForwardInput: a layer that converts x (an NCHW
+// 3×3 layer, whose blocked copy of x backward-weights reuses) refuses a
+// Backward on another slice than the last Forward's, where it would read
+// a stale copy.
+func TestConv2DBackwardReusesForwardInput(t *testing.T) {
+	s := ConvShape{N: 2, C: 16, H: 8, W: 8, K: 16, KH: 3, KW: 3, Pads: [4]int{1, 1, 1, 1}}
+	c, err := NewConv2D[float32](s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.dnnl.c.x_shared == 0 {
+		t.Skip("oneDNN runs this layer without converting x here")
+	}
+	x, w, y := make([]float32, s.XLen()), make([]float32, s.WLen()), make([]float32, s.YLen())
+	dw := make([]float32, s.WLen())
+	c.Forward(x, w, nil, y)
+	c.Backward(x, w, y, nil, dw, nil)
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "call Forward on x first") {
+			t.Errorf("Backward on another x: recovered %v; expected the refusal", r)
+		}
+	}()
+	c.Backward(make([]float32, s.XLen()), w, y, nil, dw, nil)
+}

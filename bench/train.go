@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/train/kernel"
+)
+
+// TrainSpec is one comparison of training throughput: bot-onnx's engine
+// on Model (built from the peer's model name, variant, CHW input and
+// class count, so that the peer can build the same network) beside the
+// PyTorch peer, Runs times over.
+type TrainSpec struct {
+	Model   *graph.Model
+	Name    string // the peer's model name, e.g. "resnet20"
+	Variant string // A, B, C or D
+	Batch   int
+	Input   string // CxHxW
+	Classes int    // 0: the model's default
+	// Precision of bot-onnx's convolutions and the peer's autocast. With
+	// BF16, bot-onnx's FP32 is measured in the same run too, for the
+	// speed-up bf16 gives.
+	Precision     kernel.Precision
+	Warmup, Steps int
+	Threads       int // bot-onnx's replicas, the peer's threads
+	Runs          int // repetitions, interleaved; 0 means 1
+	Peer          bool
+}
+
+// TrainRun is one run of a comparison.
+type TrainRun struct {
+	ImagesPerSecond float64   `json:"images_per_second"`
+	StepMS          []float64 `json:"step_ms"`
+	PeakRSSMiB      float64   `json:"peak_rss_mib"`
+	// FP32 is bot-onnx at fp32 in the same run, when Precision is BF16.
+	FP32 *TrainRun `json:"fp32,omitempty"`
+	// Torch lists the peer's configurations (NCHW, channels_last); Best is
+	// the faster, the one Ratio is taken against.
+	Torch []*TorchResult `json:"torch,omitempty"`
+	Best  *TorchResult   `json:"-"`
+	Ratio float64        `json:"ratio_to_torch,omitempty"`
+}
+
+// TrainSummary is a comparison's runs and their medians: of bot-onnx's
+// images/s, of the peer's best configuration's, of the per-run ratios
+// and, with bf16, of bot-onnx's fp32 images/s and the per-run speed-up of
+// bf16 over it. Peak memory is the highest of the runs, for each side.
+type TrainSummary struct {
+	Runs                   []TrainRun `json:"runs"`
+	ImagesPerSecond        float64    `json:"images_per_second"`
+	PeakRSSMiB             float64    `json:"peak_rss_mib"`
+	FP32ImagesPerSecond    float64    `json:"fp32_images_per_second,omitempty"`
+	BF16Speedup            float64    `json:"bf16_speedup,omitempty"`
+	TorchImagesPerSecond   float64    `json:"torch_images_per_second,omitempty"`
+	TorchPeakRSSMiB        float64    `json:"torch_peak_rss_mib,omitempty"`
+	TorchBestMemoryFormats []string   `json:"torch_best_memory_formats,omitempty"`
+	Ratio                  float64    `json:"ratio_to_torch,omitempty"`
+}
+
+// CompareTraining measures s. Each run times bot-onnx (at fp32 too with
+// bf16) and then each of the peer's configurations, so that a change in
+// the machine's load spreads over both sides; progress, if not nil, is
+// called before each run.
+func CompareTraining(s TrainSpec, progress func(run int)) (*TrainSummary, error) {
+	runs := max(s.Runs, 1)
+	var sum TrainSummary
+	for i := range runs {
+		if progress != nil {
+			progress(i)
+		}
+		r, err := ownRun(s, s.Precision)
+		if err != nil {
+			return nil, err
+		}
+		if s.Precision == kernel.BF16 {
+			if r.FP32, err = ownRun(s, kernel.FP32); err != nil {
+				return nil, err
+			}
+		}
+		if s.Peer {
+			for _, format := range MemoryFormats {
+				t, err := TorchTrain(TrainOptions{Model: s.Name, Variant: s.Variant, Batch: s.Batch, Input: s.Input, Classes: s.Classes,
+					Warmup: s.Warmup, Steps: s.Steps, Threads: s.Threads, MemoryFormat: format, Precision: s.Precision.String()})
+				if err != nil {
+					return nil, err
+				}
+				r.Torch = append(r.Torch, t)
+				if r.Best == nil || t.ImagesPerSecond > r.Best.ImagesPerSecond {
+					r.Best = t
+				}
+			}
+			r.Ratio = r.ImagesPerSecond / r.Best.ImagesPerSecond
+		}
+		sum.Runs = append(sum.Runs, *r)
+	}
+	sum.summarise()
+	return &sum, nil
+}
+
+// summarise fills the medians and peaks from the runs.
+func (s *TrainSummary) summarise() {
+	var own, fp32, speedup, torch, ratio []float64
+	for _, r := range s.Runs {
+		own = append(own, r.ImagesPerSecond)
+		s.PeakRSSMiB = max(s.PeakRSSMiB, r.PeakRSSMiB)
+		if r.FP32 != nil {
+			fp32 = append(fp32, r.FP32.ImagesPerSecond)
+			speedup = append(speedup, r.ImagesPerSecond/r.FP32.ImagesPerSecond)
+		}
+		if r.Best != nil {
+			torch = append(torch, r.Best.ImagesPerSecond)
+			ratio = append(ratio, r.Ratio)
+			s.TorchBestMemoryFormats = append(s.TorchBestMemoryFormats, r.Best.MemoryFormat)
+			for _, t := range r.Torch {
+				s.TorchPeakRSSMiB = max(s.TorchPeakRSSMiB, t.PeakRSSMiB)
+			}
+		}
+	}
+	s.ImagesPerSecond, s.FP32ImagesPerSecond, s.BF16Speedup = Median(own), Median(fp32), Median(speedup)
+	s.TorchImagesPerSecond, s.Ratio = Median(torch), Median(ratio)
+}
+
+// Median returns the median of v (the mean of the middle two for an even
+// count), or 0 for none.
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Sorted(slices.Values(v))
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// ownRun times bot-onnx's training steps at precision p, with this
+// process's peak memory reset first so that it is this run's alone.
+func ownRun(s TrainSpec, p kernel.Precision) (*TrainRun, error) {
+	resetPeakRSS()
+	times, err := train.StepTimes(s.Model, s.Batch, s.Threads, p, s.Warmup, s.Steps, nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &TrainRun{ImagesPerSecond: float64(s.Batch) / train.Median(times).Seconds(), PeakRSSMiB: PeakRSSMiB()}
+	for _, t := range times {
+		r.StepMS = append(r.StepMS, float64(t)/float64(time.Millisecond))
+	}
+	return r, nil
+}
+
+// resetPeakRSS returns freed memory to the system and resets the
+// process's peak resident memory to what it holds now (Linux's
+// clear_refs 5); elsewhere it does nothing. Gorgonia's tape machines
+// carry finalizers, which keep a finished run's graph and buffers alive
+// through one more collection: hence the collection before FreeOSMemory's.
+func resetPeakRSS() {
+	runtime.GC()
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// PeakRSSMiB reads the process's peak resident memory (VmHWM) on Linux;
+// 0 where /proc is missing.
+func PeakRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// String describes the spec in one line, for progress and errors.
+func (s TrainSpec) String() string {
+	return fmt.Sprintf("%s-%s batch %d %s %s", s.Name, s.Variant, s.Batch, s.Input, s.Precision)
+}
