@@ -27,7 +27,7 @@ func (o *pick[T]) Do(...G.Value) (G.Value, error) { return o.out.t, nil }
 
 // addPick makes a node that yields buf once src has run.
 func addPick[T Float](kind string, src *G.Node, buf *buffer[T]) (*G.Node, error) {
-	return G.ApplyOp(&pick[T]{opBase: newBase(kind, src.Name(), buf.t.Shape(), len(src.Shape())), out: buf}, src)
+	return apply(&pick[T]{opBase: newBase(kind, src.Name(), buf.shape, len(src.Shape())), out: buf}, src)
 }
 
 // ---- Conv ----
@@ -71,14 +71,14 @@ func lowerConv[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape, ne
 	if err != nil {
 		return nil, nil, err
 	}
-	op := &conv[T]{opBase: newBase("Conv", n.GetName(), out, 4, 4), k: k, needDX: needDX, y: newBuffer[T](out)}
+	op := &conv[T]{opBase: newBase("Conv", n.GetName(), out, 4, 4), k: k, needDX: needDX, y: newOutput[T](out)}
 	inputs := []*G.Node{x, w}
 	if b != nil {
 		op.hasBias = true
 		op.inDims = append(op.inDims, 1)
 		inputs = append(inputs, b)
 	}
-	y, err := G.ApplyOp(op, inputs...)
+	y, err := apply(op, inputs...)
 	return k, y, err
 }
 
@@ -101,7 +101,7 @@ func (o *conv[T]) DiffWRT(n int) []bool { return slices.Repeat([]bool{true}, n) 
 
 func (o *conv[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	g := &convGrad[T]{opBase: newBase("ConvGrad", o.name, inputs[0].Shape(), 4, 4, 4), fwd: o,
-		dx: newBuffer[T](inputs[0].Shape()), dw: newBuffer[T](inputs[1].Shape())}
+		dx: newOutput[T](inputs[0].Shape()), dw: newBuffer[T](inputs[1].Shape())}
 	if o.hasBias {
 		g.db = newBuffer[T](inputs[2].Shape())
 	}
@@ -111,8 +111,8 @@ func (o *conv[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 // weightedGrads applies backward, a layer's backward op over (x, w, dy)
 // that returns dx and fills dw and, with a bias, db; it returns the
 // gradient nodes of x, w and b.
-func weightedGrads[T Float](backward G.Op, kind string, inputs G.Nodes, grad *G.Node, dw, db *buffer[T], hasBias bool) (G.Nodes, error) {
-	dx, err := G.ApplyOp(backward, inputs[0], inputs[1], grad)
+func weightedGrads[T Float](backward engineOp, kind string, inputs G.Nodes, grad *G.Node, dw, db *buffer[T], hasBias bool) (G.Nodes, error) {
+	dx, err := apply(backward, inputs[0], inputs[1], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -221,8 +221,8 @@ func lowerBatchNorm[T Float](n *onnx.NodeProto, x, scale, bias *G.Node, mean, va
 		mean, variance = slices.Clone(mean), slices.Clone(variance)
 	}
 	op := &batchNorm[T]{opBase: newBase("BatchNormalization", n.GetName(), xs, len(xs), 1, 1), k: k, training: training,
-		runMean: mean, runVar: variance, y: newBuffer[T](xs)}
-	y, err := G.ApplyOp(op, x, scale, bias)
+		runMean: mean, runVar: variance, y: newOutput[T](xs)}
+	y, err := apply(op, x, scale, bias)
 	return op, y, err
 }
 
@@ -244,8 +244,8 @@ func (o *batchNorm[T]) DiffWRT(int) []bool { return []bool{true, true, true} }
 func (o *batchNorm[T]) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	dims := len(o.shape)
 	g := &batchNormGrad[T]{opBase: newBase("BatchNormGrad", o.name, inputs[0].Shape(), dims, 1, dims, dims), fwd: o,
-		dx: newBuffer[T](inputs[0].Shape()), dg: newBuffer[T](inputs[1].Shape()), dbeta: newBuffer[T](inputs[2].Shape())}
-	dx, err := G.ApplyOp(g, inputs[0], inputs[1], grad, output)
+		dx: newOutput[T](inputs[0].Shape()), dg: newBuffer[T](inputs[1].Shape()), dbeta: newBuffer[T](inputs[2].Shape())}
+	dx, err := apply(g, inputs[0], inputs[1], grad, output)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func lowerRelayout[T Float](name string, x *G.Node, toLast bool) (*G.Node, error
 	if len(x.Shape()) != 4 {
 		return nil, fmt.Errorf("expected a 4-D activation to change the layout of, found [%v]", x.Shape())
 	}
-	return G.ApplyOp(&relayout[T]{opBase: newBase("Relayout", name, x.Shape(), 4), toLast: toLast, y: newBuffer[T](x.Shape())}, x)
+	return apply(&relayout[T]{opBase: newBase("Relayout", name, x.Shape(), 4), toLast: toLast, y: newOutput[T](x.Shape())}, x)
 }
 
 func (o *relayout[T]) Do(inputs ...G.Value) (G.Value, error) {
@@ -326,7 +326,7 @@ type reluGrad[T Float] struct {
 }
 
 func lowerRelu[T Float](n *onnx.NodeProto, x *G.Node) (*G.Node, error) {
-	return G.ApplyOp(&relu[T]{opBase: newBase("Relu", n.GetName(), x.Shape(), len(x.Shape())), y: newBuffer[T](x.Shape())}, x)
+	return apply(&relu[T]{opBase: newBase("Relu", n.GetName(), x.Shape(), len(x.Shape())), y: newOutput[T](x.Shape())}, x)
 }
 
 func (o *relu[T]) Do(inputs ...G.Value) (G.Value, error) {
@@ -342,7 +342,7 @@ func (o *relu[T]) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *relu[T]) SymDiff(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	dims := len(o.shape)
-	dx, err := G.ApplyOp(&reluGrad[T]{opBase: newBase("ReluGrad", o.name, o.shape, dims, dims), dx: newBuffer[T](o.shape)}, output, grad)
+	dx, err := apply(&reluGrad[T]{opBase: newBase("ReluGrad", o.name, o.shape, dims, dims), dx: newOutput[T](o.shape)}, output, grad)
 	return G.Nodes{dx}, err
 }
 
@@ -367,7 +367,7 @@ type add[T Float] struct {
 
 func lowerAdd[T Float](n *onnx.NodeProto, a, b *G.Node, relu bool) (*G.Node, error) {
 	dims := len(a.Shape())
-	return G.ApplyOp(&add[T]{opBase: newBase("Add", n.GetName(), a.Shape(), dims, dims), relu: relu, y: newBuffer[T](a.Shape())}, a, b)
+	return apply(&add[T]{opBase: newBase("Add", n.GetName(), a.Shape(), dims, dims), relu: relu, y: newOutput[T](a.Shape())}, a, b)
 }
 
 func (o *add[T]) Do(inputs ...G.Value) (G.Value, error) {
@@ -389,7 +389,7 @@ func (o *add[T]) DiffWRT(int) []bool { return []bool{true, true} }
 func (o *add[T]) SymDiff(_ G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if o.relu {
 		dims := len(o.shape)
-		masked, err := G.ApplyOp(&reluGrad[T]{opBase: newBase("ReluGrad", o.name, o.shape, dims, dims), dx: newBuffer[T](o.shape)}, output, grad)
+		masked, err := apply(&reluGrad[T]{opBase: newBase("ReluGrad", o.name, o.shape, dims, dims), dx: newOutput[T](o.shape)}, output, grad)
 		return G.Nodes{masked, masked}, err
 	}
 	return G.Nodes{grad, grad}, nil
@@ -417,12 +417,12 @@ func lowerPool[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node
 	if len(xs) != 4 {
 		return nil, fmt.Errorf("expected a 4-D input, found [%v]", xs)
 	}
-	op := &pool[T]{opBase: newBase(n.GetOpType(), n.GetName(), out, 4), y: newBuffer[T](out), inShape: xs}
+	op := &pool[T]{opBase: newBase(n.GetOpType(), n.GetName(), out, 4), y: newOutput[T](out), inShape: xs}
 	if n.GetOpType() == "GlobalAveragePool" {
 		nc, hw := xs[0]*xs[1], xs[2]*xs[3]
 		op.forward = func(x, y []T) { kernel.GlobalAvgPool(x, y, nc, hw) }
 		op.backward = func(dy, dx []T) { kernel.GlobalAvgPoolBackward(dy, dx, nc, hw) }
-		return G.ApplyOp(op, x)
+		return apply(op, x)
 	}
 	for _, d := range graph.IntsAttr(n, "dilations", []int64{1, 1}) {
 		if d != 1 {
@@ -453,7 +453,7 @@ func lowerPool[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node
 		}
 		op.forward, op.backward = p.Forward, p.Backward
 	}
-	return G.ApplyOp(op, x)
+	return apply(op, x)
 }
 
 func (o *pool[T]) Do(inputs ...G.Value) (G.Value, error) {
@@ -468,7 +468,7 @@ func (o *pool[T]) Do(inputs ...G.Value) (G.Value, error) {
 func (o *pool[T]) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *pool[T]) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&poolGrad[T]{opBase: newBase(o.kind+"Grad", o.name, o.inShape, 4), fwd: o, dx: newBuffer[T](o.inShape)}, grad)
+	dx, err := apply(&poolGrad[T]{opBase: newBase(o.kind+"Grad", o.name, o.inShape, 4), fwd: o, dx: newOutput[T](o.inShape)}, grad)
 	return G.Nodes{dx}, err
 }
 
@@ -495,7 +495,7 @@ func lowerReshape[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.N
 	if out.TotalSize() != x.Shape().TotalSize() {
 		return nil, fmt.Errorf("cannot reshape [%v] to [%v]", x.Shape(), out)
 	}
-	return G.ApplyOp(&reshape[T]{opBase: newBase("Reshape", n.GetName(), out, len(x.Shape()))}, x)
+	return apply(&reshape[T]{opBase: newBase("Reshape", n.GetName(), out, len(x.Shape()))}, x)
 }
 
 func (o *reshape[T]) Do(inputs ...G.Value) (G.Value, error) {
@@ -514,7 +514,7 @@ func (o *reshape[T]) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *reshape[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	in := inputs[0].Shape()
-	dx, err := G.ApplyOp(&reshape[T]{opBase: newBase("Reshape", o.name+" grad", in, len(o.shape))}, grad)
+	dx, err := apply(&reshape[T]{opBase: newBase("Reshape", o.name+" grad", in, len(o.shape))}, grad)
 	return G.Nodes{dx}, err
 }
 
@@ -542,14 +542,14 @@ func lowerGemm[T Float](n *onnx.NodeProto, x, w, b *G.Node, out tensor.Shape) (*
 	if len(xs) != 2 || len(ws) != 2 || xs[1] != ws[1] {
 		return nil, fmt.Errorf("expected input [N, in] and weight [out, in], found [%v] and [%v]", xs, ws)
 	}
-	op := &gemm[T]{opBase: newBase("Gemm", n.GetName(), out, 2, 2), n: xs[0], in: xs[1], out: ws[0], y: newBuffer[T](out)}
+	op := &gemm[T]{opBase: newBase("Gemm", n.GetName(), out, 2, 2), n: xs[0], in: xs[1], out: ws[0], y: newOutput[T](out)}
 	inputs := []*G.Node{x, w}
 	if b != nil {
 		op.hasBias = true
 		op.inDims = append(op.inDims, 1)
 		inputs = append(inputs, b)
 	}
-	return G.ApplyOp(op, inputs...)
+	return apply(op, inputs...)
 }
 
 func (o *gemm[T]) Do(inputs ...G.Value) (G.Value, error) {
@@ -571,7 +571,7 @@ func (o *gemm[T]) DiffWRT(n int) []bool { return slices.Repeat([]bool{true}, n) 
 
 func (o *gemm[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	g := &gemmGrad[T]{opBase: newBase("GemmGrad", o.name, inputs[0].Shape(), 2, 2, 2), fwd: o,
-		dx: newBuffer[T](inputs[0].Shape()), dw: newBuffer[T](inputs[1].Shape())}
+		dx: newOutput[T](inputs[0].Shape()), dw: newBuffer[T](inputs[1].Shape())}
 	if o.hasBias {
 		g.db = newBuffer[T](inputs[2].Shape())
 	}
@@ -664,7 +664,7 @@ func lowerResize[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape, inShap
 	if err != nil {
 		return nil, err
 	}
-	return G.ApplyOp(&resize[T]{opBase: newBase("Resize", n.GetName(), out, 4), k: k, inShape: xs, y: newBuffer[T](out)}, x)
+	return apply(&resize[T]{opBase: newBase("Resize", n.GetName(), out, 4), k: k, inShape: xs, y: newOutput[T](out)}, x)
 }
 
 func (o *resize[T]) Do(inputs ...G.Value) (G.Value, error) {
@@ -679,7 +679,7 @@ func (o *resize[T]) Do(inputs ...G.Value) (G.Value, error) {
 func (o *resize[T]) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *resize[T]) SymDiff(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&resizeGrad[T]{opBase: newBase("ResizeGrad", o.name, o.inShape, 4), fwd: o, dx: newBuffer[T](o.inShape)}, grad)
+	dx, err := apply(&resizeGrad[T]{opBase: newBase("ResizeGrad", o.name, o.inShape, 4), fwd: o, dx: newOutput[T](o.inShape)}, grad)
 	return G.Nodes{dx}, err
 }
 
@@ -720,7 +720,7 @@ type crossEntropyGrad[T Float] struct {
 func lowerCrossEntropy[T Float](logits *G.Node) (*crossEntropy[T], *G.Node, error) {
 	s := logits.Shape()
 	op := &crossEntropy[T]{opBase: newBase("SoftmaxCrossEntropy", "loss", tensor.ScalarShape(), 2), targets: newBuffer[T](s), classes: s[1], dlogits: newBuffer[T](s)}
-	loss, err := G.ApplyOp(op, logits)
+	loss, err := apply(op, logits)
 	return op, loss, err
 }
 
@@ -745,7 +745,7 @@ func (o *crossEntropy[T]) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *crossEntropy[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	s := inputs[0].Shape()
-	dx, err := G.ApplyOp(&crossEntropyGrad[T]{opBase: newBase("SoftmaxCrossEntropyGrad", "loss", s, 0), dlogits: &o.dlogits, dx: newBuffer[T](s)}, grad)
+	dx, err := apply(&crossEntropyGrad[T]{opBase: newBase("SoftmaxCrossEntropyGrad", "loss", s, 0), dlogits: &o.dlogits, dx: newOutput[T](s)}, grad)
 	return G.Nodes{dx}, err
 }
 
@@ -784,7 +784,7 @@ func lowerPixelCrossEntropy[T Float](logits *G.Node) (*pixelCrossEntropy[T], *G.
 	}
 	op := &pixelCrossEntropy[T]{opBase: newBase("PixelSoftmaxCrossEntropy", "loss", tensor.ScalarShape(), 4), k: k,
 		labels: make([]int32, s[0]*s[2]*s[3]), dlogits: newBuffer[T](s)}
-	loss, err := G.ApplyOp(op, logits)
+	loss, err := apply(op, logits)
 	return op, loss, err
 }
 
@@ -806,6 +806,6 @@ func (o *pixelCrossEntropy[T]) DiffWRT(int) []bool { return []bool{true} }
 
 func (o *pixelCrossEntropy[T]) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	s := inputs[0].Shape()
-	dx, err := G.ApplyOp(&crossEntropyGrad[T]{opBase: newBase("PixelSoftmaxCrossEntropyGrad", "loss", s, 0), dlogits: &o.dlogits, dx: newBuffer[T](s)}, grad)
+	dx, err := apply(&crossEntropyGrad[T]{opBase: newBase("PixelSoftmaxCrossEntropyGrad", "loss", s, 0), dlogits: &o.dlogits, dx: newOutput[T](s)}, grad)
 	return G.Nodes{dx}, err
 }

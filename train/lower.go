@@ -170,6 +170,13 @@ type Net[T Float] struct {
 	grads    []*G.Node // their gradients, in the same order
 	bns      []*batchNorm[T]
 	convs    []*kernel.Conv2D[T]
+	arena    *kernel.Arena // the convolutions' memory during a call, shared
+	order    *runOrder     // the order the memory plan holds the ops to
+	// shared is the storage the planned buffers share; allocated the
+	// elements the plan allocated in all, buffered the elements of all
+	// the buffers it placed.
+	shared              []T
+	allocated, buffered int
 }
 
 // LowerOptions say what kind of Net Lower builds.
@@ -372,8 +379,7 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 		}
 	}
 	if !o.Training {
-		n.vm = G.NewTapeMachine(n.g)
-		return n, nil
+		return n, n.compile(n.logits)
 	}
 	if len(n.logits.Shape()) == 4 {
 		n.pixels, n.loss, err = lowerPixelCrossEntropy[T](n.logits)
@@ -383,11 +389,32 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	if n.grads, err = G.Grad(n.loss, n.paramsIn...); err != nil {
+	one := G.NewScalar(n.g, dt, G.WithName("1"), G.WithValue(scalarOne[T]()))
+	if n.grads, err = backprop[T](n.loss, n.paramsIn, one); err != nil {
 		return nil, fmt.Errorf("building gradients: %w", err)
 	}
+	return n, n.compile(append([]*G.Node{n.logits, n.loss}, n.grads...)...)
+}
+
+// compile plans the net's memory, keeping the buffers of the nodes whose
+// values are read after a run, and builds its tape machine.
+func (n *Net[T]) compile(kept ...*G.Node) error {
+	var err error
+	if n.order, n.shared, n.allocated, n.buffered, err = planMemory[T](n.g, kept); err != nil {
+		return fmt.Errorf("planning memory: %w", err)
+	}
+	need := 0
+	for _, k := range n.convs {
+		need = max(need, k.ArenaBytes())
+	}
+	if need > 0 {
+		n.arena = kernel.NewArena(need)
+		for _, k := range n.convs {
+			k.UseArena(n.arena)
+		}
+	}
 	n.vm = G.NewTapeMachine(n.g)
-	return n, nil
+	return nil
 }
 
 // followingReLU returns the Relu that is the only reader of n's output,
@@ -406,6 +433,9 @@ func followingReLU(ix *graph.Index, n *onnx.NodeProto) *onnx.NodeProto {
 func (n *Net[T]) Close() {
 	for _, k := range n.convs {
 		k.Close()
+	}
+	if n.arena != nil {
+		n.arena.Close()
 	}
 }
 
@@ -473,6 +503,7 @@ func (n *Net[T]) PixelCount() int {
 // Run computes the logits and, in a training net, the loss and the
 // gradients.
 func (n *Net[T]) Run() error {
+	n.order.last = -1
 	n.vm.Reset()
 	return n.vm.RunAll()
 }

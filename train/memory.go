@@ -14,27 +14,22 @@ import (
 	"github.com/bot-onnx/bot-onnx/graph"
 )
 
-// What the engine holds for a model, measured with runtime.MemStats after
-// lowering ResNet-18, -20, -50 and -56 at batches 1 to 128 and fitted as
-// a part per image plus a part per net:
-//   - a training net holds 1.44 to 1.52 float32 values an image for every
-//     value of a node's output (the outputs its ops own and the gradients
-//     flowing back; views and ReLUs fused into their producer own none),
-//     an evaluation net 0.72 to 0.76;
-//   - a training net also holds two (ResNet-50) to three (ResNet-18)
-//     copies of the weights (their gradients, and the convolutions'
-//     weights laid out by kernel tap), an evaluation net up to one.
-//
-// Checked against the peak resident memory (VmHWM) of whole runs (ResNet-20
-// on MNIST at batch 128, and 512 in micro-batches of 128; ResNet-50 at
-// 64×64, batch 16; ResNet-18 at 64×64, batch 64), the estimates came within
-// 4% of the peak, except ResNet-18's, whose peak was 25% higher with
-// garbage Go had not collected yet; with the Go memory limit at the
-// estimate plus 1% (limitGoMemory sets it to what is available) three
-// runs peaked below the estimate and ResNet-50 0.7% above.
+// What the engine holds for a model. The memory plan (memplan.go) lets
+// buffers whose uses do not overlap share storage, so a net holds what is
+// live at its peak: for a training net, the activations the backward pass
+// reads; for an evaluation net, a few layers' outputs. Measured as the
+// plan's storage per value of a node's output per image, after lowering
+// ResNet-20 and -56 at 32×32, ResNet-18-D at 64×64 and ResNet-50-A and -D
+// at 64×64 and 224×224:
+//   - a training net holds 0.71 to 0.75 float32 values, plus the
+//     convolutions' shared arena (converted weights and activations of
+//     the largest layer during a call), 0.02 to 0.2 more;
+//   - an evaluation net 0.03 to 0.15, plus the same arena;
+//   - a training net also holds its parameters' gradients and, in the
+//     arena, up to about one more copy of the weights.
 const (
-	trainValuesPerOutput = 1.5
-	evalValuesPerOutput  = 0.76
+	trainValuesPerOutput = 0.8
+	evalValuesPerOutput  = 0.2
 	weightsPerReplica    = 2
 	weightsPerEvalNet    = 1
 	// weightsShared are the copies a run holds once: the ONNX model's

@@ -56,8 +56,8 @@ func TestEstimateMemory(t *testing.T) {
 			want := MemoryEstimate{
 				Plan:     tc.plan,
 				Weights:  4 * params * int64(tc.weightsCopies),
-				Training: int64(math.Ceil(4 * 1.5 * outputs * float64(tc.pass))),
-				Testing:  int64(math.Ceil(4 * 0.76 * outputs * 8)),
+				Training: int64(math.Ceil(4 * 0.8 * outputs * float64(tc.pass))),
+				Testing:  int64(math.Ceil(4 * 0.2 * outputs * 8)),
 				Data:     1000,
 				Base:     32 << 20,
 			}

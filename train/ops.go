@@ -39,6 +39,28 @@ type opBase struct {
 	kind   string
 	inDims []int // rank of each input; 0 means a scalar
 	shape  tensor.Shape
+	// inputs are the nodes the op was applied to, in order (Gorgonia
+	// does not export a node's children), for backprop.
+	inputs []*G.Node
+	// order, when the net's memory is planned, checks at each run that the
+	// ops run in the planned order (memplan.go); pos is this op's place.
+	order *runOrder
+	pos   int
+}
+
+// engineOp is what every op of the engine is: an op over an opBase.
+type engineOp interface {
+	G.Op
+	base() *opBase
+}
+
+func (o *opBase) base() *opBase { return o }
+
+// apply adds op, applied to inputs, to their graph, and records the
+// inputs for backprop.
+func apply(op engineOp, inputs ...*G.Node) (*G.Node, error) {
+	op.base().inputs = inputs
+	return G.ApplyOp(op, inputs...)
 }
 
 func newBase(kind, name string, shape tensor.Shape, inDims ...int) opBase {
@@ -77,18 +99,35 @@ func (o *opBase) Hashcode() uint32 {
 
 // buffer is an owned output tensor of element type T.
 type buffer[T Float] struct {
-	t    *tensor.Dense
-	data []T
+	t     *tensor.Dense
+	data  []T
+	shape tensor.Shape
 }
 
 func newBuffer[T Float](shape tensor.Shape) buffer[T] {
-	data := make([]T, shape.TotalSize())
-	return buffer[T]{t: tensor.New(tensor.WithBacking(data), tensor.WithShape(shape.Clone()...)), data: data}
+	b := buffer[T]{shape: shape.Clone()}
+	b.back(make([]T, shape.TotalSize()))
+	return b
+}
+
+// newOutput returns a buffer without storage, for an op's output that the
+// memory plan gives storage to (memplan.go).
+func newOutput[T Float](shape tensor.Shape) buffer[T] { return buffer[T]{shape: shape.Clone()} }
+
+// back makes data the buffer's storage.
+func (b *buffer[T]) back(data []T) {
+	b.data = data
+	b.t = tensor.New(tensor.WithBacking(data), tensor.WithShape(b.shape.Clone()...))
 }
 
 // values returns the backing slices of the op's inputs, checking their
 // element type.
 func values[T Float](o *opBase, inputs []G.Value) ([][]T, error) {
+	if o.order != nil {
+		if err := o.order.ran(o); err != nil {
+			return nil, err
+		}
+	}
 	if len(inputs) != len(o.inDims) {
 		return nil, fmt.Errorf("%s: expected %d inputs, found %d", o, len(o.inDims), len(inputs))
 	}
@@ -110,4 +149,13 @@ func values[T Float](o *opBase, inputs []G.Value) ([][]T, error) {
 		}
 	}
 	return out, nil
+}
+
+// scalarOne is 1 as a Gorgonia scalar of element type T: the gradient of
+// the loss with respect to itself.
+func scalarOne[T Float]() G.Value {
+	if dtypeOf[T]() == tensor.Float64 {
+		return G.NewF64(1)
+	}
+	return G.NewF32(1)
 }

@@ -243,6 +243,33 @@ func (c *Conv2D[T]) Close() {
 	}
 }
 
+// ArenaBytes returns the size of the arena the layer's calls need (0 for
+// the Go algorithms, which need none).
+func (c *Conv2D[T]) ArenaBytes() int {
+	if c.dnnl == nil {
+		return 0
+	}
+	return c.dnnl.arenaBytes()
+}
+
+// UseArena makes the layer use a for the memory it needs during a call,
+// instead of an arena of its own: the layers of a net, which run one at a
+// time, can share one of the largest size any needs. It panics if a is
+// smaller than ArenaBytes.
+func (c *Conv2D[T]) UseArena(a *Arena) {
+	if c.dnnl == nil {
+		return
+	}
+	if a.Len() < c.ArenaBytes() {
+		panic(fmt.Sprintf("kernel: Conv2D.UseArena: the layer needs %d bytes, the arena has %d", c.ArenaBytes(), a.Len()))
+	}
+	if c.dnnl.own != nil {
+		c.dnnl.own.Close()
+		c.dnnl.own = nil
+	}
+	c.dnnl.arena = a
+}
+
 // Shape returns the shape the layer was built for.
 func (c *Conv2D[T]) Shape() ConvShape { return c.s }
 

@@ -18,11 +18,16 @@ typedef struct {
 	dnnl_memory_t mem;
 	dnnl_primitive_t reorder;
 	dnnl_memory_t rscratch;
+	// Where mem (when owned) and rscratch lie in the arena; keep: mem has
+	// storage of its own instead, which outlives the call.
+	size_t off, roff;
+	int keep;
 } bo_arg;
 
 typedef struct {
 	dnnl_primitive_t prim;
 	dnnl_memory_t scratch;
+	size_t soff; // the scratchpad's place in the arena
 	int n;
 	bo_arg a[4];
 	dnnl_exec_arg_t ex[5];
@@ -38,11 +43,63 @@ typedef struct {
 	// dy_shared: backward-weights reads the diff_dst that backward-data's
 	// reorder wrote, so that dy is converted once per Backward.
 	int dy_shared;
-	// x_shared: backward-weights reads the src that the forward's reorder
-	// wrote, so that x is converted once per step (Backward must then
-	// follow a Forward on the same x).
+	// x_shared (bf16): backward-weights reads the src that the forward's
+	// reorder wrote, so that x is converted once per step (Backward must
+	// then follow a Forward on the same x); that copy lives in x_keep.
 	int x_shared;
+	void *x_keep;
+	// arena_need: the bytes of the arena a call needs. Every other memory
+	// the layer converts into, and every scratchpad, lives in an arena the
+	// caller passes with each call: they hold nothing between calls, and
+	// the layers of a net, which run one at a time, share one.
+	size_t arena_need;
 } bo_conv;
+
+// BO_ALIGN aligns each memory in the arena to a cache line.
+#define BO_ALIGN(n) (((n) + 63) & ~(size_t)63)
+
+static size_t bo_mem_size(dnnl_memory_t m) {
+	const dnnl_memory_desc_t *md;
+	if (m == NULL || dnnl_memory_get_memory_desc(m, &md) != dnnl_success) {
+		return 0;
+	}
+	return dnnl_memory_desc_get_size(md);
+}
+
+// bo_place lays op's arena memories out from offset base and returns the
+// offset past them.
+static size_t bo_place(bo_op *op, size_t base) {
+	size_t off = base;
+	for (int i = 0; i < op->n; i++) {
+		bo_arg *a = &op->a[i];
+		if (a->owns && !a->keep) {
+			a->off = off, off += BO_ALIGN(bo_mem_size(a->mem));
+		}
+		if (a->rscratch != NULL) {
+			a->roff = off, off += BO_ALIGN(bo_mem_size(a->rscratch));
+		}
+	}
+	if (op->scratch != NULL) {
+		op->soff = off, off += BO_ALIGN(bo_mem_size(op->scratch));
+	}
+	return off;
+}
+
+// bo_use points op's arena memories into arena.
+static void bo_use(bo_op *op, char *arena) {
+	for (int i = 0; i < op->n; i++) {
+		bo_arg *a = &op->a[i];
+		if (a->owns && !a->keep) {
+			dnnl_memory_set_data_handle(a->mem, arena + a->off);
+		}
+		if (a->rscratch != NULL) {
+			dnnl_memory_set_data_handle(a->rscratch, arena + a->roff);
+		}
+	}
+	if (op->scratch != NULL) {
+		dnnl_memory_set_data_handle(op->scratch, arena + op->soff);
+	}
+}
 
 // The argument order of each op, as bound in bo_conv_create.
 enum { A_FWD_X = 0, A_BWD_DATA_DY = 0, A_BWD_W_X = 0, A_BWD_W_DY = 1 };
@@ -81,7 +138,7 @@ static dnnl_status_t bo_make(dnnl_primitive_desc_t pd, dnnl_primitive_t *prim, d
 	dnnl_status_t st = dnnl_success;
 	*scratch = NULL;
 	if (smd != NULL && dnnl_memory_desc_get_size(smd) > 0) {
-		st = dnnl_memory_create(scratch, smd, bo_engine, DNNL_MEMORY_ALLOCATE);
+		st = dnnl_memory_create(scratch, smd, bo_engine, DNNL_MEMORY_NONE);
 	}
 	if (st == dnnl_success) {
 		st = dnnl_primitive_create(prim, pd);
@@ -115,7 +172,7 @@ static dnnl_status_t bo_bind(bo_conv *c, bo_op *op, dnnl_primitive_desc_t pd, in
 		a->mem = c->user[user];
 		return dnnl_success;
 	}
-	if ((st = dnnl_memory_create(&a->mem, want, bo_engine, DNNL_MEMORY_ALLOCATE)) != dnnl_success) {
+	if ((st = dnnl_memory_create(&a->mem, want, bo_engine, DNNL_MEMORY_NONE)) != dnnl_success) {
 		return st;
 	}
 	a->owns = 1;
@@ -174,6 +231,7 @@ static void bo_conv_destroy(bo_conv *c) {
 	}
 	free(c->zero_bias);
 	free(c->spare_db);
+	free(c->x_keep);
 	free(c);
 }
 
@@ -290,7 +348,24 @@ static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16
 		goto attr_done;
 	}
 	c->dy_shared = bo_share(&c->op[OP_BWD_DATA].a[A_BWD_DATA_DY], &c->op[OP_BWD_W].a[A_BWD_W_DY]);
-	c->x_shared = bo_share(&c->op[OP_FWD].a[A_FWD_X], &c->op[OP_BWD_W].a[A_BWD_W_X]);
+	// In bf16 every layer converts x, and converting it once a step pays
+	// for keeping the copy (half the size of x); in fp32 only a network's
+	// first layer does, into a layout padded to 16 channels, whose copy
+	// would be 5 times the size of its 3-channel input.
+	c->x_shared = bf16 && bo_share(&c->op[OP_FWD].a[A_FWD_X], &c->op[OP_BWD_W].a[A_BWD_W_X]);
+	if (c->x_shared) {
+		bo_arg *x = &c->op[OP_FWD].a[A_FWD_X];
+		size_t n = BO_ALIGN(bo_mem_size(x->mem));
+		if ((c->x_keep = aligned_alloc(64, n)) == NULL) {
+			st = dnnl_out_of_memory;
+			dnnl_primitive_desc_destroy(fpd);
+			dnnl_primitive_desc_destroy(dpd);
+			dnnl_primitive_desc_destroy(wpd);
+			goto attr_done;
+		}
+		x->keep = 1;
+		dnnl_memory_set_data_handle(x->mem, c->x_keep);
+	}
 	step = "creating the primitives";
 	dnnl_primitive_desc_t pds[OP_N] = {fpd, dpd, wpd};
 	for (int o = 0; o < OP_N; o++) {
@@ -305,6 +380,11 @@ static const char *bo_conv_create(bo_conv **out, dnnl_status_t *status, int bf16
 		for (int o = 0; o < OP_N; o++) {
 			bo_args(&c->op[o]);
 		}
+		// Backward runs backward-data, then backward-weights, which may read
+		// the dy backward-data converted: their memories lie one after the other.
+		size_t fwd = bo_place(&c->op[OP_FWD], 0);
+		size_t bwd = bo_place(&c->op[OP_BWD_W], bo_place(&c->op[OP_BWD_DATA], 0));
+		c->arena_need = fwd > bwd ? fwd : bwd;
 	}
 attr_done:
 	dnnl_primitive_attr_destroy(attr);
@@ -358,9 +438,10 @@ static void bo_set(bo_conv *c, void **p) {
 // bo_conv_forward and bo_conv_backward run on the calling thread alone:
 // the OpenMP thread count is a per-thread setting, and the Go scheduler may
 // move a goroutine to another thread between calls, so it is set here.
-static dnnl_status_t bo_conv_forward(bo_conv *c, float *x, float *w, float *b, float *y) {
+static dnnl_status_t bo_conv_forward(bo_conv *c, char *arena, float *x, float *w, float *b, float *y) {
 	int prev = omp_get_max_threads();
 	omp_set_num_threads(1);
+	bo_use(&c->op[OP_FWD], arena);
 	void *p[U_N] = {x, w, b != NULL ? b : c->zero_bias, y};
 	bo_set(c, p);
 	dnnl_status_t st = bo_run(c, &c->op[OP_FWD]);
@@ -370,9 +451,11 @@ static dnnl_status_t bo_conv_forward(bo_conv *c, float *x, float *w, float *b, f
 	return st;
 }
 
-static dnnl_status_t bo_conv_backward(bo_conv *c, float *x, float *w, float *dy, float *dx, float *dw, float *db) {
+static dnnl_status_t bo_conv_backward(bo_conv *c, char *arena, float *x, float *w, float *dy, float *dx, float *dw, float *db) {
 	int prev = omp_get_max_threads();
 	omp_set_num_threads(1);
+	bo_use(&c->op[OP_BWD_DATA], arena);
+	bo_use(&c->op[OP_BWD_W], arena);
 	void *p[U_N] = {x, w, NULL, NULL, dx, dw, db != NULL ? db : c->spare_db, dy};
 	bo_set(c, p);
 	dnnl_status_t st = dnnl_success;
@@ -460,6 +543,9 @@ type dnnlConv struct {
 	c       *C.bo_conv
 	lastX   unsafe.Pointer
 	cleanup runtime.Cleanup
+	// arena holds the converted memories and scratchpads during a call:
+	// one a net shares (UseArena), or the layer's own, made on first use.
+	arena, own *Arena
 }
 
 // newDNNLConv builds the primitives for s; bf16 selects bfloat16 inputs.
@@ -498,6 +584,63 @@ func (d *dnnlConv) close() {
 	d.cleanup.Stop()
 	C.bo_conv_destroy(d.c)
 	d.c = nil
+	if d.own != nil {
+		d.own.Close()
+	}
+}
+
+// arenaBytes is the arena a call needs.
+func (d *dnnlConv) arenaBytes() int { return int(d.c.arena_need) }
+
+// arenaPtr returns the arena for a call, making the layer's own the first
+// time when none was given.
+func (d *dnnlConv) arenaPtr() *C.char {
+	if d.arena == nil {
+		if d.own == nil {
+			d.own = NewArena(d.arenaBytes())
+		}
+		d.arena = d.own
+	}
+	if d.arena.p == nil {
+		panic("kernel: Conv2D: its arena was closed")
+	}
+	return (*C.char)(d.arena.p)
+}
+
+// Arena is memory outside Go's heap that oneDNN convolutions use during a
+// call and that holds nothing between calls: the layers of a net, which
+// run one at a time, share one (Conv2D.UseArena) instead of holding their
+// own. C memory, because oneDNN keeps the addresses it is given.
+type Arena struct {
+	p       unsafe.Pointer
+	n       int
+	cleanup runtime.Cleanup
+}
+
+// NewArena allocates an arena of n bytes (64-byte aligned); it panics when
+// the system has no memory for it, as Go's own allocation would.
+func NewArena(n int) *Arena {
+	size := C.size_t((max(n, 1) + 63) &^ 63)
+	p := C.aligned_alloc(64, size)
+	if p == nil {
+		panic(fmt.Sprintf("kernel: allocating a %d-byte arena: out of memory", n))
+	}
+	a := &Arena{p: p, n: n}
+	a.cleanup = runtime.AddCleanup(a, func(p unsafe.Pointer) { C.free(p) }, p)
+	return a
+}
+
+// Len returns the arena's size in bytes.
+func (a *Arena) Len() int { return a.n }
+
+// Close frees the arena now; layers that use it must not run afterwards.
+func (a *Arena) Close() {
+	if a.p == nil {
+		return
+	}
+	a.cleanup.Stop()
+	C.free(a.p)
+	a.p = nil
 }
 
 func convName(s ConvShape, bf16 bool) string {
@@ -511,7 +654,7 @@ func convName(s ConvShape, bf16 bool) string {
 // forward and backward take float32 slices whose lengths Conv2D checked;
 // nil bias, dx or db pass as NULL.
 func (d *dnnlConv) forward(x, w, bias, y unsafe.Pointer) {
-	if st := C.bo_conv_forward(d.c, (*C.float)(x), (*C.float)(w), (*C.float)(bias), (*C.float)(y)); st != C.dnnl_success {
+	if st := C.bo_conv_forward(d.c, d.arenaPtr(), (*C.float)(x), (*C.float)(w), (*C.float)(bias), (*C.float)(y)); st != C.dnnl_success {
 		panic("kernel: oneDNN convolution forward: " + dnnlStatus(st))
 	}
 	d.lastX = x
@@ -522,7 +665,7 @@ func (d *dnnlConv) backward(x, w, dy, dx, dw, db unsafe.Pointer) {
 	if d.c.x_shared != 0 && x != d.lastX {
 		panic("kernel: Conv2D.Backward: this layer reuses the last Forward's converted input; call Forward on x first")
 	}
-	if st := C.bo_conv_backward(d.c, (*C.float)(x), (*C.float)(w), (*C.float)(dy), (*C.float)(dx), (*C.float)(dw), (*C.float)(db)); st != C.dnnl_success {
+	if st := C.bo_conv_backward(d.c, d.arenaPtr(), (*C.float)(x), (*C.float)(w), (*C.float)(dy), (*C.float)(dx), (*C.float)(dw), (*C.float)(db)); st != C.dnnl_success {
 		panic("kernel: oneDNN convolution backward: " + dnnlStatus(st))
 	}
 	runtime.KeepAlive(d)

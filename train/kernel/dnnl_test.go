@@ -274,13 +274,15 @@ func TestDNNLISA(t *testing.T) {
 	}
 }
 
-// TestConv2DBackwardReusesForwardInput: a layer that converts x (an NCHW
-// 3×3 layer, whose blocked copy of x backward-weights reuses) refuses a
-// Backward on another slice than the last Forward's, where it would read
-// a stale copy.
+// TestConv2DBackwardReusesForwardInput: a bf16 layer, whose bfloat16 copy
+// of x backward-weights reuses, refuses a Backward on another slice than
+// the last Forward's, where it would read a stale copy.
 func TestConv2DBackwardReusesForwardInput(t *testing.T) {
-	s := ConvShape{N: 2, C: 16, H: 8, W: 8, K: 16, KH: 3, KW: 3, Pads: [4]int{1, 1, 1, 1}}
-	c, err := NewConv2D[float32](s)
+	if err := BF16Support(); err != nil {
+		t.Skip(err)
+	}
+	s := ConvShape{N: 2, C: 16, H: 8, W: 8, K: 16, KH: 3, KW: 3, Pads: [4]int{1, 1, 1, 1}, XChannelsLast: true, YChannelsLast: true}
+	c, err := NewConv2DPrecision[float32](s, BF16)
 	if err != nil {
 		t.Fatal(err)
 	}
