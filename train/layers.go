@@ -412,7 +412,9 @@ type poolGrad[T Float] struct {
 	dx  buffer[T]
 }
 
-func lowerPool[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error) {
+// lowerPool lowers a pool of an NCHW input, or an NHWC one when
+// channelsLast, whose output is then NHWC too.
+func lowerPool[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape, channelsLast bool) (*G.Node, error) {
 	xs := x.Shape()
 	if len(xs) != 4 {
 		return nil, fmt.Errorf("expected a 4-D input, found [%v]", xs)
@@ -422,6 +424,10 @@ func lowerPool[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node
 		nc, hw := xs[0]*xs[1], xs[2]*xs[3]
 		op.forward = func(x, y []T) { kernel.GlobalAvgPool(x, y, nc, hw) }
 		op.backward = func(dy, dx []T) { kernel.GlobalAvgPoolBackward(dy, dx, nc, hw) }
+		if channelsLast {
+			op.forward = func(x, y []T) { kernel.GlobalAvgPoolNHWC(x, y, xs[0], xs[1], hw) }
+			op.backward = func(dy, dx []T) { kernel.GlobalAvgPoolNHWCBackward(dy, dx, xs[0], xs[1], hw) }
+		}
 		return apply(op, x)
 	}
 	for _, d := range graph.IntsAttr(n, "dilations", []int64{1, 1}) {
@@ -439,7 +445,7 @@ func lowerPool[T Float](n *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node
 		return nil, err
 	}
 	s := kernel.PoolShape{N: xs[0], C: xs[1], H: xs[2], W: xs[3], KH: int(k[0]), KW: int(k[1]),
-		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads, CeilMode: graph.IntAttr(n, "ceil_mode", 0) == 1}
+		StrideH: int(strides[0]), StrideW: int(strides[1]), Pads: pads, CeilMode: graph.IntAttr(n, "ceil_mode", 0) == 1, ChannelsLast: channelsLast}
 	if n.GetOpType() == "MaxPool" {
 		p, err := kernel.NewMaxPool2D[T](s)
 		if err != nil {

@@ -294,8 +294,8 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 		}
 		var y *G.Node
 		switch node.GetOpType() {
-		case "Conv", "BatchNormalization", "Relu", "Add":
-			// These keep their input's layout (a Conv turns it channels-last).
+		case "Conv", "BatchNormalization", "Relu", "Add", "MaxPool", "AveragePool", "GlobalAveragePool":
+			// These take either layout (a Conv turns it channels-last).
 		default:
 			if x, err = as(x, false); err != nil {
 				return nil, fmt.Errorf("node %q (%s): %w", node.GetName(), node.GetOpType(), err)
@@ -330,7 +330,9 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 			y, err = lowerRelu[T](node, x)
 			isLast[y] = isLast[x]
 		case "MaxPool", "AveragePool", "GlobalAveragePool":
-			y, err = lowerPool[T](node, x, out)
+			y, err = lowerPool[T](node, x, out, isLast[x])
+			// A global pool's N×C×1×1 output is the same in both layouts.
+			isLast[y] = isLast[x] && node.GetOpType() != "GlobalAveragePool"
 		case "Add":
 			other := env[node.GetInput()[1]]
 			if other == nil || !slices.Equal(other.Shape(), x.Shape()) {

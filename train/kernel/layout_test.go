@@ -217,3 +217,58 @@ func TestVecElementwise(t *testing.T) {
 		check("AddReLU")
 	}
 }
+
+// TestPoolsChannelsLast checks the NHWC max and average pools and the
+// global average pool against the NCHW ones (which TestMaxPool2D and
+// friends check against the definition and finite differences) on the
+// same values transposed, forward and backward, in float64.
+func TestPoolsChannelsLast(t *testing.T) {
+	for i, tc := range poolCases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.s
+			last := s
+			last.ChannelsLast = true
+			r := newRand(uint64(300 + i))
+			x, dy := randn(r, s.XLen()), randn(r, s.YLen())
+			oh, ow := s.OutH(), s.OutW()
+			check := func(kind string, first, lastX []float64, n, c, hw int) {
+				t.Helper()
+				if e := relErr(lastX, lastOf(first, n, c, hw)); e > 1e-14 {
+					t.Errorf("%s: NHWC differs from NCHW: rel err %.3g", kind, e)
+				}
+			}
+			mf, _ := NewMaxPool2D[float64](s)
+			ml, _ := NewMaxPool2D[float64](last)
+			yf, yl, dxf, dxl := make([]float64, s.YLen()), make([]float64, s.YLen()), make([]float64, s.XLen()), garbage(s.XLen())
+			mf.Forward(x, yf)
+			ml.Forward(lastOf(x, s.N, s.C, s.H*s.W), yl)
+			check("max forward", yf, yl, s.N, s.C, oh*ow)
+			mf.Backward(dy, dxf)
+			ml.Backward(lastOf(dy, s.N, s.C, oh*ow), dxl)
+			check("max backward", dxf, dxl, s.N, s.C, s.H*s.W)
+			for _, pad := range []bool{false, true} {
+				af, _ := NewAvgPool2D[float64](s, pad)
+				al, _ := NewAvgPool2D[float64](last, pad)
+				yl, dxl := garbage(s.YLen()), garbage(s.XLen())
+				af.Forward(x, yf)
+				al.Forward(lastOf(x, s.N, s.C, s.H*s.W), yl)
+				check(fmt.Sprintf("avg (count pad %v) forward", pad), yf, yl, s.N, s.C, oh*ow)
+				af.Backward(dy, dxf)
+				al.Backward(lastOf(dy, s.N, s.C, oh*ow), dxl)
+				check(fmt.Sprintf("avg (count pad %v) backward", pad), dxf, dxl, s.N, s.C, s.H*s.W)
+			}
+			hw := s.H * s.W
+			gf, gl := make([]float64, s.N*s.C), garbage(s.N*s.C)
+			GlobalAvgPool(x, gf, s.N*s.C, hw)
+			GlobalAvgPoolNHWC(lastOf(x, s.N, s.C, hw), gl, s.N, s.C, hw)
+			if e := relErr(gl, gf); e > 1e-14 {
+				t.Errorf("global average: rel err %.3g", e)
+			}
+			g := randn(r, s.N*s.C)
+			GlobalAvgPoolBackward(g, dxf, s.N*s.C, hw)
+			dxl = garbage(s.XLen())
+			GlobalAvgPoolNHWCBackward(g, dxl, s.N, s.C, hw)
+			check("global average backward", dxf, dxl, s.N, s.C, hw)
+		})
+	}
+}

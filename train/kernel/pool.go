@@ -13,6 +13,8 @@ type PoolShape struct {
 	// that would start in the bottom or right padding is dropped, as in
 	// ONNX Runtime and PyTorch.
 	CeilMode bool
+	// ChannelsLast lays x, y and their gradients out NHWC instead of NCHW.
+	ChannelsLast bool
 }
 
 // outSize is the output length of one spatial axis.
@@ -117,6 +119,10 @@ func (p *MaxPool2D[T]) Forward(x, y []T) {
 	s := p.s
 	checkLen("MaxPool2D.Forward", "x", x, s.XLen())
 	checkLen("MaxPool2D.Forward", "y", y, s.YLen())
+	if s.ChannelsLast {
+		p.forwardNHWC(x, y)
+		return
+	}
 	in, out := s.H*s.W, p.oh*p.ow
 	for pl := range s.N * s.C {
 		xs, ys, am := x[pl*in:(pl+1)*in], y[pl*out:(pl+1)*out], p.argmax[pl*out:(pl+1)*out]
@@ -145,10 +151,49 @@ func (p *MaxPool2D[T]) Backward(dy, dx []T) {
 	checkLen("MaxPool2D.Backward", "dx", dx, s.XLen())
 	clear(dx)
 	in, out := s.H*s.W, p.oh*p.ow
+	if s.ChannelsLast {
+		// argmax holds, per output element (n, position, c), the input
+		// position h·W+w.
+		for i, g := range dy {
+			n, c := i/(out*s.C), i%s.C
+			dx[(n*in+int(p.argmax[i]))*s.C+c] += g
+		}
+		return
+	}
 	for pl := range s.N * s.C {
 		dxs := dx[pl*in : (pl+1)*in]
 		for i, g := range dy[pl*out : (pl+1)*out] {
 			dxs[p.argmax[pl*out+i]] += g
+		}
+	}
+}
+
+// forwardNHWC is Forward on NHWC tensors: each window's positions in
+// turn, compared across the channels, which lie next to each other.
+func (p *MaxPool2D[T]) forwardNHWC(x, y []T) {
+	s := p.s
+	for n := range s.N {
+		xs := x[n*s.H*s.W*s.C : (n+1)*s.H*s.W*s.C]
+		for r, hw := range p.hw {
+			for q, ww := range p.ww {
+				o := ((n*p.oh+r)*p.ow + q) * s.C
+				best, at := y[o:o+s.C], p.argmax[o:o+s.C]
+				first := hw.lo*s.W + ww.lo
+				copy(best, xs[first*s.C:(first+1)*s.C])
+				for c := range at {
+					at[c] = int32(first)
+				}
+				for h := hw.lo; h < hw.hi; h++ {
+					for w := ww.lo; w < ww.hi; w++ {
+						pos := h*s.W + w
+						for c, v := range xs[pos*s.C : (pos+1)*s.C] {
+							if v > best[c] {
+								best[c], at[c] = v, int32(pos)
+							}
+						}
+					}
+				}
+			}
 		}
 	}
 }
@@ -199,6 +244,10 @@ func (p *AvgPool2D[T]) Forward(x, y []T) {
 	s := p.s
 	checkLen("AvgPool2D.Forward", "x", x, s.XLen())
 	checkLen("AvgPool2D.Forward", "y", y, s.YLen())
+	if s.ChannelsLast {
+		p.passNHWC(x, y, false)
+		return
+	}
 	in, out := s.H*s.W, p.oh*p.ow
 	for pl := range s.N * s.C {
 		xs, ys := x[pl*in:(pl+1)*in], y[pl*out:(pl+1)*out]
@@ -223,6 +272,10 @@ func (p *AvgPool2D[T]) Backward(dy, dx []T) {
 	checkLen("AvgPool2D.Backward", "dy", dy, s.YLen())
 	checkLen("AvgPool2D.Backward", "dx", dx, s.XLen())
 	clear(dx)
+	if s.ChannelsLast {
+		p.passNHWC(dx, dy, true)
+		return
+	}
 	in, out := s.H*s.W, p.oh*p.ow
 	for pl := range s.N * s.C {
 		dxs, dys := dx[pl*in:(pl+1)*in], dy[pl*out:(pl+1)*out]
@@ -235,6 +288,81 @@ func (p *AvgPool2D[T]) Backward(dy, dx []T) {
 						row[i] += g
 					}
 				}
+			}
+		}
+	}
+}
+
+// passNHWC is Forward (y = window averages of x) or, with backward,
+// Backward (x += dy·divisor over each window, into a cleared x) on NHWC
+// tensors, the channels of a position next to each other.
+func (p *AvgPool2D[T]) passNHWC(x, y []T, backward bool) {
+	s := p.s
+	for n := range s.N {
+		xs := x[n*s.H*s.W*s.C : (n+1)*s.H*s.W*s.C]
+		for r, hw := range p.hw {
+			for q, ww := range p.ww {
+				o := ((n*p.oh+r)*p.ow + q) * s.C
+				ys, inv := y[o:o+s.C], p.inv[r*p.ow+q]
+				if !backward {
+					clear(ys)
+				}
+				for h := hw.lo; h < hw.hi; h++ {
+					for w := ww.lo; w < ww.hi; w++ {
+						pos := (h*s.W + w) * s.C
+						xp := xs[pos : pos+s.C]
+						if backward {
+							for c, g := range ys {
+								xp[c] += g * inv
+							}
+							continue
+						}
+						for c, v := range xp {
+							ys[c] += v
+						}
+					}
+				}
+				if !backward {
+					for c := range ys {
+						ys[c] *= inv
+					}
+				}
+			}
+		}
+	}
+}
+
+// GlobalAvgPoolNHWC is GlobalAvgPool on n NHWC images of c channels and hw
+// positions; y, N×C, is the same in either layout.
+func GlobalAvgPoolNHWC[T Float](x, y []T, n, c, hw int) {
+	checkLen("GlobalAvgPoolNHWC", "x", x, n*c*hw)
+	checkLen("GlobalAvgPoolNHWC", "y", y, n*c)
+	inv := 1 / T(hw)
+	clear(y)
+	for i := range n {
+		sum := y[i*c : (i+1)*c]
+		for p := range hw {
+			for ch, v := range x[(i*hw+p)*c : (i*hw+p+1)*c] {
+				sum[ch] += v
+			}
+		}
+		for ch := range sum {
+			sum[ch] *= inv
+		}
+	}
+}
+
+// GlobalAvgPoolNHWCBackward sets dx (n NHWC images) to the gradient of
+// GlobalAvgPoolNHWC given dy (N×C).
+func GlobalAvgPoolNHWCBackward[T Float](dy, dx []T, n, c, hw int) {
+	checkLen("GlobalAvgPoolNHWCBackward", "dy", dy, n*c)
+	checkLen("GlobalAvgPoolNHWCBackward", "dx", dx, n*c*hw)
+	inv := 1 / T(hw)
+	for i := range n {
+		for p := range hw {
+			row := dx[(i*hw+p)*c : (i*hw+p+1)*c]
+			for ch, g := range dy[i*c : (i+1)*c] {
+				row[ch] = g * inv
 			}
 		}
 	}
