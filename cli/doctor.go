@@ -92,6 +92,11 @@ type engineReport struct {
 	// ISA is the widest instruction set the CPU gives the kernels.
 	ISA  string `json:"isa"`
 	BF16 bool   `json:"bf16"`
+	// Convolutions is the instruction set oneDNN's JIT kernels run (its own
+	// names), Elementwise the copy of the BatchNorm, ReLU and Add kernels
+	// chosen from the features.
+	Convolutions string `json:"convolution_isa"`
+	Elementwise  string `json:"elementwise_isa"`
 	// Warnings name kernels that fall back to a narrower instruction set
 	// than ISA, one line each.
 	Warnings []string `json:"warnings,omitempty"`
@@ -137,7 +142,16 @@ func diagnose(ortLib string) doctorReport {
 // does, and warns of kernels narrower than the CPU allows.
 func diagnoseEngine() (engineReport, openBLASReport) {
 	f := kernel.HostFeatures()
-	e := engineReport{CPU: kernel.CPUName(), Features: f.String(), ISA: f.ISA(), BF16: f.HasBF16()}
+	e := engineReport{CPU: kernel.CPUName(), Features: f.String(), ISA: f.ISA(), BF16: f.HasBF16(),
+		Convolutions: kernel.DNNLISA(), Elementwise: kernel.VecISA()}
+	for _, k := range []struct{ what, isa string }{
+		{"oneDNN (convolutions) " + e.Convolutions, kernel.DNNLISAFamily()},
+		{"elementwise kernels", e.Elementwise},
+	} {
+		if w := kernel.ISAWarning(k.what, k.isa, f); w != "" {
+			e.Warnings = append(e.Warnings, w)
+		}
+	}
 	info, err := kernel.LoadBLAS()
 	if err != nil {
 		return e, openBLASReport{Error: err.Error()}
@@ -266,6 +280,8 @@ func (e engineReport) print(line func(key, format string, args ...any)) {
 		bf16 = "bfloat16 arithmetic (train --precision bf16)"
 	}
 	line("engine isa", "%s, %s", e.ISA, bf16)
+	line("convolutions", "oneDNN %s (JIT kernels oneDNN picks from CPUID)", e.Convolutions)
+	line("elementwise", "%s (BatchNorm, ReLU, Add: the copy picked from the features)", e.Elementwise)
 	for _, w := range e.Warnings {
 		line("warning", "%s", w)
 	}

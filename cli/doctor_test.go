@@ -39,6 +39,27 @@ func TestDoctorWarnsOnGenericBLAS(t *testing.T) {
 	}
 }
 
+// TestDoctorWarnsOnNarrowOneDNN lowers oneDNN's instruction set with its
+// own DNNL_MAX_CPU_ISA, as an old oneDNN on a new CPU would fall short: on
+// a CPU with AVX-512, doctor names oneDNN's set and warns in one line.
+func TestDoctorWarnsOnNarrowOneDNN(t *testing.T) {
+	f := kernel.HostFeatures()
+	if !f.HasAVX512() {
+		t.Skip("this CPU has no AVX-512: AVX2 is oneDNN's best here")
+	}
+	cmd := exec.Command(os.Args[0], "doctor", "--json")
+	cmd.Env = append(os.Environ(), "BOT_ONNX_AS_MAIN=1", "DNNL_MAX_CPU_ISA=AVX2")
+	out, _ := cmd.Output()
+	var r doctorReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, out)
+	}
+	want := "oneDNN (convolutions) avx2 runs avx2 kernels on a CPU with " + f.ISA() + ": narrower than the CPU allows"
+	if r.Engine.Convolutions != "avx2" || !slices.ContainsFunc(r.Engine.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Errorf("convolutions %q, warnings %q; expected avx2 and a line starting %q", r.Engine.Convolutions, r.Engine.Warnings, want)
+	}
+}
+
 // TestDoctor runs doctor as a person and as a script would, with ONNX
 // Runtime found and with --ort-lib naming a missing library: the latter
 // exits non-zero with a one-line message and still reports everything
@@ -98,6 +119,9 @@ func checkDoctorJSON(t *testing.T, stdout string, found bool, missing string) {
 	// an OpenBLAS core): the ISA named is the CPU's, and nothing warns.
 	if f := kernel.HostFeatures(); r.Engine.ISA != f.ISA() || r.Engine.BF16 != f.HasBF16() {
 		t.Errorf("engine %+v; expected ISA %s and bf16 %v for features %s", r.Engine, f.ISA(), f.HasBF16(), f)
+	}
+	if r.Engine.Elementwise != kernel.VecISA() || r.Engine.Convolutions != kernel.DNNLISA() {
+		t.Errorf("engine %+v; expected elementwise %s and convolutions %s", r.Engine, kernel.VecISA(), kernel.DNNLISA())
 	}
 	if strings.HasPrefix(r.OpenBLAS.CoreFrom, "the CPU's features") && (len(r.Engine.Warnings) > 0 || r.OpenBLAS.ISA != kernel.BLASCoreISA(kernel.BLASCoreFor(kernel.HostFeatures()))) {
 		t.Errorf("openblas %+v, warnings %q: expected the core chosen for this CPU, with no warning", r.OpenBLAS, r.Engine.Warnings)

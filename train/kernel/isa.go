@@ -119,13 +119,36 @@ var isaRank = map[string]int{"sse": 0, "avx2": 1, "avx512": 2, "avx512_bf16": 3}
 // names them, e.g. "openblas core Prescott") use a narrower instruction set
 // than the CPU's features allow, and "" when they use the CPU's best. A
 // bfloat16-capable core on a CPU without bfloat16 is no fault: its fp32
-// kernels are the AVX-512 ones.
+// kernels are the AVX-512 ones; nor is an AVX-512 one on a CPU with
+// AVX512_BF16, for fp32 work.
 func ISAWarning(what, kernelISA string, f Features) string {
 	have := f.ISA()
 	if isaRank[kernelISA] >= isaRank[have] || (kernelISA == "avx512" && have == "avx512_bf16") {
 		return ""
 	}
-	return fmt.Sprintf("%s runs %s kernels on a CPU with %s: a generic fallback, training runs several times slower than it could", what, kernelISA, have)
+	if kernelISA == "sse" {
+		return fmt.Sprintf("%s runs sse kernels on a CPU with %s: a generic fallback, several times slower than it could be", what, have)
+	}
+	return fmt.Sprintf("%s runs %s kernels on a CPU with %s: narrower than the CPU allows, slower than it could be", what, kernelISA, have)
+}
+
+// DNNLISAFamily returns the instruction set of oneDNN's kernels (DNNLISA)
+// in the words ISA uses: "avx512_bf16", "avx512", "avx2" or "sse".
+func DNNLISAFamily() string { return dnnlISAFamily(DNNLISA()) }
+
+// dnnlISAFamily maps one of oneDNN's names to ISA's words. Knights
+// Landing's avx512_mic lacks the BW, DQ and VL extensions ISA's "avx512"
+// needs, so it counts as avx2.
+func dnnlISAFamily(name string) string {
+	switch {
+	case strings.HasPrefix(name, "avx512_core_bf16"), strings.HasPrefix(name, "avx512_core_amx"):
+		return "avx512_bf16"
+	case strings.HasPrefix(name, "avx512_core"):
+		return "avx512"
+	case strings.HasPrefix(name, "avx2"), strings.HasPrefix(name, "avx512_mic"):
+		return "avx2"
+	}
+	return "sse"
 }
 
 // CPUName returns the CPU's model name as Linux reports it (lscpu's "Model

@@ -81,6 +81,33 @@ func TestISAWarning(t *testing.T) {
 	}
 }
 
+// TestDNNLISAWarning maps oneDNN's instruction-set names onto the engine's
+// and warns where oneDNN runs narrower kernels than the features allow.
+func TestDNNLISAWarning(t *testing.T) {
+	for _, tc := range []struct {
+		dnnl, family string
+		f            Features
+		warn         bool
+	}{
+		{"avx512_core_amx", "avx512_bf16", sapphire, false},
+		{"avx512_core_bf16", "avx512_bf16", avx512bf, false},
+		{"avx512_core_vnni", "avx512", avx512bf, false}, // fp32 convolutions gain nothing from bf16
+		{"avx512_core", "avx512", avx512, false},
+		{"avx2", "avx2", avx512bf, true}, // DNNL_MAX_CPU_ISA=AVX2, or an old oneDNN
+		{"avx2_vnni", "avx2", avx2, false},
+		{"avx512_mic", "avx2", avx512, true},
+		{"sse41", "sse", avx2, true},
+		{"all", "sse", baseline, false},
+	} {
+		if got := dnnlISAFamily(tc.dnnl); got != tc.family {
+			t.Errorf("oneDNN %s: family %s, expected %s", tc.dnnl, got, tc.family)
+		}
+		if w := ISAWarning("oneDNN "+tc.dnnl, tc.family, tc.f); (w != "") != tc.warn {
+			t.Errorf("oneDNN %s on %s: warning %q, expected one: %v", tc.dnnl, tc.f, w, tc.warn)
+		}
+	}
+}
+
 // TestLoadedBLASMatchesCPU: on the machine the tests run on, the OpenBLAS
 // kernels that run use the widest instruction set the CPU has (unless the
 // user forced a core), which is what doctor reports.
