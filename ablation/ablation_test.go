@@ -12,7 +12,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
 )
@@ -100,7 +100,7 @@ func TestChosenSteps(t *testing.T) {
 // start is refused without --resume, and with it every finished run is read
 // back, not trained again.
 func TestRunStudy(t *testing.T) {
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 	dir := t.TempDir()

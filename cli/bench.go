@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -58,9 +58,9 @@ func benchCommand() *cli.Command {
 				&cli.IntFlag{Name: "steps", Value: 20, Usage: "timed steps"},
 				&cli.IntFlag{Name: "runs", Value: 1, Usage: "repeat the comparison, each run timing bot-onnx then the peer, and report medians"},
 				&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first"},
-				&cli.IntFlag{Name: "threads", Value: goruntime.NumCPU(), Usage: "replicas for bot-onnx, threads for PyTorch"},
+				&cli.IntFlag{Name: "threads", Value: runtime.NumCPU(), Usage: "replicas for bot-onnx, threads for PyTorch"},
 				&cli.StringFlag{Name: "data", Usage: "folder:DIR: also measure the loader (decode + the paper's augmentation of DIR/train) alone and feeding the trainer"},
-				&cli.IntFlag{Name: "workers", Value: goruntime.NumCPU(), Usage: "loader goroutines with --data"},
+				&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "loader goroutines with --data"},
 				&cli.StringFlag{Name: "peer", Value: "torch", Usage: "torch: also run Debian's PyTorch (/usr/bin/python3) on the same model, in NCHW and in channels_last; none"},
 				&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 			},

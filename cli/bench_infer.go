@@ -2,7 +2,7 @@ package cli
 
 import (
 	"fmt"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/bench"
@@ -38,7 +38,7 @@ func inferCommand() *cli.Command {
 	flags := runtimeFlags()
 	for _, f := range flags {
 		if f, ok := f.(*cli.IntFlag); ok && f.Name == "threads" {
-			f.Value, f.Usage = goruntime.NumCPU(), "intra-op threads of ONNX Runtime, and PyTorch's threads"
+			f.Value, f.Usage = runtime.NumCPU(), "intra-op threads of ONNX Runtime, and PyTorch's threads"
 		}
 	}
 	return &cli.Command{

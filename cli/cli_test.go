@@ -10,7 +10,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 )
 
 // run calls Main as the shell would and returns its exit status and output.
@@ -124,7 +124,7 @@ func TestBadInput(t *testing.T) {
 // requireORT skips (or fails under CI) when no ONNX Runtime library is found.
 func requireORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 }

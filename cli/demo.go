@@ -9,7 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -18,7 +18,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/tweaks"
@@ -139,7 +139,7 @@ type demo struct {
 	out     string
 	dataDir string
 	threads int
-	runtime runtime.Options
+	runtime ort.Options
 	log     io.Writer
 	stage   int
 }
@@ -201,7 +201,7 @@ func (d *demo) run(ctx context.Context) (*demoResult, error) {
 		return nil, err
 	}
 	defer unlock()
-	res := &demoResult{Budget: d.budget, Version: Version, Cores: goruntime.NumCPU(), Variants: map[string]variant{}}
+	res := &demoResult{Budget: d.budget, Version: Version, Cores: runtime.NumCPU(), Variants: map[string]variant{}}
 	models, err := d.buildModels(res)
 	if err != nil {
 		return nil, err
@@ -337,10 +337,10 @@ func (d *demo) exportAndEvaluate(ctx context.Context, r *runResult) error {
 		}
 		model := filepath.Join(d.out, demoExports, r.Run.Name+".onnx")
 		if saved.Export, err = export.File(trained, model, export.Options{ProducerVersion: Version, Seed: d.budget.Seed,
-			Runtime: runtime.Options{LibraryPath: d.runtime.LibraryPath, Threads: d.runtime.Threads}}); err != nil {
+			Runtime: ort.Options{LibraryPath: d.runtime.LibraryPath, Threads: d.runtime.Threads}}); err != nil {
 			return fmt.Errorf("exporting %s: %w", r.Run.Name, err)
 		}
-		sess, err := runtime.NewSession(model, d.runtime)
+		sess, err := ort.NewSession(model, d.runtime)
 		if err != nil {
 			return err
 		}
@@ -352,7 +352,7 @@ func (d *demo) exportAndEvaluate(ctx context.Context, r *runResult) error {
 	if err == nil && saved.Eval.Fallback != "" {
 		// auto fell back once and said why; later sessions go straight to
 		// the CPU instead of repeating it.
-		d.runtime.Provider = runtime.ProviderCPU
+		d.runtime.Provider = ort.ProviderCPU
 	}
 	return err
 }
@@ -370,7 +370,7 @@ func (d *demo) segment(ctx context.Context, r *runResult) error {
 		size := int64(d.budget.Canvas)
 		r.Backbone, err = export.File(trained, backbone, export.Options{Head: export.Backbone, Features: []string{demoFeature},
 			InputSize: []int64{size, size}, ProducerVersion: Version, Seed: d.budget.Seed,
-			Runtime: runtime.Options{LibraryPath: d.runtime.LibraryPath, Threads: d.runtime.Threads}})
+			Runtime: ort.Options{LibraryPath: d.runtime.LibraryPath, Threads: d.runtime.Threads}})
 		return err
 	})
 	if err != nil {

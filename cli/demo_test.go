@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 )
 
@@ -54,7 +54,7 @@ func TestDemo(t *testing.T) {
 	_, dataDir, _ := trainFixture(t, 256, 64)
 	out := filepath.Join(t.TempDir(), "demo")
 	newDemo := func(log *cancelOn) *demo {
-		return &demo{budget: tinyBudget, out: out, dataDir: dataDir, threads: 2, runtime: runtime.Options{Provider: "cpu", Threads: 2}, log: log}
+		return &demo{budget: tinyBudget, out: out, dataDir: dataDir, threads: 2, runtime: ort.Options{Provider: "cpu", Threads: 2}, log: log}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

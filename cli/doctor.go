@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
@@ -25,7 +25,7 @@ func doctorCommand() *cli.Command {
 		Usage:     "report what bot-onnx finds on this machine: Go, cores, memory, ONNX Runtime, OpenBLAS, the data cache",
 		UsageText: "bot-onnx doctor [--ort-lib PATH] [--json]",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime library to check (else the usual search: $" + runtime.LibraryEnv + ", the user cache, the system's folders)"},
+			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime library to check (else the usual search: $" + ort.LibraryEnv + ", the user cache, the system's folders)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 		},
 		Action: func(c *cli.Context) error {
@@ -128,8 +128,8 @@ type dataReport struct {
 // diagnose gathers the report; ortLib is --ort-lib.
 func diagnose(ortLib string) doctorReport {
 	r := doctorReport{
-		Version: Version, Go: goruntime.Version(), OS: goruntime.GOOS, Arch: goruntime.GOARCH,
-		CPUs: goruntime.NumCPU(), GOMAXPROCS: goruntime.GOMAXPROCS(0),
+		Version: Version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		Memory: diagnoseMemory(),
 		ORT:    diagnoseORT(ortLib),
 		Data:   diagnoseData(),
@@ -175,17 +175,17 @@ func diagnoseMemory() memoryReport {
 // diagnoseORT finds and loads ONNX Runtime as the other commands do, and
 // asks it for its version and providers, and which provider auto starts.
 func diagnoseORT(ortLib string) ortReport {
-	lib, err := runtime.LocateLibrary(ortLib)
+	lib, err := ort.LocateLibrary(ortLib)
 	if err != nil {
 		return ortReport{Error: oneLine(err.Error())}
 	}
 	r := ortReport{Library: lib.Path, FoundBy: string(lib.Source)}
-	if err := runtime.Init(lib.Path); err != nil {
+	if err := ort.Init(lib.Path); err != nil {
 		r.Error = oneLine(err.Error())
 		return r
 	}
-	r.Version = runtime.Version()
-	if r.Providers, err = runtime.AvailableProviders(); err != nil {
+	r.Version = ort.Version()
+	if r.Providers, err = ort.AvailableProviders(); err != nil {
 		r.Error = oneLine(err.Error())
 		return r
 	}
@@ -209,7 +209,7 @@ func autoProvider(lib string) (provider, fallback string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	s, err := runtime.NewSessionFromBytes(model, runtime.Options{LibraryPath: lib, Provider: runtime.ProviderAuto})
+	s, err := ort.NewSessionFromBytes(model, ort.Options{LibraryPath: lib, Provider: ort.ProviderAuto})
 	if err != nil {
 		return "", "", fmt.Errorf("starting a session with provider auto: %w", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -105,9 +105,9 @@ func checkDoctorJSON(t *testing.T, stdout string, found bool, missing string) {
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("doctor --json: %v\n%s", err, stdout)
 	}
-	if r.Go != goruntime.Version() || r.CPUs != goruntime.NumCPU() || r.GOMAXPROCS != goruntime.GOMAXPROCS(0) || r.Version != Version {
+	if r.Go != runtime.Version() || r.CPUs != runtime.NumCPU() || r.GOMAXPROCS != runtime.GOMAXPROCS(0) || r.Version != Version {
 		t.Errorf("go %q, %d cpus, GOMAXPROCS %d, version %q; want %q, %d, %d, %q",
-			r.Go, r.CPUs, r.GOMAXPROCS, r.Version, goruntime.Version(), goruntime.NumCPU(), goruntime.GOMAXPROCS(0), Version)
+			r.Go, r.CPUs, r.GOMAXPROCS, r.Version, runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), Version)
 	}
 	if r.Memory.Total <= 0 || r.Memory.Available <= 0 || r.Memory.Available > r.Memory.Total {
 		t.Errorf("memory %+v; expected 0 < available ≤ total", r.Memory)
@@ -164,8 +164,8 @@ func checkDoctorText(t *testing.T, stdout string, found bool, missing string) {
 	}
 	want := map[string]string{
 		"bot-onnx": Version,
-		"go":       goruntime.Version() + " " + goruntime.GOOS + "/" + goruntime.GOARCH,
-		"cores":    fmt.Sprintf("%d (GOMAXPROCS %d)", goruntime.NumCPU(), goruntime.GOMAXPROCS(0)),
+		"go":       runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
+		"cores":    fmt.Sprintf("%d (GOMAXPROCS %d)", runtime.NumCPU(), runtime.GOMAXPROCS(0)),
 	}
 	if !found {
 		want["onnx runtime"] = "missing: ONNX Runtime library " + missing + " does not exist"

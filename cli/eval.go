@@ -16,7 +16,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/data"
@@ -94,7 +94,7 @@ func evalCommand() *cli.Command {
 // evaluate runs the session over the test split of --data, fitted and
 // normalised for the model as the trainer evaluates it, and scores the
 // logits as the trainer does (train.Score).
-func evaluate(ctx context.Context, c *cli.Context, sess *runtime.Session) (evaluation, error) {
+func evaluate(ctx context.Context, c *cli.Context, sess *ort.Session) (evaluation, error) {
 	return evaluateModel(ctx, evalRequest{Path: c.Args().First(), Data: c.String("data"), DataDir: c.String("data-dir"),
 		Batch: c.Int("batch"), BatchSet: c.IsSet("batch"), Limit: c.Int("limit"), ValCropRatio: c.Float64("val-crop-ratio"),
 		Log: c.App.ErrWriter}, sess)
@@ -113,7 +113,7 @@ type evalRequest struct {
 }
 
 // evaluateModel is evaluate without the command line.
-func evaluateModel(ctx context.Context, req evalRequest, sess *runtime.Session) (evaluation, error) {
+func evaluateModel(ctx context.Context, req evalRequest, sess *ort.Session) (evaluation, error) {
 	e := evaluation{Model: req.Path, Data: req.Data, Provider: string(sess.Provider()), Fallback: sess.Fallback()}
 	in, out, at, err := classifierIO(sess, req.Path)
 	if err != nil {
@@ -163,7 +163,7 @@ func evaluateModel(ctx context.Context, req evalRequest, sess *runtime.Session) 
 // classifierIO returns the model's image input, which must be [N C H W]
 // float with C, H and W fixed, and its logits output and that output's
 // index: the one named "logits", else the first.
-func classifierIO(sess *runtime.Session, path string) (in, out runtime.ValueInfo, at int, err error) {
+func classifierIO(sess *ort.Session, path string) (in, out ort.ValueInfo, at int, err error) {
 	ins, outs := sess.Inputs(), sess.Outputs()
 	if len(ins) != 1 {
 		return in, out, 0, fmt.Errorf("%s: %d inputs; expected a classifier with one image input", path, len(ins))
@@ -173,7 +173,7 @@ func classifierIO(sess *runtime.Session, path string) (in, out runtime.ValueInfo
 		return in, out, 0, fmt.Errorf("%s: input %q is %s %v; expected float images [N C H W] with C, H and W fixed",
 			path, in.Name, in.ElementType, in.Shape)
 	}
-	at = max(slices.IndexFunc(outs, func(o runtime.ValueInfo) bool { return o.Name == "logits" }), 0)
+	at = max(slices.IndexFunc(outs, func(o ort.ValueInfo) bool { return o.Name == "logits" }), 0)
 	out = outs[at]
 	if len(out.Shape) != 2 {
 		return in, out, 0, fmt.Errorf("%s: output %q has shape %v; expected logits [N classes]", path, out.Name, out.Shape)
@@ -182,11 +182,11 @@ func classifierIO(sess *runtime.Session, path string) (in, out runtime.ValueInfo
 }
 
 // fixedBatch returns the model's fixed batch size, or 0 for a dynamic one.
-func fixedBatch(in runtime.ValueInfo) int { return int(max(in.Shape[0], 0)) }
+func fixedBatch(in ort.ValueInfo) int { return int(max(in.Shape[0], 0)) }
 
 // evalBatch returns the batch size: --batch, which a model with a fixed
 // batch size must match (and which then defaults to it).
-func evalBatch(b int, set bool, in runtime.ValueInfo) (int, error) {
+func evalBatch(b int, set bool, in ort.ValueInfo) (int, error) {
 	if n := fixedBatch(in); n > 0 {
 		if set && b != n {
 			return 0, fmt.Errorf("--batch %d: the model's input %q has a fixed batch size of %d", b, in.Name, n)
@@ -232,7 +232,7 @@ func modelNorm(m *graph.Model) (mean, std []float64, err error) {
 
 // checkClasses checks that the model has a logit for every class of the
 // data set, and, where both name their classes, that the names agree.
-func checkClasses(m *graph.Model, path, set string, out runtime.ValueInfo, splits *train.Splits) error {
+func checkClasses(m *graph.Model, path, set string, out ort.ValueInfo, splits *train.Splits) error {
 	want := splits.Test.Classes()
 	if n := out.Shape[1]; n > 0 && n < int64(want) {
 		return fmt.Errorf("%s: output %q has %d classes, fewer than the %d of %s", path, out.Name, n, want, set)
@@ -257,7 +257,7 @@ func abbreviate(list string) string {
 // when the model's batch size is fixed), reads the logits from output at,
 // and fills e's figures, showing progress on log. Cancelling ctx stops it
 // with an error that says how far it got.
-func score(ctx context.Context, log io.Writer, sess *runtime.Session, at int, d data.Dataset, workers, fixed int, e *evaluation) error {
+func score(ctx context.Context, log io.Writer, sess *ort.Session, at int, d data.Dataset, workers, fixed int, e *evaluation) error {
 	loader, err := data.NewLoader(d, data.LoaderConfig{BatchSize: e.Batch, Workers: workers})
 	if err != nil {
 		return err
@@ -284,7 +284,7 @@ func score(ctx context.Context, log io.Writer, sess *runtime.Session, at int, d 
 			}
 			return err
 		}
-		x := runtime.Tensor{Shape: []int64{int64(b.N), int64(c), int64(h), int64(w)}, Data: b.Images[:b.N*size]}
+		x := ort.Tensor{Shape: []int64{int64(b.N), int64(c), int64(h), int64(w)}, Data: b.Images[:b.N*size]}
 		if fixed > 0 && b.N < fixed {
 			x.Shape[0], x.Data = int64(fixed), slices.Concat(x.Data, make([]float32, (fixed-b.N)*size))
 		}

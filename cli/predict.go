@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/urfave/cli/v2"
 )
 
@@ -19,17 +19,17 @@ func runtimeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "provider", Value: "auto", Usage: "execution provider: auto (CUDA if available, else CPU), cpu, cuda, tensorrt"},
 		&cli.IntFlag{Name: "device-id", Usage: "GPU used by the cuda and tensorrt providers"},
 		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0: ONNX Runtime's default)"},
-		&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (else $" + runtime.LibraryEnv + ", the set-up cache, the system's)"},
+		&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (else $" + ort.LibraryEnv + ", the set-up cache, the system's)"},
 	}
 }
 
 // runtimeOptions reads runtimeFlags.
-func runtimeOptions(c *cli.Context) (runtime.Options, error) {
-	p, err := runtime.ParseProvider(c.String("provider"))
+func runtimeOptions(c *cli.Context) (ort.Options, error) {
+	p, err := ort.ParseProvider(c.String("provider"))
 	if err != nil {
-		return runtime.Options{}, fmt.Errorf("--provider: %w", err)
+		return ort.Options{}, fmt.Errorf("--provider: %w", err)
 	}
-	return runtime.Options{
+	return ort.Options{
 		LibraryPath: c.String("ort-lib"),
 		Provider:    p,
 		DeviceID:    c.Int("device-id"),
@@ -39,7 +39,7 @@ func runtimeOptions(c *cli.Context) (runtime.Options, error) {
 
 // openModel opens the one model file a command takes as its argument in
 // ONNX Runtime, with the options of runtimeFlags.
-func openModel(c *cli.Context) (*runtime.Session, error) {
+func openModel(c *cli.Context) (*ort.Session, error) {
 	if c.NArg() != 1 {
 		return nil, fmt.Errorf("%s: expected one model file, found %d arguments", strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.NArg())
 	}
@@ -47,13 +47,13 @@ func openModel(c *cli.Context) (*runtime.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runtime.NewSession(c.Args().First(), opts)
+	return ort.NewSession(c.Args().First(), opts)
 }
 
 // noteFallback says on w, in one line, that the auto provider fell back to
 // the CPU and why; commands call it once their input is checked, so that a
 // bad input still gives one line.
-func noteFallback(w io.Writer, sess *runtime.Session) {
+func noteFallback(w io.Writer, sess *ort.Session) {
 	if reason := sess.Fallback(); reason != "" {
 		fmt.Fprintf(w, "provider auto: CUDA unavailable, using the CPU (%s)\n", reason)
 	}
@@ -111,7 +111,7 @@ func predictCommand() *cli.Command {
 	}
 }
 
-func predict(c *cli.Context, sess *runtime.Session, path string) (prediction, error) {
+func predict(c *cli.Context, sess *ort.Session, path string) (prediction, error) {
 	ins, outs := sess.Inputs(), sess.Outputs()
 	if len(ins) != 1 {
 		return prediction{}, fmt.Errorf("%s: predict feeds models with one input, found %d", path, len(ins))
@@ -155,9 +155,9 @@ func predict(c *cli.Context, sess *runtime.Session, path string) (prediction, er
 
 // randomInput returns a tensor of the given shape filled with standard
 // normal values drawn from PCG seeded with seed: the same input every run.
-func randomInput(shape []int64, seed uint64) runtime.Tensor {
+func randomInput(shape []int64, seed uint64) ort.Tensor {
 	rng := rand.New(rand.NewPCG(seed, 0))
-	x := runtime.Tensor{Shape: shape, Data: make([]float32, prodInt(shape))}
+	x := ort.Tensor{Shape: shape, Data: make([]float32, prodInt(shape))}
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
@@ -166,8 +166,8 @@ func randomInput(shape []int64, seed uint64) runtime.Tensor {
 
 // timeRuns runs sess on x warmup times, then runs times timed, and returns
 // the outputs of the first run and the timed runs' latencies.
-func timeRuns(sess *runtime.Session, x runtime.Tensor, warmup, runs int) ([]runtime.Tensor, []time.Duration, error) {
-	var first []runtime.Tensor
+func timeRuns(sess *ort.Session, x ort.Tensor, warmup, runs int) ([]ort.Tensor, []time.Duration, error) {
+	var first []ort.Tensor
 	var times []time.Duration
 	for run := -warmup; run < runs; run++ {
 		start := time.Now()

@@ -16,7 +16,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/urfave/cli/v2"
@@ -130,7 +130,7 @@ type transferConfig struct {
 	// Train holds the data, the schedule, the optimiser, the seed and the
 	// threads; the run sets its Model, LRMult, Out, Resume and Log.
 	Train   train.Config
-	Runtime runtime.Options
+	Runtime ort.Options
 	Out     string
 	Resume  bool
 	Log     io.Writer
@@ -403,12 +403,12 @@ func (p *transferPlan) run(ctx context.Context) (*transferResult, error) {
 		return nil, err
 	}
 	exported, err := export.File(trained, res.Model, export.Options{ProducerVersion: Version, Seed: tcfg.Seed,
-		Runtime: runtime.Options{LibraryPath: cfg.Runtime.LibraryPath, Threads: cfg.Runtime.Threads}})
+		Runtime: ort.Options{LibraryPath: cfg.Runtime.LibraryPath, Threads: cfg.Runtime.Threads}})
 	if err != nil {
 		return nil, fmt.Errorf("exporting the fine-tuned model: %w", err)
 	}
 	res.Verified = exported.Verified
-	sess, err := runtime.NewSession(res.Model, cfg.Runtime)
+	sess, err := ort.NewSession(res.Model, cfg.Runtime)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/segment"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
@@ -47,7 +47,7 @@ func (c column) format(f figures) string {
 // exported model's session, the test split opened for it, the batch size
 // and the transfer folder (for pictures).
 type evalEnv struct {
-	sess    *runtime.Session
+	sess    *ort.Session
 	model   string
 	data    string
 	splits  *train.Splits
@@ -127,7 +127,7 @@ func taskNames() string {
 // evaluateClassifier scores a classifier as `bot-onnx eval` does (score).
 func evaluateClassifier(ctx context.Context, env evalEnv) (figures, []string, any, error) {
 	e := evaluation{Model: env.model, Data: env.data, Batch: env.batch, Provider: string(env.sess.Provider())}
-	at := max(slices.IndexFunc(env.sess.Outputs(), func(o runtime.ValueInfo) bool { return o.Name == transfer.LogitsName }), 0)
+	at := max(slices.IndexFunc(env.sess.Outputs(), func(o ort.ValueInfo) bool { return o.Name == transfer.LogitsName }), 0)
 	if err := score(ctx, env.log, env.sess, at, env.splits.Test, env.workers, 0, &e); err != nil {
 		return nil, nil, nil, err
 	}
@@ -172,7 +172,7 @@ func evaluateSegmenter(ctx context.Context, env evalEnv) (figures, []string, any
 			}
 			return nil, nil, nil, err
 		}
-		x := runtime.Tensor{Shape: []int64{int64(b.N), int64(c), int64(h), int64(w)}, Data: b.Images}
+		x := ort.Tensor{Shape: []int64{int64(b.N), int64(c), int64(h), int64(w)}, Data: b.Images}
 		outs, err := env.sess.Run(x)
 		if err != nil {
 			return nil, nil, nil, err

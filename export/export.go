@@ -20,7 +20,7 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 )
 
 // Head is what the exported model ends in.
@@ -68,7 +68,7 @@ type Options struct {
 	Seed uint64
 	// Runtime loads ONNX Runtime for verification, which always runs on the
 	// CPU provider.
-	Runtime runtime.Options
+	Runtime ort.Options
 }
 
 // Result says what an export produced and how it was verified.

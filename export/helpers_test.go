@@ -8,14 +8,14 @@ import (
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
 // requireORT skips (or fails under CI) when no ONNX Runtime library is found.
 func requireORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 }
@@ -68,14 +68,14 @@ func checkONNX(t *testing.T, paths ...string) {
 
 // runFile runs a model file in ONNX Runtime (CPU) on a constant input of
 // the given shape and returns its outputs and their names.
-func runFile(t *testing.T, path string, shape ...int64) ([]runtime.Tensor, []string) {
+func runFile(t *testing.T, path string, shape ...int64) ([]ort.Tensor, []string) {
 	t.Helper()
-	s, err := runtime.NewSession(path, runtime.Options{Provider: runtime.ProviderCPU})
+	s, err := ort.NewSession(path, ort.Options{Provider: ort.ProviderCPU})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	x := runtime.Tensor{Shape: shape, Data: make([]float32, graph.NumElements(shape))}
+	x := ort.Tensor{Shape: shape, Data: make([]float32, graph.NumElements(shape))}
 	for i := range x.Data {
 		x.Data[i] = float32(i%17)/17 - 0.5
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 )
 
 // TestTorchvisionBackbone exports a model bot-onnx did not make —
@@ -44,12 +44,12 @@ func TestTorchvisionBackbone(t *testing.T) {
 	if res.Fold.Folded != 20 || len(res.Fold.Kept) != 0 {
 		t.Errorf("fold %+v: want all 20 BatchNorms of resnet18 folded", res.Fold)
 	}
-	s, err := runtime.NewSession(path, runtime.Options{Provider: runtime.ProviderCPU})
+	s, err := ort.NewSession(path, ort.Options{Provider: ort.ProviderCPU})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	y, err := s.Run(runtime.Tensor{Shape: []int64{1, 3, 224, 224}, Data: readFloats(t, filepath.Join(dir, "input.f32"))})
+	y, err := s.Run(ort.Tensor{Shape: []int64{1, 3, 224, 224}, Data: readFloats(t, filepath.Join(dir, "input.f32"))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 )
 
 // The parity bounds an export must meet against its source on the
@@ -62,8 +62,8 @@ type Parity struct {
 // input to float16 gets.
 func Verify(src, m *graph.Model, path string, features []Stage, opts Options) (Verification, error) {
 	ropts := opts.Runtime
-	ropts.Provider = runtime.ProviderCPU
-	sess, err := runtime.NewSession(path, ropts)
+	ropts.Provider = ort.ProviderCPU
+	sess, err := ort.NewSession(path, ropts)
 	if err != nil {
 		return Verification{}, fmt.Errorf("ONNX Runtime cannot load the export: %w", err)
 	}
@@ -75,7 +75,7 @@ func Verify(src, m *graph.Model, path string, features []Stage, opts Options) (V
 		if err != nil {
 			return Verification{}, err
 		}
-		if sess, err = runtime.NewSessionFromBytes(data, ropts); err != nil {
+		if sess, err = ort.NewSessionFromBytes(data, ropts); err != nil {
 			return Verification{}, fmt.Errorf("ONNX Runtime cannot load the export with float32 borders: %w", err)
 		}
 	}
@@ -92,7 +92,7 @@ func Verify(src, m *graph.Model, path string, features []Stage, opts Options) (V
 	if err != nil {
 		return Verification{}, err
 	}
-	ref, err := runtime.NewSessionFromBytes(refBytes, ropts)
+	ref, err := ort.NewSessionFromBytes(refBytes, ropts)
 	if err != nil {
 		return Verification{}, fmt.Errorf("ONNX Runtime cannot load the source model: %w", err)
 	}
@@ -175,18 +175,18 @@ func verifyShape(src, m *graph.Model) []int64 {
 }
 
 // randomInput draws standard-normal values from the seed.
-func randomInput(shape []int64, seed uint64) runtime.Tensor {
+func randomInput(shape []int64, seed uint64) ort.Tensor {
 	rng := rand.New(rand.NewPCG(seed, 0x65_78_70_6f_72_74))
 	data := make([]float32, graph.NumElements(shape))
 	for i := range data {
 		data[i] = float32(rng.NormFloat64())
 	}
-	return runtime.Tensor{Shape: shape, Data: data}
+	return ort.Tensor{Shape: shape, Data: data}
 }
 
 // compare measures one output against the reference; a non-finite value
 // where the reference is finite counts as an infinite difference.
-func compare(name string, got, want runtime.Tensor, fp16 bool) (Parity, error) {
+func compare(name string, got, want ort.Tensor, fp16 bool) (Parity, error) {
 	if !slices.Equal(got.Shape, want.Shape) {
 		return Parity{}, fmt.Errorf("parity check failed: output %q has shape %v, the source's value %v", name, got.Shape, want.Shape)
 	}
@@ -207,8 +207,8 @@ func compare(name string, got, want runtime.Tensor, fp16 bool) (Parity, error) {
 }
 
 // softmax applies softmax over axis 1 of t, in float64.
-func softmax(t runtime.Tensor) runtime.Tensor {
-	out := runtime.Tensor{Shape: t.Shape, Data: make([]float32, len(t.Data))}
+func softmax(t ort.Tensor) ort.Tensor {
+	out := ort.Tensor{Shape: t.Shape, Data: make([]float32, len(t.Data))}
 	if len(t.Shape) < 2 || len(t.Data) == 0 {
 		return out
 	}

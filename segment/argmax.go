@@ -6,7 +6,7 @@ import (
 )
 
 // Argmax turns logits of shape [N, C, H, W] (NCHW, as a segmentation
-// model's `logits` output and runtime.Tensor hold them) into N label maps
+// model's `logits` output and ort.Tensor hold them) into N label maps
 // of H×W in dst, each pixel the class of its largest logit. Ties go to the
 // lower class, as numpy's and PyTorch's argmax do; a NaN logit never wins,
 // so a pixel whose logits are all NaN gets class 0.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"time"
 
@@ -24,7 +24,7 @@ import (
 // refuses it on a CPU without bfloat16 arithmetic.
 func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, steps int, next func() (*data.Batch, error)) ([]time.Duration, error) {
 	if threads <= 0 {
-		threads = goruntime.NumCPU()
+		threads = runtime.NumCPU()
 	}
 	if p == kernel.BF16 {
 		if err := kernel.BF16Support(); err != nil {

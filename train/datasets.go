@@ -3,7 +3,7 @@ package train
 import (
 	"fmt"
 	"io"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,7 +158,7 @@ func Workers(cfg Config) int {
 	case cfg.Workers > 0:
 		return cfg.Workers
 	case strings.HasPrefix(cfg.Data, "folder"):
-		return goruntime.NumCPU()
+		return runtime.NumCPU()
 	}
 	return 1
 }

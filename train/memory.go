@@ -6,7 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -155,9 +155,9 @@ func loaderBytes(batch, workers int, values int64) int64 {
 // heapInUse returns the bytes of live Go heap objects after a collection:
 // what an allocation since an earlier call still holds.
 func heapInUse() int64 {
-	goruntime.GC()
-	var ms goruntime.MemStats
-	goruntime.ReadMemStats(&ms)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapAlloc)
 }
 

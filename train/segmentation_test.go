@@ -9,7 +9,7 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 )
 
 // segClasses is the class count of tinySegModel.
@@ -209,12 +209,12 @@ func TestSegmentationEvalMatchesONNXRuntime(t *testing.T) {
 			if err := net.Run(); err != nil {
 				t.Fatal(err)
 			}
-			s, err := runtime.NewSessionFromBytes(data, runtime.Options{Provider: runtime.ProviderCPU})
+			s, err := ort.NewSessionFromBytes(data, ort.Options{Provider: ort.ProviderCPU})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			y, err := s.Run(runtime.Tensor{Shape: []int64{batch, 1, 4, 4}, Data: net.Input()})
+			y, err := s.Run(ort.Tensor{Shape: []int64{batch, 1, 4, 4}, Data: net.Input()})
 			if err != nil {
 				t.Fatal(err)
 			}

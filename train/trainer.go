@@ -12,7 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +22,7 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
@@ -172,7 +172,7 @@ type run struct {
 	epoch     int // epochs completed
 	config    string
 	targets   []float32 // the batch's target distributions, [batch, classes]
-	teacher   *runtime.Session
+	teacher   *ort.Session
 	soft      [][]float32 // each replica's buffer of the teacher's softened distributions
 	softAll   []float32   // the whole batch's
 	folders   []*data.FolderSet
@@ -292,7 +292,7 @@ func prepare(cfg Config) (*run, error) {
 		cfg.Smoothing = SmoothUniform
 	}
 	if cfg.Threads <= 0 {
-		cfg.Threads = goruntime.NumCPU()
+		cfg.Threads = runtime.NumCPU()
 	}
 	cfg.Threads = min(cfg.Threads, cfg.Batch)
 	model, err := graph.Load(cfg.Model)
@@ -425,7 +425,7 @@ func (r *run) openTeacher() error {
 	if !(d.T > 0) || d.Hard < 0 || d.Soft <= 0 {
 		return fmt.Errorf("--temperature must be positive, --hard-weight 0 or more and --distill-weight positive, found %g, %g, %g", d.T, d.Hard, d.Soft)
 	}
-	s, err := runtime.NewSession(r.cfg.Teacher, runtime.Options{LibraryPath: r.cfg.TeacherLib, Provider: runtime.ProviderCPU, Threads: goruntime.NumCPU()})
+	s, err := ort.NewSession(r.cfg.Teacher, ort.Options{LibraryPath: r.cfg.TeacherLib, Provider: ort.ProviderCPU, Threads: runtime.NumCPU()})
 	if err != nil {
 		return fmt.Errorf("--teacher: %w", err)
 	}
@@ -679,7 +679,7 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 	}
 	if r.teacher != nil {
 		shape := append([]int64{int64(b.N)}, r.input[1:]...)
-		out, err := r.teacher.Run(runtime.Tensor{Shape: shape, Data: b.Images[:b.N*per]})
+		out, err := r.teacher.Run(ort.Tensor{Shape: shape, Data: b.Images[:b.N*per]})
 		if err != nil {
 			return 0, fmt.Errorf("teacher: %w", err)
 		}
@@ -773,7 +773,7 @@ func (r *run) fillTargets(b *data.Batch, per int) {
 // more than 5 classes), or pixel accuracy and mean IoU for per-pixel
 // logits.
 func (r *run) evaluate(ctx context.Context, m *Metrics) error {
-	kernel.SetBLASThreads(goruntime.NumCPU())
+	kernel.SetBLASThreads(runtime.NumCPU())
 	defer kernel.SetBLASThreads(1)
 	if r.denseTest != nil {
 		s, err := predictDense(ctx, r.eval, r.denseTest, Workers(r.cfg))

@@ -12,7 +12,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train/data"
 )
 
@@ -144,7 +144,7 @@ func (s *stopAfter) Write(p []byte) (int, error) {
 // set in Gorgonia (evaluation mode) and in ONNX Runtime agree to 1e-4,
 // with the same top-1.
 func TestEvaluationMatchesONNXRuntime(t *testing.T) {
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 	dataDir, model := fixture(t, 10)
@@ -174,12 +174,12 @@ func TestEvaluationMatchesONNXRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := runtime.NewSession(filepath.Join(out, ModelFile), runtime.Options{Provider: runtime.ProviderCPU})
+	s, err := ort.NewSession(filepath.Join(out, ModelFile), ort.Options{Provider: ort.ProviderCPU})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	x := runtime.Tensor{Shape: []int64{int64(test.Len()), 1, 28, 28}, Data: make([]float32, test.Len()*784)}
+	x := ort.Tensor{Shape: []int64{int64(test.Len()), 1, 28, 28}, Data: make([]float32, test.Len()*784)}
 	for i := 0; i < test.Len(); i++ {
 		if _, err := test.Example(i, x.Data[i*784:(i+1)*784]); err != nil {
 			t.Fatal(err)
@@ -326,7 +326,7 @@ func TestTricksChangeTheRun(t *testing.T) {
 // TestDistillationRun trains with a teacher (a model trained first) and
 // refuses a teacher whose output size differs from the student's.
 func TestDistillationRun(t *testing.T) {
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 	dataDir, model := fixture(t, 10)

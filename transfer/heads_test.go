@@ -16,7 +16,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/transfer"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 )
@@ -53,19 +53,19 @@ func backboneOf(t testing.TB, variant string, side int, opts export.Options) *gr
 // requireORT skips (or fails under CI) when no ONNX Runtime library is found.
 func requireORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 }
 
 // run runs model in ONNX Runtime (CPU) on x and returns its outputs by name.
-func run(t *testing.T, m *graph.Model, x runtime.Tensor) map[string]runtime.Tensor {
+func run(t *testing.T, m *graph.Model, x ort.Tensor) map[string]ort.Tensor {
 	t.Helper()
 	data, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := runtime.NewSessionFromBytes(data, runtime.Options{Provider: runtime.ProviderCPU})
+	s, err := ort.NewSessionFromBytes(data, ort.Options{Provider: ort.ProviderCPU})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func run(t *testing.T, m *graph.Model, x runtime.Tensor) map[string]runtime.Tens
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]runtime.Tensor{}
+	out := map[string]ort.Tensor{}
 	for i, o := range s.Outputs() {
 		out[o.Name] = ys[i]
 	}
@@ -82,9 +82,9 @@ func run(t *testing.T, m *graph.Model, x runtime.Tensor) map[string]runtime.Tens
 }
 
 // randomInput is a seeded batch of n one-channel side×side images.
-func randomInput(n, side int) runtime.Tensor {
+func randomInput(n, side int) ort.Tensor {
 	rng := rand.New(rand.NewPCG(5, 6))
-	x := runtime.Tensor{Shape: []int64{int64(n), 1, int64(side), int64(side)}, Data: make([]float32, n*side*side)}
+	x := ort.Tensor{Shape: []int64{int64(n), 1, int64(side), int64(side)}, Data: make([]float32, n*side*side)}
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
@@ -17,7 +17,7 @@ import (
 // expected output shape.
 func TestTweakedModelsPassCheckerAndRun(t *testing.T) {
 	python := testenv.RequirePython(t, "onnx")
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 	dir := t.TempDir()
@@ -44,12 +44,12 @@ func TestTweakedModelsPassCheckerAndRun(t *testing.T) {
 			}
 			args = append(args, path)
 
-			s, err := runtime.NewSession(path, runtime.Options{Provider: runtime.ProviderCPU})
+			s, err := ort.NewSession(path, ort.Options{Provider: ort.ProviderCPU})
 			if err != nil {
 				t.Fatal(err)
 			}
 			in := s.Inputs()[0].Shape
-			x := runtime.Tensor{Shape: []int64{2, in[1], in[2], in[3]}, Data: make([]float32, 2*in[1]*in[2]*in[3])}
+			x := ort.Tensor{Shape: []int64{2, in[1], in[2], in[3]}, Data: make([]float32, 2*in[1]*in[2]*in[3])}
 			for i := range x.Data {
 				x.Data[i] = float32(i%13) / 13
 			}

@@ -8,7 +8,7 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
@@ -59,13 +59,13 @@ func bottleneck(t *testing.T, size int64, l layout, seed uint64) *graph.Model {
 }
 
 // runORT runs m on x in ONNX Runtime and returns its outputs.
-func runORT(t *testing.T, m *graph.Model, x runtime.Tensor) []runtime.Tensor {
+func runORT(t *testing.T, m *graph.Model, x ort.Tensor) []ort.Tensor {
 	t.Helper()
 	data, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := runtime.NewSessionFromBytes(data, runtime.Options{Provider: runtime.ProviderCPU})
+	s, err := ort.NewSessionFromBytes(data, ort.Options{Provider: ort.ProviderCPU})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +91,12 @@ func maxDiff(a, b []float32) float64 {
 // by hand with the same weights (D's by ONNX's own ceil_mode=1 pool), and
 // D's pool equals average pooling computed here directly.
 func TestTweakedBlockOutputs(t *testing.T) {
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 	for _, size := range []int64{8, 9} {
 		rng := rand.New(rand.NewPCG(uint64(size), 2))
-		x := runtime.Tensor{Shape: []int64{1, 16, size, size}, Data: make([]float32, 16*size*size)}
+		x := ort.Tensor{Shape: []int64{1, 16, size, size}, Data: make([]float32, 16*size*size)}
 		for i := range x.Data {
 			x.Data[i] = float32(rng.NormFloat64())
 		}
@@ -161,7 +161,7 @@ func exposePool(t *testing.T, m *graph.Model) {
 // ceilAveragePool averages each k×k window of an NCHW tensor with stride
 // k, windows running past the end included and their missing pixels not
 // counted (ceil_mode=1, count_include_pad=0).
-func ceilAveragePool(x runtime.Tensor, k int64) []float32 {
+func ceilAveragePool(x ort.Tensor, k int64) []float32 {
 	c, h, w := x.Shape[1], x.Shape[2], x.Shape[3]
 	oh, ow := (h+k-1)/k, (w+k-1)/k
 	out := make([]float32, 0, c*oh*ow)

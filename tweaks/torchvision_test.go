@@ -24,7 +24,7 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
-	"github.com/bot-onnx/bot-onnx/runtime"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
@@ -56,7 +56,7 @@ func tvFixtures(t *testing.T) string {
 		t.Skip("skipped in -short mode: exports three torchvision ResNets (about 650 MB) and runs them")
 	}
 	python := testenv.RequirePython(t, "torch", "torchvision", "onnx")
-	if _, err := runtime.FindLibrary(""); err != nil {
+	if _, err := ort.FindLibrary(""); err != nil {
 		testenv.Missing(t, "%v", err)
 	}
 	dir := t.TempDir()
@@ -88,20 +88,20 @@ func tvReadF32(t *testing.T, path string) []float32 {
 }
 
 // tvInput is the export's reference input, batch 2 × 3 × 224 × 224.
-func tvInput(t *testing.T, dir, model string) runtime.Tensor {
+func tvInput(t *testing.T, dir, model string) ort.Tensor {
 	t.Helper()
 	x := tvReadF32(t, filepath.Join(dir, model+".input.f32"))
 	shape := []int64{tvBatch, 3, tvSize, tvSize}
 	if int64(len(x)) != graph.NumElements(shape) {
 		t.Fatalf("%s input: %d values, want %v", model, len(x), shape)
 	}
-	return runtime.Tensor{Shape: shape, Data: x}
+	return ort.Tensor{Shape: shape, Data: x}
 }
 
 // tvRun runs the model file at path in ONNX Runtime on the CPU.
-func tvRun(t *testing.T, path string, x runtime.Tensor) runtime.Tensor {
+func tvRun(t *testing.T, path string, x ort.Tensor) ort.Tensor {
 	t.Helper()
-	s, err := runtime.NewSession(path, runtime.Options{Provider: runtime.ProviderCPU})
+	s, err := ort.NewSession(path, ort.Options{Provider: ort.ProviderCPU})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func tvStemOnly(t *testing.T, m *graph.Model) *graph.Model {
 
 // tvCheckExport: the untweaked export runs in ONNX Runtime and gives
 // PyTorch's logits (a sanity check of the fixture, not of the passes).
-func tvCheckExport(t *testing.T, path string, x runtime.Tensor, want []float32) {
+func tvCheckExport(t *testing.T, path string, x ort.Tensor, want []float32) {
 	t.Helper()
 	y := tvRun(t, path, x)
 	if !slices.Equal(y.Shape, []int64{tvBatch, tvClass}) || len(want) != len(y.Data) {

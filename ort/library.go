@@ -1,4 +1,4 @@
-// Package runtime runs ONNX models with ONNX Runtime, through
+// Package ort runs ONNX models with ONNX Runtime, through
 // github.com/yalue/onnxruntime_go. It is the one place in bot-onnx that
 // touches ONNX Runtime: export checks parity with it, train uses it for a
 // distillation teacher, transfer and eval run models with it.
@@ -14,7 +14,7 @@
 //
 // Sessions take and return float32 tensors only, which is what the project's
 // models use.
-package runtime
+package ort
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -63,7 +63,7 @@ type finder struct {
 // systemLibraryDirs are the system folders searched after LD_LIBRARY_PATH.
 func systemLibraryDirs() []string {
 	dirs := []string{"/usr/local/lib", "/usr/lib"}
-	switch goruntime.GOARCH {
+	switch runtime.GOARCH {
 	case "amd64":
 		dirs = append(dirs, "/usr/lib/x86_64-linux-gnu")
 	case "arm64":
