@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bot-onnx/bot-onnx/doctor"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
 
@@ -26,7 +27,7 @@ func TestDoctorWarnsOnGenericBLAS(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "doctor", "--json")
 	cmd.Env = append(os.Environ(), "BOT_ONNX_AS_MAIN=1", "OPENBLAS_CORETYPE=Prescott")
 	out, _ := cmd.Output()
-	var r doctorReport
+	var r doctor.Report
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("doctor --json: %v\n%s", err, out)
 	}
@@ -50,7 +51,7 @@ func TestDoctorWarnsOnNarrowOneDNN(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "doctor", "--json")
 	cmd.Env = append(os.Environ(), "BOT_ONNX_AS_MAIN=1", "DNNL_MAX_CPU_ISA=AVX2")
 	out, _ := cmd.Output()
-	var r doctorReport
+	var r doctor.Report
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("doctor --json: %v\n%s", err, out)
 	}
@@ -101,7 +102,7 @@ func TestDoctor(t *testing.T) {
 // --ort-lib named.
 func checkDoctorJSON(t *testing.T, stdout string, found bool, missing string) {
 	t.Helper()
-	var r doctorReport
+	var r doctor.Report
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("doctor --json: %v\n%s", err, stdout)
 	}
