@@ -146,9 +146,6 @@ func NewPlan(cfg Config) (*Plan, error) {
 	return p, p.checkOut()
 }
 
-// Task returns the plan's task.
-func (p *Plan) Task() *Task { return p.task }
-
 // imageInputShape returns the shape of the model's one input that is not
 // an initializer.
 func imageInputShape(m *graph.Model) (graph.Shape, error) {

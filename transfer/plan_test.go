@@ -89,8 +89,7 @@ func TestNewPlanRefuses(t *testing.T) {
 		t.Errorf("an Out holding files: %v", err)
 	}
 	cfg.Resume = true
-	p, err := transfer.NewPlan(cfg)
-	if err != nil || p.Task().Name != "classify" {
+	if _, err := transfer.NewPlan(cfg); err != nil {
 		t.Errorf("resuming into a folder without a grafted model: %v", err)
 	}
 }

@@ -146,11 +146,11 @@ func LookupTask(name string) (*Task, error) {
 			return &Tasks[i], nil
 		}
 	}
-	return nil, &ConfigError{Field: "Task", Value: name, Err: fmt.Errorf("unknown task; expected one of %s", strings.Join(TaskNames(), ", "))}
+	return nil, &ConfigError{Field: "Task", Value: name, Err: fmt.Errorf("unknown task; expected one of %s", strings.Join(taskNames(), ", "))}
 }
 
-// TaskNames lists the tasks' names.
-func TaskNames() []string {
+// taskNames lists the tasks' names.
+func taskNames() []string {
 	names := make([]string, len(Tasks))
 	for i, t := range Tasks {
 		names[i] = t.Name
