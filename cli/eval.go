@@ -72,7 +72,7 @@ func evalCommand() *cli.Command {
 type evaluation = classifier.Result
 
 // evalRequest is a classifier.Request whose messages and progress go to
-// Log (cli/demo.go makes one); Batch 0 takes the model's.
+// Log (cli/demo.go makes one, as eval does).
 type evalRequest struct {
 	Path, Data, DataDir string
 	Batch, Limit        int
@@ -84,7 +84,7 @@ type evalRequest struct {
 // saying on req.Log where it runs and how far it got.
 func evaluateModel(ctx context.Context, req evalRequest, sess *ort.Session) (evaluation, error) {
 	bar, noted := evalBar(req.Log), false
-	progress := func(p eval.Progress) {
+	report := func(p eval.Progress) {
 		// Noted at the first batch, once the input is checked, so that a
 		// bad input still gives one line.
 		if !noted {
@@ -94,7 +94,7 @@ func evaluateModel(ctx context.Context, req evalRequest, sess *ort.Session) (eva
 		bar(p)
 	}
 	return classifier.Evaluate(ctx, sess, classifier.Request{Path: req.Path, Data: req.Data, DataDir: req.DataDir,
-		ValCropRatio: req.ValCropRatio, Batch: req.Batch, Limit: req.Limit, Log: req.Log, Progress: progress})
+		ValCropRatio: req.ValCropRatio, Batch: req.Batch, Limit: req.Limit, Log: req.Log, Progress: report})
 }
 
 // evalBar draws an evaluation's progress on w as a bar.

@@ -261,8 +261,9 @@ func printTransfer(w io.Writer, res *transfer.Result) {
 	fmt.Fprintln(w)
 }
 
-// What cli/demo.go calls, from before transfer's plan and run moved to
-// package transfer.
+// What cli/demo.go (and kill_test.go) call, from before transfer's plan
+// and run moved to package transfer; they go when the demo calls package
+// transfer itself.
 type (
 	transferResult = transfer.Result
 	transferPlan   struct {
