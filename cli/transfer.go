@@ -5,20 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 
-	"github.com/bot-onnx/bot-onnx/export"
-	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
+	"github.com/bot-onnx/bot-onnx/transfer"
 	"github.com/urfave/cli/v2"
 )
 
@@ -50,13 +46,13 @@ func transferCommand() *cli.Command {
 				return err
 			}
 			defer func() { err = errors.Join(err, unlock()) }()
-			plan, err := planTransfer(cfg)
+			plan, err := transfer.NewPlan(cfg)
 			if err != nil {
-				return err
+				return transferError(err, cfg.Out)
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := plan.run(ctx)
+			res, err := plan.Run(ctx, transferProgress(c.App.ErrWriter))
 			if err != nil {
 				if ctx.Err() != nil {
 					return errors.New("interrupted; run again with --resume to continue from the last completed epoch")
@@ -66,7 +62,7 @@ func transferCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, res)
 			}
-			printTransfer(c.App.Writer, res, cfg.Task)
+			printTransfer(c.App.Writer, res)
 			return nil
 		},
 	}
@@ -115,50 +111,22 @@ func transferFlags() []cli.Flag {
 	return flags
 }
 
-// transferConfig is one transfer: a backbone moved to a task.
-type transferConfig struct {
-	Backbone string
-	Task     *transferTask
-	// Feature is the backbone output the head reads ("": the last).
-	Feature string
-	// Classes is the head's class count (0: the data set's).
-	Classes int
-	// Freeze keeps the backbone as it is; otherwise it trains at
-	// BackboneLRMult times the head's learning rate.
-	Freeze         bool
-	BackboneLRMult float64
-	// Train holds the data, the schedule, the optimiser, the seed and the
-	// threads; the run sets its Model, LRMult, Out, Resume and Log.
-	Train   train.Config
-	Runtime ort.Options
-	Out     string
-	Resume  bool
-	Log     io.Writer
-}
-
 // transferConfigFrom reads transferFlags.
-func transferConfigFrom(c *cli.Context) (transferConfig, error) {
-	var cfg transferConfig
+func transferConfigFrom(c *cli.Context) (transfer.Config, error) {
+	var cfg transfer.Config
 	for _, required := range []string{"task", "data", "out"} {
 		if c.String(required) == "" {
 			return cfg, fmt.Errorf("--%s is required", required)
 		}
 	}
-	task, err := lookupTask(c.String("task"))
-	if err != nil {
-		return cfg, err
+	if _, err := transfer.LookupTask(c.String("task")); err != nil {
+		return cfg, transferError(err, "")
 	}
 	if err := dependentFlags(c); err != nil {
 		return cfg, err
 	}
 	if c.Bool("freeze-backbone") && c.IsSet("backbone-lr-mult") {
 		return cfg, errors.New("--backbone-lr-mult has no effect with --freeze-backbone (a frozen backbone does not train)")
-	}
-	if m := c.Float64("backbone-lr-mult"); !(m >= 0) || math.IsInf(m, 1) {
-		return cfg, fmt.Errorf("--backbone-lr-mult: expected a finite value ≥ 0, found %g", m)
-	}
-	if c.Int("classes") < 0 {
-		return cfg, fmt.Errorf("--classes: expected a positive count (or 0 for the data set's), found %d", c.Int("classes"))
 	}
 	cosine, steps, err := scheduleFlags(c)
 	if err != nil {
@@ -176,16 +144,16 @@ func transferConfigFrom(c *cli.Context) (transferConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg = transferConfig{
-		Task: task, Feature: c.String("feature"), Classes: c.Int("classes"),
+	cfg = transfer.Config{
+		Task: c.String("task"), Feature: c.String("feature"), Classes: c.Int("classes"),
 		Freeze: c.Bool("freeze-backbone"), BackboneLRMult: c.Float64("backbone-lr-mult"),
 		Train: train.Config{
 			Data: c.String("data"), DataDir: c.String("data-dir"), Canvas: canvas, Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"),
 			Batch: c.Int("batch"), LR: c.Float64("lr"), DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine,
 			WarmupEpochs: c.Int("warmup-epochs"), WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"),
-			Seed: c.Uint64("seed"), Threads: c.Int("threads"), MemoryLimit: memoryLimit,
+			Seed: c.Uint64("seed"), Threads: c.Int("threads"), MemoryLimit: memoryLimit, Log: c.App.ErrWriter,
 		},
-		Runtime: ropts, Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
+		Runtime: ropts, Out: c.String("out"), Resume: c.Bool("resume"), ProducerVersion: Version,
 	}
 	switch {
 	case cfg.Train.Epochs < 1:
@@ -211,235 +179,71 @@ func transferCanvas(c *cli.Context) (o data.CanvasOptions, err error) {
 	return o, nil
 }
 
-// Files of a transfer folder.
-const (
-	graftedFile     = "grafted.onnx"
-	transferRunDir  = "run"
-	transferMetrics = "metrics.json"
-)
-
-// transferResult is what a transfer measured: metrics.json.
-type transferResult struct {
-	Backbone string `json:"backbone"`
-	// BackboneTop1 is the backbone's own classification top-1, from its
-	// metadata (train.MetaTop1), where it carries one.
-	BackboneTop1   *float64 `json:"backbone_top1,omitempty"`
-	Task           string   `json:"task"`
-	Data           string   `json:"data"`
-	Feature        string   `json:"feature"`
-	Classes        int      `json:"classes"`
-	FreezeBackbone bool     `json:"freeze_backbone"`
-	BackboneLRMult float64  `json:"backbone_lr_mult"`
-	Epochs         int      `json:"epochs"`
-	TrainSeconds   float64  `json:"train_seconds"`
-	// Model is the exported fine-tuned model; Verified its parity check.
-	Model    string              `json:"model"`
-	Verified export.Verification `json:"verified"`
-	// Engine holds the trainer's last evaluation, ONNXRuntime the exported
-	// model's over the same test split, and MaxAbsDiff the largest
-	// difference between a figure of each.
-	Engine      figures `json:"engine"`
-	ONNXRuntime figures `json:"onnx_runtime"`
-	MaxAbsDiff  float64 `json:"max_abs_diff"`
-	// Detail is the task's further detail of ONNX Runtime's evaluation
-	// (segment: per-class IoU).
-	Detail   any    `json:"onnx_runtime_detail,omitempty"`
-	Provider string `json:"provider"`
-	Fallback string `json:"fallback,omitempty"`
-	// Images are the pictures written beside metrics.json.
-	Images []string `json:"images,omitempty"`
+// transferFlagNames are the flags of transfer.Config's fields, for
+// transferError.
+var transferFlagNames = map[string]string{
+	"Backbone": "backbone", "Task": "task", "Classes": "classes", "BackboneLRMult": "backbone-lr-mult", "Train.Data": "data",
 }
 
-// transferPlan is a transfer checked against its backbone and data, ready
-// to run; nothing is written before run.
-type transferPlan struct {
-	cfg     transferConfig
-	grafted *graph.Model
-	splits  *train.Splits
-	feature string
-	classes int
-	mult    map[string]float64
-	top1    *float64
-}
-
-// planTransfer loads the backbone, opens the data for it, grafts the
-// task's head and sets the backbone's learning-rate multipliers, refusing
-// in one line a backbone without the feature, a data set of the wrong
-// kind for the task, a class count below the data's, and an --out that
-// holds another transfer.
-func planTransfer(cfg transferConfig) (*transferPlan, error) {
-	backbone, err := graph.Load(cfg.Backbone)
-	if err != nil {
-		return nil, fmt.Errorf("--backbone: %w", err)
-	}
-	in, err := imageInputShape(backbone)
-	if err != nil {
-		return nil, fmt.Errorf("--backbone %s: %w", cfg.Backbone, err)
-	}
-	if !in[1:].Known() {
-		return nil, fmt.Errorf("--backbone %s: input [%v] has a dynamic size; training needs it fixed (export the backbone with --input-size HxW)", cfg.Backbone, in)
-	}
-	p := &transferPlan{cfg: cfg, feature: cfg.Feature}
-	if p.feature == "" {
-		outs := backbone.GetGraph().GetOutput()
-		p.feature = outs[len(outs)-1].GetName()
-	}
-	if p.cfg.Train.Data == "mnist-seg" && p.cfg.Train.Canvas.Size == 0 {
-		p.cfg.Train.Canvas.Size = int(in[2].Size)
-	}
-	open := p.cfg.Train
-	open.Model = cfg.Backbone
-	if p.splits, err = train.OpenData(open, in.Sizes()); err != nil {
-		return nil, err
-	}
+// transferError names the flags of a transfer's refusal.
+func transferError(err error, out string) error {
+	var ce *transfer.ConfigError
 	switch {
-	case cfg.Task.dense && !p.splits.Dense():
-		return nil, fmt.Errorf("--task %s trains per pixel: expected a data set labelled per pixel (%s), found --data %s", cfg.Task.name, train.SegmentationDataSets, open.Data)
-	case !cfg.Task.dense && p.splits.Dense():
-		return nil, fmt.Errorf("--task %s trains on one label an image: expected %s, found --data %s, labelled per pixel", cfg.Task.name, train.DataSets, open.Data)
-	}
-	p.classes = cfg.Classes
-	if want := p.splits.Classes(); p.classes == 0 {
-		p.classes = want
-	} else if p.classes < want {
-		return nil, fmt.Errorf("--classes %d: --data %s has %d classes; the head needs at least as many", p.classes, open.Data, want)
-	}
-	if p.grafted, err = cfg.Task.head(backbone, p.feature, p.classes, cfg.Train.Seed); err != nil {
-		return nil, fmt.Errorf("--backbone %s: %w", cfg.Backbone, err)
-	}
-	if p.mult, err = backboneLRMult(p.grafted, backbone, cfg); err != nil {
-		return nil, err
-	}
-	if v, ok := backbone.Metadata(train.MetaTop1); ok {
-		if top1, err := strconv.ParseFloat(v, 64); err == nil {
-			p.top1 = &top1
+	case errors.As(err, &ce) && transferFlagNames[ce.Field] != "":
+		if ce.Value == nil {
+			return fmt.Errorf("--%s: %w", transferFlagNames[ce.Field], ce.Err)
 		}
+		return fmt.Errorf("--%s %v: %w", transferFlagNames[ce.Field], ce.Value, ce.Err)
+	case errors.Is(err, transfer.ErrOutHoldsFiles):
+		return fmt.Errorf("%s holds files already: pass --resume to continue the transfer there, or choose another --out", out)
+	case errors.Is(err, transfer.ErrStudyExists):
+		return fmt.Errorf("%s holds a study already: pass --resume to continue it, or choose another --out", out)
 	}
-	return p, p.checkOut()
+	return err
 }
 
-// imageInputShape returns the shape of the model's one input that is not
-// an initializer.
-func imageInputShape(m *graph.Model) (graph.Shape, error) {
-	inits := graph.NewIndex(m.GetGraph()).Initializers
-	for _, in := range m.GetGraph().GetInput() {
-		if inits[in.GetName()] == nil {
-			if s, _, ok := graph.ShapeOf(in); ok && len(s) == 4 {
-				return s, nil
+// transferProgress shows a transfer's progress on w: ONNX Runtime's
+// fallback to the CPU, its evaluation as a bar, and a study's backbones.
+func transferProgress(w io.Writer) transfer.Options {
+	return transfer.Options{
+		Session: func(sess *ort.Session) { noteFallback(w, sess) },
+		Eval:    evalBar(w),
+		Backbone: func(i, n int, path string, finished bool) {
+			if finished {
+				fmt.Fprintf(w, "== %d/%d %s: done already\n", i, n, path)
+				return
 			}
-			return nil, fmt.Errorf("input %q: expected images [N C H W]", in.GetName())
-		}
+			fmt.Fprintf(w, "== %d/%d %s\n", i, n, path)
+		},
 	}
-	return nil, errors.New("the model has no input")
 }
 
-// backboneLRMult returns the learning-rate multiplier of every trainable
-// parameter of grafted that comes from backbone: 0 when frozen, else
-// BackboneLRMult; the head's parameters keep 1.
-func backboneLRMult(grafted, backbone *graph.Model, cfg transferConfig) (map[string]float64, error) {
-	w, err := train.LoadWeights[float32](grafted.Clone())
-	if err != nil {
-		return nil, fmt.Errorf("--backbone %s: %w", cfg.Backbone, err)
+// taskNames lists the tasks for usage texts.
+func taskNames() string {
+	var names []string
+	for _, t := range transfer.Tasks {
+		names = append(names, t.Name+" ("+t.About+")")
 	}
-	m := cfg.BackboneLRMult
-	if cfg.Freeze {
-		m = 0
-	}
-	mult := map[string]float64{}
-	for _, name := range w.Order {
-		if backbone.Initializer(name) != nil {
-			mult[name] = m
-		}
-	}
-	return mult, nil
-}
-
-// checkOut refuses an --out that holds files unless resuming, and a
-// resumed one made from another backbone, head or seed.
-func (p *transferPlan) checkOut() error {
-	entries, err := os.ReadDir(p.cfg.Out)
-	entries = slices.DeleteFunc(entries, func(e os.DirEntry) bool { return e.Name() == train.LockFile })
-	if err != nil || len(entries) == 0 {
-		return nil
-	}
-	if !p.cfg.Resume {
-		return fmt.Errorf("%s holds files already: pass --resume to continue the transfer there, or choose another --out", p.cfg.Out)
-	}
-	if old, err := graph.Load(filepath.Join(p.cfg.Out, graftedFile)); err == nil && !graph.Equal(old, p.grafted) {
-		return fmt.Errorf("%s was made from another backbone, feature, class count or seed; resume with the same ones", filepath.Join(p.cfg.Out, graftedFile))
-	}
-	return nil
-}
-
-// run fine-tunes the grafted model with train.Train, exports it (verified
-// in ONNX Runtime), evaluates the export over the test split in ONNX
-// Runtime, and writes metrics.json.
-func (p *transferPlan) run(ctx context.Context) (*transferResult, error) {
-	cfg := p.cfg
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, err
-	}
-	grafted := filepath.Join(cfg.Out, graftedFile)
-	if err := p.grafted.Save(grafted); err != nil {
-		return nil, err
-	}
-	tcfg := cfg.Train
-	tcfg.Model, tcfg.LRMult, tcfg.Out, tcfg.Resume, tcfg.Log = grafted, p.mult, filepath.Join(cfg.Out, transferRunDir), cfg.Resume, cfg.Log
-	metrics, err := train.Train(ctx, tcfg)
-	if err != nil {
-		return nil, err
-	}
-	res := &transferResult{Backbone: cfg.Backbone, BackboneTop1: p.top1, Task: cfg.Task.name, Data: tcfg.Data, Feature: p.feature,
-		Classes: p.classes, FreezeBackbone: cfg.Freeze, BackboneLRMult: cfg.BackboneLRMult, Epochs: len(metrics),
-		Engine: cfg.Task.engine(metrics[len(metrics)-1], p.classes), Model: filepath.Join(cfg.Out, train.ModelFile)}
-	if cfg.Freeze {
-		res.BackboneLRMult = 0
-	}
-	for _, m := range metrics {
-		res.TrainSeconds += m.EpochSecond
-	}
-	trained, err := graph.Load(filepath.Join(tcfg.Out, train.ModelFile))
-	if err != nil {
-		return nil, err
-	}
-	exported, err := export.File(trained, res.Model, export.Options{ProducerVersion: Version, Seed: tcfg.Seed,
-		Runtime: ort.Options{LibraryPath: cfg.Runtime.LibraryPath, Threads: cfg.Runtime.Threads}})
-	if err != nil {
-		return nil, fmt.Errorf("exporting the fine-tuned model: %w", err)
-	}
-	res.Verified = exported.Verified
-	sess, err := ort.NewSession(res.Model, cfg.Runtime)
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Close()
-	res.Provider, res.Fallback = string(sess.Provider()), sess.Fallback()
-	noteFallback(cfg.Log, sess)
-	env := evalEnv{sess: sess, model: res.Model, data: tcfg.Data, splits: p.splits, batch: tcfg.Batch, workers: train.Workers(tcfg), out: cfg.Out, log: cfg.Log}
-	if res.ONNXRuntime, res.Images, res.Detail, err = cfg.Task.evaluate(ctx, env); err != nil {
-		return nil, err
-	}
-	for k, v := range res.Engine {
-		if o, ok := res.ONNXRuntime[k]; ok {
-			res.MaxAbsDiff = max(res.MaxAbsDiff, math.Abs(v-o))
-		}
-	}
-	return res, writeJSONFile(filepath.Join(cfg.Out, transferMetrics), res)
+	return strings.Join(names, "; ")
 }
 
 // printTransfer prints a transfer's result for a person.
-func printTransfer(w io.Writer, res *transferResult, task *transferTask) {
+func printTransfer(w io.Writer, res *transfer.Result) {
 	how := fmt.Sprintf("backbone lr ×%g", res.BackboneLRMult)
 	if res.FreezeBackbone {
 		how = "backbone frozen"
 	}
 	fmt.Fprintf(w, "%s → %s on %s (feature %s, %d classes, %s): %d epochs, %.0f s of training\n",
 		res.Backbone, res.Task, res.Data, res.Feature, res.Classes, how, res.Epochs, res.TrainSeconds)
-	line := func(f figures) string {
+	var columns []transfer.Column
+	if task, err := transfer.LookupTask(res.Task); err == nil {
+		columns = task.Columns
+	}
+	line := func(f transfer.Figures) string {
 		var parts []string
-		for _, c := range task.columns {
-			if _, ok := f[c.key]; ok {
-				parts = append(parts, c.header+" "+c.format(f))
+		for _, c := range columns {
+			if _, ok := f[c.Key]; ok {
+				parts = append(parts, c.Header+" "+c.Format(f))
 			}
 		}
 		return strings.Join(parts, ", ")
@@ -450,9 +254,53 @@ func printTransfer(w io.Writer, res *transferResult, task *transferTask) {
 		fmt.Fprintf(w, "  the backbone's own top-1 (metadata): %.2f%%\n", 100**res.BackboneTop1)
 	}
 	out := filepath.Dir(res.Model)
-	fmt.Fprintf(w, "wrote %s (verified in ONNX Runtime against the trained model), %s", res.Model, filepath.Join(out, transferMetrics))
+	fmt.Fprintf(w, "wrote %s (verified in ONNX Runtime against the trained model), %s", res.Model, filepath.Join(out, transfer.MetricsFile))
 	for _, img := range res.Images {
 		fmt.Fprintf(w, ", %s", filepath.Join(out, img))
 	}
 	fmt.Fprintln(w)
+}
+
+// What cli/demo.go (and kill_test.go) call, from before transfer's plan
+// and run moved to package transfer; they go when the demo calls package
+// transfer itself.
+type (
+	transferResult = transfer.Result
+	transferPlan   struct {
+		*transfer.Plan
+		log io.Writer
+	}
+	// transferConfig is a transfer.Config whose progress goes to Log.
+	transferConfig struct {
+		Backbone       string
+		Task           *transfer.Task
+		Feature        string
+		BackboneLRMult float64
+		Train          train.Config
+		Runtime        ort.Options
+		Out            string
+		Resume         bool
+		Log            io.Writer
+	}
+)
+
+const (
+	transferRunDir  = transfer.RunDir
+	transferMetrics = transfer.MetricsFile
+)
+
+func lookupTask(name string) (*transfer.Task, error) { return transfer.LookupTask(name) }
+
+func readTransfer(path string) (*transferResult, error) { return transfer.ReadResult(path) }
+
+func planTransfer(c transferConfig) (*transferPlan, error) {
+	t := c.Train
+	t.Log = c.Log
+	p, err := transfer.NewPlan(transfer.Config{Backbone: c.Backbone, Task: c.Task.Name, Feature: c.Feature, BackboneLRMult: c.BackboneLRMult,
+		Train: t, Runtime: c.Runtime, Out: c.Out, Resume: c.Resume, ProducerVersion: Version})
+	return &transferPlan{p, c.Log}, err
+}
+
+func (p *transferPlan) run(ctx context.Context) (*transferResult, error) {
+	return p.Run(ctx, transferProgress(p.log))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/bot-onnx/bot-onnx/transfer"
 )
 
 // transferFixture trains a width-4 ResNet-20 for one epoch on synthetic
@@ -31,13 +32,13 @@ func transferFixture(t *testing.T) (dir, dataDir, b28, b32 string) {
 }
 
 // transferJSON runs `transfer --json` and decodes its result.
-func transferJSON(t *testing.T, args ...string) transferResult {
+func transferJSON(t *testing.T, args ...string) transfer.Result {
 	t.Helper()
 	code, stdout, stderr := run(append([]string{"transfer", "--json", "--provider", "cpu", "--threads", "2"}, args...)...)
 	if code != 0 {
 		t.Fatalf("transfer %v: exit %d: %s", args, code, stderr)
 	}
-	var res transferResult
+	var res transfer.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("transfer --json printed %q: %v", stdout, err)
 	}
@@ -46,7 +47,7 @@ func transferJSON(t *testing.T, args ...string) transferResult {
 
 // checkAgreement checks that ONNX Runtime measured every figure of the
 // engine's last evaluation, within 1e-3.
-func checkAgreement(t *testing.T, res transferResult, keys ...string) {
+func checkAgreement(t *testing.T, res transfer.Result, keys ...string) {
 	t.Helper()
 	for _, k := range keys {
 		e, okE := res.Engine[k]
@@ -98,7 +99,7 @@ func TestTransfer(t *testing.T) {
 	if res.Feature != "c2" || res.Classes != 11 || res.Epochs != 2 || res.Provider != "cpu" || res.BackboneTop1 == nil || len(res.Images) != 4 {
 		t.Errorf("feature %s, classes %d, epochs %d, provider %s, backbone top-1 %v, images %v", res.Feature, res.Classes, res.Epochs, res.Provider, res.BackboneTop1, res.Images)
 	}
-	for _, f := range append([]string{graftedFile, train.ModelFile, transferMetrics, filepath.Join(transferRunDir, train.ModelFile)}, res.Images...) {
+	for _, f := range append([]string{transfer.GraftedFile, train.ModelFile, transfer.MetricsFile, filepath.Join(transfer.RunDir, train.ModelFile)}, res.Images...) {
 		if _, err := os.Stat(filepath.Join(seg, f)); err != nil {
 			t.Error(err)
 		}
@@ -179,10 +180,10 @@ func TestTransferBadInput(t *testing.T) {
 		want string
 	}{
 		{"no such feature", append(classify, "--feature", "c9"), `the backbone has no output "c9": expected one of its outputs c0, c1, c2`},
-		{"unknown task", []string{"--backbone", b28, "--task", "detect", "--data", "mnist", "--epochs", "1"}, `--task "detect": unknown task; expected one of classify, segment`},
-		{"too few classes", append(classify, "--classes", "5"), "--classes 5: --data mnist has 10 classes"},
-		{"segment on per-image data", []string{"--backbone", b28, "--task", "segment", "--data", "mnist", "--data-dir", dataDir}, "--task segment trains per pixel"},
-		{"classify on canvases", []string{"--backbone", b28, "--task", "classify", "--data", "mnist-seg", "--data-dir", dataDir}, "--task classify trains on one label an image"},
+		{"unknown task", []string{"--backbone", b28, "--task", "detect", "--data", "mnist", "--epochs", "1"}, "--task detect: unknown task; expected one of classify, segment"},
+		{"too few classes", append(classify, "--classes", "5"), "--classes 5: data set mnist has 10 classes"},
+		{"segment on per-image data", []string{"--backbone", b28, "--task", "segment", "--data", "mnist", "--data-dir", dataDir}, "--data mnist: labelled per image; task segment trains on data labelled per pixel"},
+		{"classify on canvases", []string{"--backbone", b28, "--task", "classify", "--data", "mnist-seg", "--data-dir", dataDir}, "--data mnist-seg: labelled per pixel; task classify trains on data labelled per image"},
 		{"dynamic input size", []string{"--backbone", dynamic, "--task", "classify", "--data", "mnist", "--data-dir", dataDir}, "dynamic size"},
 		{"frozen and a multiplier", append(classify, "--freeze-backbone", "--backbone-lr-mult", "0.1"), "--backbone-lr-mult has no effect with --freeze-backbone"},
 		{"canvas options elsewhere", append(classify, "--canvases", "9"), "--canvases has no effect without --data mnist-seg"},
@@ -249,14 +250,14 @@ func TestTransferStudy(t *testing.T) {
 	if len(rows) != 2 || !strings.HasPrefix(rows[0], "| b32 | ") || strings.Contains(rows[0], "—") || !strings.HasPrefix(rows[1], "| bare | — |") {
 		t.Errorf("table:\n%s", stdout)
 	}
-	table, err := os.ReadFile(filepath.Join(out, studyTable))
+	table, err := os.ReadFile(filepath.Join(out, transfer.StudyTable))
 	if err != nil || !strings.Contains(string(table), "| backbone | its own top-1 | pixel accuracy | mean IoU | loss |") {
-		t.Errorf("%s: %v\n%s", studyTable, err, table)
+		t.Errorf("%s: %v\n%s", transfer.StudyTable, err, table)
 	}
-	var s study
-	b, _ := os.ReadFile(filepath.Join(out, studyJSON))
+	var s transfer.Study
+	b, _ := os.ReadFile(filepath.Join(out, transfer.StudyJSON))
 	if err := json.Unmarshal(b, &s); err != nil || len(s.Rows) != 2 || s.Rows[0].ONNXRuntime["mean_iou"] <= 0 {
-		t.Fatalf("%s: %v\n%s", studyJSON, err, b)
+		t.Fatalf("%s: %v\n%s", transfer.StudyJSON, err, b)
 	}
 	if code, _, stderr := run(args...); code == 0 || !strings.Contains(stderr, "holds a study already") {
 		t.Errorf("a second study into %s: exit %d, %q", out, code, stderr)

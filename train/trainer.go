@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/bot-onnx/bot-onnx/eval"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
 	"github.com/bot-onnx/bot-onnx/ort"
@@ -775,87 +776,25 @@ func (r *run) fillTargets(b *data.Batch, per int) {
 func (r *run) evaluate(ctx context.Context, m *Metrics) error {
 	kernel.SetBLASThreads(runtime.NumCPU())
 	defer kernel.SetBLASThreads(1)
+	o := eval.Options{Workers: Workers(r.cfg)}
 	if r.denseTest != nil {
-		s, err := predictDense(ctx, r.eval, r.denseTest, Workers(r.cfg))
-		if err != nil {
+		s := eval.NewSegmentation(r.denseTest.Classes(), IgnoreLabel)
+		if _, err := eval.Run(ctx, evalNet{r.eval}, r.denseTest, o, s); err != nil {
 			return err
 		}
-		if s.Confusion.Labelled() == 0 {
+		sm := s.Metrics()
+		if sm.Labelled == 0 {
 			return errors.New("the test split has no labelled pixel to evaluate")
 		}
-		m.TestLoss, m.PixelAccuracy = s.Loss(), s.Confusion.PixelAccuracy()
-		m.MeanIoU, _ = s.Confusion.MeanIoU()
+		m.TestLoss, m.PixelAccuracy, m.MeanIoU = s.Loss(), sm.PixelAccuracy, sm.MeanIoU
 		return nil
 	}
-	logits, labels, err := Predict(ctx, r.eval, r.test, Workers(r.cfg))
-	if err != nil {
+	c := eval.NewClassification(r.test.Classes())
+	if _, err := eval.Run(ctx, evalNet{r.eval}, r.test, o, c); err != nil {
 		return err
 	}
-	m.TestLoss, m.TestTop1, m.TestTop5 = Score(logits, labels, r.classes)
+	m.TestLoss, m.TestTop1, m.TestTop5 = c.Loss(), c.Top1(), c.Top5()
 	return nil
-}
-
-// Predict runs an evaluation net over a data set in order and returns the
-// logits ([len, classes]) and labels. A last partial batch is padded with
-// zeros, whose outputs are dropped. workers goroutines fill batches ahead.
-func Predict(ctx context.Context, net *Net[float32], d data.Dataset, workers int) ([]float32, []int32, error) {
-	loader, err := data.NewLoader(d, data.LoaderConfig{BatchSize: net.Batch, Workers: workers})
-	if err != nil {
-		return nil, nil, err
-	}
-	it, err := loader.Epoch(ctx, 0, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer it.Close()
-	var logits []float32
-	var labels []int32
-	for {
-		b, err := it.Next()
-		if errors.Is(err, io.EOF) {
-			return logits, labels, nil
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		in := net.Input()
-		n := copy(in, b.Images)
-		clear(in[n:])
-		if err := net.Run(); err != nil {
-			return nil, nil, err
-		}
-		out := net.Logits()
-		logits = append(logits, out[:len(out)/net.Batch*b.N]...)
-		labels = append(labels, b.Labels[:b.N]...)
-	}
-}
-
-// Score returns the mean softmax cross-entropy, top-1 and top-5 accuracy
-// of logits against labels (top-5 is 0 with 5 classes or fewer).
-func Score(logits []float32, labels []int32, classes int) (loss, top1, top5 float64) {
-	for i, label := range labels {
-		row := logits[i*classes : (i+1)*classes]
-		maxV := slices.Max(row)
-		sum := 0.0
-		for _, v := range row {
-			sum += math.Exp(float64(v - maxV))
-		}
-		loss += math.Log(sum) - float64(row[label]-maxV)
-		higher := 0
-		for _, v := range row {
-			if v > row[label] {
-				higher++
-			}
-		}
-		if higher == 0 {
-			top1++
-		}
-		if higher < 5 && classes > 5 {
-			top5++
-		}
-	}
-	n := float64(max(len(labels), 1))
-	return loss / n, top1 / n, top5 / n
 }
 
 // initFrom copies into m every initializer of the model at path that has

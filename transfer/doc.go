@@ -19,4 +19,16 @@
 // New weights are drawn as package models draws a fresh ResNet's (Xavier
 // uniform, BatchNorm γ = 1, β = 0, running mean 0 and variance 1, biases
 // 0), from a seed, so the same seed gives the same head.
+//
+// # Fine-tuning
+//
+// A [Config] names a backbone, a task of [Tasks] (classify, segment), the
+// data and the training settings. [NewPlan] checks it against the backbone
+// and the data and grafts the head; [Plan.Run] fine-tunes the grafted
+// model with package train, exports it (verified in ONNX Runtime),
+// evaluates the export over the test split in ONNX Runtime with package
+// eval, and writes the [Result] beside the run (metrics.json); it resumes
+// an interrupted transfer with Config.Resume. [RunStudy] does the same for
+// several backbones and tabulates them as the paper's Tables 8 and 9.
+// Errors in a Config are [ConfigError]s naming the field.
 package transfer

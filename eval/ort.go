@@ -1,0 +1,35 @@
+package eval
+
+import (
+	"fmt"
+
+	"github.com/bot-onnx/bot-onnx/ort"
+)
+
+// ORT is a model run by ONNX Runtime, as Run runs it: images go to the
+// session's one input and Output picks which of its outputs is scored.
+type ORT struct {
+	Session *ort.Session
+	Output  int
+}
+
+// Batch returns the fixed batch size of the session's input, or 0 for a
+// dynamic one.
+func (m ORT) Batch() int {
+	if ins := m.Session.Inputs(); len(ins) == 1 && len(ins[0].Shape) > 0 {
+		return int(max(ins[0].Shape[0], 0))
+	}
+	return 0
+}
+
+// Run runs the session on the images and returns output m.Output.
+func (m ORT) Run(images []float32, shape []int64) (Output, error) {
+	outs, err := m.Session.Run(ort.Tensor{Shape: shape, Data: images})
+	if err != nil {
+		return Output{}, err
+	}
+	if m.Output < 0 || m.Output >= len(outs) {
+		return Output{}, fmt.Errorf("eval: output %d of a model with %d outputs", m.Output, len(outs))
+	}
+	return Output(outs[m.Output]), nil
+}

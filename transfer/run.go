@@ -1,0 +1,155 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/bot-onnx/bot-onnx/eval"
+	"github.com/bot-onnx/bot-onnx/export"
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/ort"
+	"github.com/bot-onnx/bot-onnx/train"
+)
+
+// Files of a transfer folder.
+const (
+	GraftedFile = "grafted.onnx" // the backbone with its new head, as grafted
+	RunDir      = "run"          // the training run (train.Train's Out)
+	MetricsFile = "metrics.json" // the Result
+	// The fine-tuned model, exported and verified, is train.ModelFile.
+)
+
+// Options say where a run's progress goes; nil callbacks drop it. The
+// trainer's progress goes to Config.Train.Log.
+type Options struct {
+	// Session is called once ONNX Runtime has opened the fine-tuned model,
+	// before it evaluates it: its Provider and Fallback say where it runs.
+	Session func(*ort.Session)
+	// Eval is called after each batch ONNX Runtime evaluates.
+	Eval func(eval.Progress)
+	// Backbone is called as a study comes to each backbone: i of n, and
+	// whether its transfer was finished already (and is read back).
+	Backbone func(i, n int, path string, finished bool)
+}
+
+// Result is what a transfer measured: metrics.json.
+type Result struct {
+	Backbone string `json:"backbone"`
+	// BackboneTop1 is the backbone's own classification top-1, from its
+	// metadata (train.MetaTop1), where it carries one.
+	BackboneTop1   *float64 `json:"backbone_top1,omitempty"`
+	Task           string   `json:"task"`
+	Data           string   `json:"data"`
+	Feature        string   `json:"feature"`
+	Classes        int      `json:"classes"`
+	FreezeBackbone bool     `json:"freeze_backbone"`
+	BackboneLRMult float64  `json:"backbone_lr_mult"`
+	Epochs         int      `json:"epochs"`
+	TrainSeconds   float64  `json:"train_seconds"`
+	// Model is the exported fine-tuned model; Verified its parity check.
+	Model    string              `json:"model"`
+	Verified export.Verification `json:"verified"`
+	// Engine holds the trainer's last evaluation, ONNXRuntime the exported
+	// model's over the same test split, and MaxAbsDiff the largest
+	// difference between a figure of each.
+	Engine      Figures `json:"engine"`
+	ONNXRuntime Figures `json:"onnx_runtime"`
+	MaxAbsDiff  float64 `json:"max_abs_diff"`
+	// Detail is the task's further detail of ONNX Runtime's evaluation
+	// (segment: per-class IoU).
+	Detail   any    `json:"onnx_runtime_detail,omitempty"`
+	Provider string `json:"provider"`
+	Fallback string `json:"fallback,omitempty"`
+	// Images are the pictures written beside metrics.json.
+	Images []string `json:"images,omitempty"`
+}
+
+// Run fine-tunes the grafted model with train.Train (resuming its last
+// checkpoint with Config.Resume), exports it (verified in ONNX Runtime),
+// evaluates the export over the test split in ONNX Runtime, and writes
+// metrics.json.
+func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
+	cfg := p.cfg
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, err
+	}
+	grafted := filepath.Join(cfg.Out, GraftedFile)
+	if err := p.grafted.Save(grafted); err != nil {
+		return nil, err
+	}
+	tcfg := cfg.Train
+	tcfg.Model, tcfg.LRMult, tcfg.Out, tcfg.Resume = grafted, p.mult, filepath.Join(cfg.Out, RunDir), cfg.Resume
+	metrics, err := train.Train(ctx, tcfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(metrics) == 0 {
+		return nil, fmt.Errorf("%s: the training run recorded no epoch", tcfg.Out)
+	}
+	res := &Result{Backbone: cfg.Backbone, BackboneTop1: p.top1, Task: p.task.Name, Data: tcfg.Data, Feature: p.feature,
+		Classes: p.classes, FreezeBackbone: cfg.Freeze, BackboneLRMult: cfg.BackboneLRMult, Epochs: len(metrics),
+		Engine: p.task.engine(metrics[len(metrics)-1], p.classes), Model: filepath.Join(cfg.Out, train.ModelFile)}
+	if cfg.Freeze {
+		res.BackboneLRMult = 0
+	}
+	for _, m := range metrics {
+		res.TrainSeconds += m.EpochSecond
+	}
+	trained, err := graph.Load(filepath.Join(tcfg.Out, train.ModelFile))
+	if err != nil {
+		return nil, err
+	}
+	exported, err := export.File(trained, res.Model, export.Options{ProducerVersion: cfg.ProducerVersion, Seed: tcfg.Seed,
+		Runtime: ort.Options{LibraryPath: cfg.Runtime.LibraryPath, Threads: cfg.Runtime.Threads}})
+	if err != nil {
+		return nil, fmt.Errorf("exporting the fine-tuned model: %w", err)
+	}
+	res.Verified = exported.Verified
+	sess, err := ort.NewSession(res.Model, cfg.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	res.Provider, res.Fallback = string(sess.Provider()), sess.Fallback()
+	if o.Session != nil {
+		o.Session(sess)
+	}
+	env := evalEnv{sess: sess, model: res.Model, splits: p.splits, batch: tcfg.Batch, workers: train.Workers(tcfg), out: cfg.Out, progress: o.Eval}
+	e, err := p.task.evaluate(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	res.ONNXRuntime, res.Images, res.Detail = e.figures, e.images, e.detail
+	for k, v := range res.Engine {
+		if measured, ok := res.ONNXRuntime[k]; ok {
+			res.MaxAbsDiff = max(res.MaxAbsDiff, math.Abs(v-measured))
+		}
+	}
+	return res, writeJSON(filepath.Join(cfg.Out, MetricsFile), res)
+}
+
+// ReadResult reads a finished transfer's metrics.json.
+func ReadResult(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &res, nil
+}
+
+// writeJSON saves v as indented JSON at path, whole or not at all.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return graph.WriteFileAtomic(path, append(b, '\n'))
+}
