@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/urfave/cli/v2"
 )
 
@@ -77,15 +76,6 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// writeJSONFile saves v as indented JSON at path, whole or not at all.
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return graph.WriteFileAtomic(path, append(b, '\n'))
-}
-
 // parseDims parses "3x224x224" into sizes; want is the number of
 // dimensions expected and what names them in errors.
 func parseDims(flag, s string, want int, form string) ([]int64, error) {
@@ -102,24 +92,6 @@ func parseDims(flag, s string, want int, form string) ([]int64, error) {
 		dims[i] = n
 	}
 	return dims, nil
-}
-
-// thousands formats n with comma separators.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // interspersed moves a command's flags ahead of its positional arguments,

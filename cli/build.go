@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 	"github.com/urfave/cli/v2"
@@ -115,6 +116,6 @@ func printSummary(c *cli.Context, path string, m *graph.Model) error {
 		})
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s: %s-%s, %s parameters, %.3f G MACs per image\n",
-		path, name, variant, thousands(counts.Params), float64(counts.MACs)/1e9)
+		path, name, variant, report.Thousands(counts.Params), float64(counts.MACs)/1e9)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/bot-onnx/bot-onnx/doctor"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/urfave/cli/v2"
@@ -57,7 +58,7 @@ func printDoctor(w io.Writer, r doctor.Report) error {
 	printOpenBLAS(r.OpenBLAS, line)
 	for _, d := range r.Data {
 		if d.Present {
-			line(d.Name, "%s (%s training, %s test images)", d.Dir, thousands(int64(d.Train)), thousands(int64(d.Test)))
+			line(d.Name, "%s (%s training, %s test images)", d.Dir, report.Thousands(int64(d.Train)), report.Thousands(int64(d.Test)))
 		} else {
 			line(d.Name, "missing: %s", d.Error)
 		}

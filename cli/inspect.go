@@ -9,6 +9,7 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/urfave/cli/v2"
 )
 
@@ -141,9 +142,9 @@ func (in inspection) print(w io.Writer) {
 			fmt.Fprintf(w, "  %s %-12s %s %v\n", list.label, t.Name, t.Type, t.Shape)
 		}
 	}
-	fmt.Fprintf(w, "  parameters %s\n", thousands(in.Params))
+	fmt.Fprintf(w, "  parameters %s\n", report.Thousands(in.Params))
 	if in.MACs != nil {
-		fmt.Fprintf(w, "  MACs       %s per image (%.3f G; FLOPs = 2 × MACs)\n", thousands(*in.MACs), float64(*in.MACs)/1e9)
+		fmt.Fprintf(w, "  MACs       %s per image (%.3f G; FLOPs = 2 × MACs)\n", report.Thousands(*in.MACs), float64(*in.MACs)/1e9)
 	} else {
 		fmt.Fprintf(w, "  MACs       unknown: %s\n", in.MACsError)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
+	"github.com/bot-onnx/bot-onnx/transfer"
 )
 
 // TestMain lets a test start this test binary as the bot-onnx command, to
@@ -102,7 +103,7 @@ func TestSIGKILLAndResume(t *testing.T) {
 						"--provider", "cpu", "--threads", "2", "--out", out}
 				}
 			},
-			runDir: transferRunDir, epochs: killEpochs, stepsPerEpoch: 48 / 16,
+			runDir: transfer.RunDir, epochs: killEpochs, stepsPerEpoch: 48 / 16,
 			check: checkTransferOut,
 		},
 	}
@@ -493,9 +494,9 @@ func (c killCase) checkFinished(t *testing.T, run, whole string) {
 func checkTransferOut(t *testing.T, out, whole string) {
 	t.Helper()
 	checkSameModel(t, filepath.Join(out, train.ModelFile), filepath.Join(whole, train.ModelFile))
-	read := func(dir string) transferResult {
-		var res transferResult
-		b, err := os.ReadFile(filepath.Join(dir, transferMetrics))
+	read := func(dir string) transfer.Result {
+		var res transfer.Result
+		b, err := os.ReadFile(filepath.Join(dir, transfer.MetricsFile))
 		if err == nil {
 			err = json.Unmarshal(b, &res)
 		}
@@ -507,7 +508,7 @@ func checkTransferOut(t *testing.T, out, whole string) {
 	got, want := read(out), read(whole)
 	if got.Epochs != want.Epochs || !maps.Equal(got.Engine, want.Engine) || !maps.Equal(got.ONNXRuntime, want.ONNXRuntime) {
 		t.Errorf("%s after kills and resumes: %d epochs, engine %v, ONNX Runtime %v; uninterrupted: %d, %v, %v",
-			transferMetrics, got.Epochs, got.Engine, got.ONNXRuntime, want.Epochs, want.Engine, want.ONNXRuntime)
+			transfer.MetricsFile, got.Epochs, got.Engine, got.ONNXRuntime, want.Epochs, want.Engine, want.ONNXRuntime)
 	}
 	for _, img := range want.Images {
 		if _, err := os.Stat(filepath.Join(out, img)); err != nil {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -259,48 +258,4 @@ func printTransfer(w io.Writer, res *transfer.Result) {
 		fmt.Fprintf(w, ", %s", filepath.Join(out, img))
 	}
 	fmt.Fprintln(w)
-}
-
-// What cli/demo.go (and kill_test.go) call, from before transfer's plan
-// and run moved to package transfer; they go when the demo calls package
-// transfer itself.
-type (
-	transferResult = transfer.Result
-	transferPlan   struct {
-		*transfer.Plan
-		log io.Writer
-	}
-	// transferConfig is a transfer.Config whose progress goes to Log.
-	transferConfig struct {
-		Backbone       string
-		Task           *transfer.Task
-		Feature        string
-		BackboneLRMult float64
-		Train          train.Config
-		Runtime        ort.Options
-		Out            string
-		Resume         bool
-		Log            io.Writer
-	}
-)
-
-const (
-	transferRunDir  = transfer.RunDir
-	transferMetrics = transfer.MetricsFile
-)
-
-func lookupTask(name string) (*transfer.Task, error) { return transfer.LookupTask(name) }
-
-func readTransfer(path string) (*transferResult, error) { return transfer.ReadResult(path) }
-
-func planTransfer(c transferConfig) (*transferPlan, error) {
-	t := c.Train
-	t.Log = c.Log
-	p, err := transfer.NewPlan(transfer.Config{Backbone: c.Backbone, Task: c.Task.Name, Feature: c.Feature, BackboneLRMult: c.BackboneLRMult,
-		Train: t, Runtime: c.Runtime, Out: c.Out, Resume: c.Resume, ProducerVersion: Version})
-	return &transferPlan{p, c.Log}, err
-}
-
-func (p *transferPlan) run(ctx context.Context) (*transferResult, error) {
-	return p.Run(ctx, transferProgress(p.log))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 	"github.com/urfave/cli/v2"
 )
@@ -72,7 +73,7 @@ func tweakCommand() *cli.Command {
 			}
 			printReports(c, reports)
 			fmt.Fprintf(c.App.Writer, "wrote %s: variant %s, %s → %s parameters, %.3f → %.3f G MACs per image\n",
-				res.Output, res.Variant, thousands(res.Before.Params), thousands(res.After.Params),
+				res.Output, res.Variant, report.Thousands(res.Before.Params), report.Thousands(res.After.Params),
 				float64(res.Before.MACs)/1e9, float64(res.After.MACs)/1e9)
 			return nil
 		},

@@ -11,6 +11,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/eval"
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 )
@@ -129,7 +130,7 @@ func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
 			res.MaxAbsDiff = max(res.MaxAbsDiff, math.Abs(v-measured))
 		}
 	}
-	return res, writeJSON(filepath.Join(cfg.Out, MetricsFile), res)
+	return res, report.WriteJSON(filepath.Join(cfg.Out, MetricsFile), res)
 }
 
 // ReadResult reads a finished transfer's metrics.json.
@@ -143,13 +144,4 @@ func ReadResult(path string) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &res, nil
-}
-
-// writeJSON saves v as indented JSON at path, whole or not at all.
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return graph.WriteFileAtomic(path, append(b, '\n'))
 }

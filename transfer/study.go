@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 )
 
 // Files of a study folder, beside one transfer folder per backbone.
@@ -77,7 +78,7 @@ func RunStudy(ctx context.Context, cfg Config, backbones []string, o Options) (*
 		rows[i].Result = *res
 	}
 	s := &Study{Task: cfg.Task, Rows: rows}
-	if err := writeJSON(filepath.Join(cfg.Out, StudyJSON), s); err != nil {
+	if err := report.WriteJSON(filepath.Join(cfg.Out, StudyJSON), s); err != nil {
 		return nil, err
 	}
 	return s, graph.WriteFileAtomic(filepath.Join(cfg.Out, StudyTable), []byte(s.Markdown()))
