@@ -53,6 +53,26 @@ func ForVariant(variant string) ([]Pass, error) {
 	return nil, fmt.Errorf("unknown variant %q: expected A, B, C or D", variant)
 }
 
+// Build makes the named variant (A, B, C or D) of a model of the zoo:
+// models.Build's ResNet-A, rewritten by the variant's passes (see
+// ForVariant), with cfg.Seed also seeding the weights pass C creates. A
+// is returned as built, with no reports. It is what build, ablate, the
+// benchmarks and the demo start from.
+func Build(cfg models.Config, variant string) (*graph.Model, []Report, error) {
+	list, err := ForVariant(variant)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := models.Build(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(list) == 0 {
+		return m, nil, nil
+	}
+	return Apply(m, list, Options{Seed: cfg.Seed})
+}
+
 // ParsePasses reads a comma-separated list such as "b,d" (any case).
 func ParsePasses(list string) ([]Pass, error) {
 	var passes []Pass
