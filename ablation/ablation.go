@@ -214,18 +214,9 @@ func StepNames() []string {
 // exists from an earlier start of the study, checks that it is the same
 // model.
 func buildModel(arch models.Config, variant, path string) (string, error) {
-	passes, err := tweaks.ForVariant(variant)
-	if err != nil {
-		return "", fmt.Errorf("--variant: %w", err)
-	}
-	m, err := models.Build(arch)
+	m, _, err := tweaks.Build(arch, variant)
 	if err != nil {
 		return "", err
-	}
-	if len(passes) > 0 {
-		if m, _, err = tweaks.Apply(m, passes, tweaks.Options{Seed: arch.Seed}); err != nil {
-			return "", err
-		}
 	}
 	if err := m.SaveOrMatch(path); errors.Is(err, graph.ErrModelDiffers) {
 		return "", fmt.Errorf("%s was built with other settings; resume with the same ones", path)

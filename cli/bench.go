@@ -84,15 +84,8 @@ func benchTrain(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--precision %q: expected fp32 or bf16", c.String("precision"))
 	}
-	passes, err := tweaks.ForVariant(c.String("variant"))
+	m, _, err := tweaks.Build(models.Config{Model: c.String("model"), Classes: c.Int("classes"), InChannels: int(dims[0]), Height: int(dims[1]), Width: int(dims[2])}, c.String("variant"))
 	if err != nil {
-		return fmt.Errorf("--variant: %w", err)
-	}
-	m, err := models.Build(models.Config{Model: c.String("model"), Classes: c.Int("classes"), InChannels: int(dims[0]), Height: int(dims[1]), Width: int(dims[2])})
-	if err != nil {
-		return err
-	}
-	if m, _, err = tweaks.Apply(m, passes, tweaks.Options{}); err != nil {
 		return err
 	}
 	spec := bench.TrainSpec{Model: m, Name: c.String("model"), Variant: strings.ToUpper(c.String("variant")), Batch: c.Int("batch"),

@@ -55,10 +55,6 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			passes, err := tweaks.ForVariant(c.String("variant"))
-			if err != nil {
-				return fmt.Errorf("--variant: %w", err)
-			}
 			cfg := models.Config{
 				Model:     c.String("model"),
 				Classes:   c.Int("classes"),
@@ -78,15 +74,9 @@ func buildCommand() *cli.Command {
 			if (c.IsSet("classes") && cfg.Classes < 1) || (c.IsSet("width") && cfg.BaseWidth < 1) {
 				return fmt.Errorf("--classes and --width must be positive, found %d and %d", cfg.Classes, cfg.BaseWidth)
 			}
-			m, err := models.Build(cfg)
+			m, reports, err := tweaks.Build(cfg, c.String("variant"))
 			if err != nil {
 				return err
-			}
-			var reports []tweaks.Report
-			if len(passes) > 0 {
-				if m, reports, err = tweaks.Apply(m, passes, tweaks.Options{Seed: cfg.Seed}); err != nil {
-					return err
-				}
 			}
 			m.ProducerVersion = Version
 			out := c.String("output")

@@ -70,24 +70,15 @@ func inspect(path string, m *graph.Model) inspection {
 	in := inspection{
 		Path: path, IRVersion: m.GetIrVersion(), Opset: m.Opset(),
 		Producer: strings.TrimSpace(m.GetProducerName() + " " + m.GetProducerVersion()),
-		Ops:      map[string]int{}, Metadata: map[string]string{},
+		Ops:      graph.OpCounts(g), Metadata: map[string]string{},
 		Nodes: len(g.GetNode()),
 		Valid: true,
 	}
-	inits := map[string]bool{}
-	for _, t := range g.GetInitializer() {
-		inits[t.GetName()] = true
-	}
-	for _, v := range g.GetInput() {
-		if !inits[v.GetName()] {
-			in.Inputs = append(in.Inputs, describe(v))
-		}
+	for _, v := range graph.DataInputs(g) {
+		in.Inputs = append(in.Inputs, describe(v))
 	}
 	for _, v := range g.GetOutput() {
 		in.Outputs = append(in.Outputs, describe(v))
-	}
-	for _, n := range g.GetNode() {
-		in.Ops[n.GetOpType()]++
 	}
 	for _, p := range m.GetMetadataProps() {
 		in.Metadata[p.GetKey()] = p.GetValue()

@@ -7,7 +7,7 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/tweaks"
+	"github.com/bot-onnx/bot-onnx/structure"
 )
 
 // Stage is one stage end of a ResNet: the output of the last residual
@@ -31,11 +31,11 @@ const probeSize = 512
 
 // Stages finds the stage ends of a ResNet by its structure, not by names,
 // so that it works on tweaked models and on models made elsewhere: the
-// residual blocks come from tweaks.BlockOutputs, and static shape
+// residual blocks come from structure.BlockOutputs, and static shape
 // inference at a probeSize×probeSize input tells where the resolution
 // changes and what each stage's stride and width are.
 func Stages(m *graph.Model) ([]Stage, error) {
-	blocks, err := tweaks.BlockOutputs(m)
+	blocks, err := structure.BlockOutputs(m)
 	if err != nil {
 		return nil, err
 	}

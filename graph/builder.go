@@ -2,20 +2,32 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 )
 
-// Builder assembles a graph node by node with typed helpers for the
-// operators ResNets use. Each helper names its node, and the node's single
-// output value takes the same name, so a tensor can be traced to the layer
-// that makes it. Misuse (a name given twice) is recorded and reported by
-// Finish, so model code can chain calls without checking each one.
+// Builder adds nodes to a graph with typed helpers for the operators
+// ResNets use, so that each operator's attributes and each layer's
+// parameters are written in one place, for building a model (NewBuilder)
+// and for rewriting one (Edit), as onnx-graphsurgeon's layer() and
+// onnxscript's op.* serve both. Each helper names its node, and the
+// node's single output value takes the same name, so a tensor can be
+// traced to the layer that makes it.
+//
+// A new graph's names are the caller's: a name given twice is misuse,
+// recorded and reported by Finish, so model code can chain calls without
+// checking each one. In an existing graph every name given is a base that
+// the graph's Namer turns into a fresh one, so nothing added collides
+// with what is there.
 type Builder struct {
-	g       *onnx.GraphProto
-	opset   int64
-	values  map[string]bool
-	nodes   map[string]bool
+	g     *onnx.GraphProto
+	opset int64
+	names *Namer
+	// fresh makes names fresh (Edit) rather than taking them as given.
+	fresh bool
+	// at is the node new nodes go before; nil appends them.
+	at      *onnx.NodeProto
 	outputs []string
 	err     error
 }
@@ -23,49 +35,72 @@ type Builder struct {
 // NewBuilder starts an empty graph with the given name and default-domain opset.
 func NewBuilder(name string, opset int64) *Builder {
 	return &Builder{
-		g:      &onnx.GraphProto{Name: name},
-		opset:  opset,
-		values: map[string]bool{},
-		nodes:  map[string]bool{},
+		g:     &onnx.GraphProto{Name: name},
+		opset: opset,
+		names: &Namer{used: map[string]bool{}},
 	}
 }
 
-func (b *Builder) claimValue(name string) {
-	if b.values[name] && b.err == nil {
-		b.err = fmt.Errorf("value name %q defined twice", name)
+// Edit returns a Builder that adds to the existing graph g, for rewrites.
+// names hands out its fresh names; pass the Namer the caller also draws
+// from, or nil for a new one of g. New nodes are appended to g's nodes,
+// or inserted where InsertBefore says; a rewrite then rewires the
+// consumers and calls Clean. Finish is for new graphs only: it refuses.
+func Edit(g *onnx.GraphProto, names *Namer) *Builder {
+	if names == nil {
+		names = NewNamer(g)
 	}
-	b.values[name] = true
+	return &Builder{g: g, names: names, fresh: true}
+}
+
+// InsertBefore makes the nodes added from now on go just before node at,
+// in the order they are added, keeping a rewritten graph readable in file
+// order; nil (or a node not in the graph) appends them.
+func (b *Builder) InsertBefore(at *onnx.NodeProto) { b.at = at }
+
+// claim returns the name to use for name: name itself in a new graph
+// (recording misuse when it is taken), a fresh one in an edited graph.
+func (b *Builder) claim(name string) string {
+	if b.fresh {
+		return b.names.Fresh(name)
+	}
+	if b.names.used[name] && b.err == nil {
+		b.err = fmt.Errorf("name %q given twice", name)
+	}
+	b.names.used[name] = true
+	return name
 }
 
 // Input declares a float32 graph input.
 func (b *Builder) Input(name string, s Shape) string {
-	b.claimValue(name)
+	name = b.claim(name)
 	b.g.Input = append(b.g.Input, ValueInfo(name, Float, s))
 	return name
 }
 
 // Param adds a float32 initializer and returns its name.
 func (b *Builder) Param(name string, dims []int64, data []float32) string {
-	b.claimValue(name)
+	name = b.claim(name)
 	b.g.Initializer = append(b.g.Initializer, FloatTensor(name, dims, data))
 	return name
 }
 
-// Node appends a node of the given op type whose single output is named
-// like the node, and returns that output's name.
+// Node adds a node of the given op type whose single output is named like
+// the node, and returns that output's name.
 func (b *Builder) Node(opType, name string, inputs []string, attrs ...*onnx.AttributeProto) string {
-	if b.nodes[name] && b.err == nil {
-		b.err = fmt.Errorf("node name %q used twice", name)
-	}
-	b.nodes[name] = true
-	b.claimValue(name)
-	b.g.Node = append(b.g.Node, &onnx.NodeProto{
+	name = b.claim(name)
+	n := &onnx.NodeProto{
 		Name:      name,
 		OpType:    opType,
 		Input:     inputs,
 		Output:    []string{name},
 		Attribute: attrs,
-	})
+	}
+	if i := slices.Index(b.g.Node, b.at); b.at != nil && i >= 0 {
+		b.g.Node = slices.Insert(b.g.Node, i, n)
+	} else {
+		b.g.Node = append(b.g.Node, n)
+	}
 	return name
 }
 
@@ -114,6 +149,24 @@ func (b *Builder) BatchNorm(name, x, scale, bias, mean, variance string, epsilon
 		AttrFloat("epsilon", epsilon), AttrFloat("momentum", momentum))
 }
 
+// NewBatchNorm adds a BatchNorm over the given channels with new
+// parameters in the state training starts from (γ = 1, β = 0, running
+// mean 0, running variance 1), named as PyTorch names them: name.weight,
+// name.bias, name.running_mean and name.running_var.
+func (b *Builder) NewBatchNorm(name, x string, channels int64, epsilon, momentum float32) string {
+	ones := make([]float32, channels)
+	for i := range ones {
+		ones[i] = 1
+	}
+	dims := []int64{channels}
+	return b.BatchNorm(name, x,
+		b.Param(name+".weight", dims, ones),
+		b.Param(name+".bias", dims, make([]float32, channels)),
+		b.Param(name+".running_mean", dims, make([]float32, channels)),
+		b.Param(name+".running_var", dims, ones),
+		epsilon, momentum)
+}
+
 // Relu adds a Relu node.
 func (b *Builder) Relu(name, x string) string { return b.Node("Relu", name, []string{x}) }
 
@@ -129,32 +182,37 @@ type PoolAttrs struct {
 	CountIncludePad bool // AveragePool only
 }
 
-func (a PoolAttrs) common() []*onnx.AttributeProto {
+func (a PoolAttrs) window() []*onnx.AttributeProto {
 	stride := orOne(a.Stride)
-	attrs := []*onnx.AttributeProto{
+	return []*onnx.AttributeProto{
 		AttrInts("kernel_shape", a.Kernel[:]...),
 		AttrInts("pads", a.Pads[:]...),
 		AttrInts("strides", stride[:]...),
 	}
-	if a.CeilMode {
-		attrs = append(attrs, AttrInt("ceil_mode", 1))
+}
+
+func boolInt(v bool) int64 {
+	if v {
+		return 1
 	}
-	return attrs
+	return 0
 }
 
 // MaxPool adds a MaxPool node.
 func (b *Builder) MaxPool(name, x string, a PoolAttrs) string {
-	return b.Node("MaxPool", name, []string{x}, a.common()...)
+	var attrs []*onnx.AttributeProto
+	if a.CeilMode {
+		attrs = append(attrs, AttrInt("ceil_mode", 1))
+	}
+	return b.Node("MaxPool", name, []string{x}, append(attrs, a.window()...)...)
 }
 
-// AveragePool adds an AveragePool node; count_include_pad is always written
-// so the file says which convention it follows.
+// AveragePool adds an AveragePool node. ceil_mode and count_include_pad are
+// always written, so that the file says which conventions it follows:
+// runtimes have had bugs with both.
 func (b *Builder) AveragePool(name, x string, a PoolAttrs) string {
-	include := int64(0)
-	if a.CountIncludePad {
-		include = 1
-	}
-	return b.Node("AveragePool", name, []string{x}, append(a.common(), AttrInt("count_include_pad", include))...)
+	attrs := []*onnx.AttributeProto{AttrInt("ceil_mode", boolInt(a.CeilMode)), AttrInt("count_include_pad", boolInt(a.CountIncludePad))}
+	return b.Node("AveragePool", name, []string{x}, append(attrs, a.window()...)...)
 }
 
 // GlobalAveragePool adds a GlobalAveragePool node.
@@ -185,9 +243,7 @@ func (b *Builder) Gemm(name, a, w, c string) string {
 // initializer named name+".scales"; scales rather than sizes keep the batch
 // dimension free at every opset.
 func (b *Builder) Resize(name, x string, scales []float32, mode, coordinateMode string) string {
-	s := name + ".scales"
-	b.claimValue(s)
-	b.g.Initializer = append(b.g.Initializer, FloatTensor(s, []int64{int64(len(scales))}, scales))
+	s := b.Param(name+".scales", []int64{int64(len(scales))}, scales)
 	return b.Node("Resize", name, []string{x, "", s},
 		AttrString("mode", mode), AttrString("coordinate_transformation_mode", coordinateMode))
 }
@@ -196,9 +252,8 @@ func (b *Builder) Resize(name, x string, scales []float32, mode, coordinateMode 
 // where it is produced and consumed.
 func (b *Builder) Output(v, as string) {
 	if v != as {
-		b.claimValue(as)
+		as = b.claim(as)
 		RenameValue(b.g, v, as)
-		delete(b.values, v)
 	}
 	b.outputs = append(b.outputs, as)
 }
@@ -206,6 +261,9 @@ func (b *Builder) Output(v, as string) {
 // Finish completes the model: it infers every value's shape, declares the
 // outputs with their inferred shapes, and validates the result.
 func (b *Builder) Finish(producer, version string) (*Model, error) {
+	if b.fresh {
+		return nil, fmt.Errorf("finish: graph %q is an existing graph being edited; its model is the caller's", b.g.GetName())
+	}
 	if b.err != nil {
 		return nil, b.err
 	}

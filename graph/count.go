@@ -1,6 +1,10 @@
 package graph
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+)
 
 // Counts are a model's size and cost per input image.
 type Counts struct {
@@ -80,4 +84,13 @@ func Count(m *Model) (Counts, error) {
 		c.MACs += perOutput * NumElements(out[1:].Sizes())
 	}
 	return c, nil
+}
+
+// OpCounts returns how many nodes of each operator type g holds.
+func OpCounts(g *onnx.GraphProto) map[string]int {
+	ops := map[string]int{}
+	for _, n := range g.GetNode() {
+		ops[n.GetOpType()]++
+	}
+	return ops
 }

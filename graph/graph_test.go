@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -63,6 +64,18 @@ func TestBuilderShapesAndCounts(t *testing.T) {
 	// MACs: conv 8·8 outputs × 4 channels × 27 = 6912, fc 5 × 4 = 20.
 	if c.Params != 141 || c.MACs != 6932 {
 		t.Errorf("Count = %+v, want 141 params and 6932 MACs", c)
+	}
+}
+
+// TestOpCounts: smallNet holds one node of each operator it is built from.
+func TestOpCounts(t *testing.T) {
+	want := map[string]int{"Conv": 1, "BatchNormalization": 1, "Relu": 1, "MaxPool": 1, "AveragePool": 1,
+		"Add": 1, "GlobalAveragePool": 1, "Flatten": 1, "Gemm": 1}
+	if got := OpCounts(smallNet(t).GetGraph()); !maps.Equal(got, want) {
+		t.Errorf("OpCounts = %v, want %v", got, want)
+	}
+	if got := OpCounts(&onnx.GraphProto{}); got == nil || len(got) != 0 {
+		t.Errorf("OpCounts of an empty graph = %#v, want an empty map", got)
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 
 // The helpers in this file are the small graph-surgery API that rewrite
 // passes (the B, C, D tweaks, BatchNorm folding, cutting a backbone) are
-// written in: match a pattern on the Index, then insert, remove and rewire
-// nodes, then Clean. A pass never edits the caller's model in place until
+// written in: match a pattern on the Index, then insert nodes (made by a
+// Builder from Edit), remove and rewire nodes, then Clean. A pass never edits the caller's model in place until
 // it has succeeded: it works on a Clone.
 
 // Namer hands out names that collide with nothing in a graph: node names,

@@ -69,6 +69,54 @@ func TestSurgery(t *testing.T) {
 	}
 }
 
+// TestEdit: a Builder over smallNet names what it adds freshly, also
+// parameters, puts nodes before the node InsertBefore names in the order
+// they are added (appending without one), and refuses to Finish a graph
+// that is the caller's.
+func TestEdit(t *testing.T) {
+	m := smallNet(t)
+	g := m.GetGraph()
+	relu := NewIndex(g).Producer["relu"]
+	b := Edit(g, nil)
+	b.InsertBefore(relu)
+	y := b.NewBatchNorm("bn", "bn", 4, 1e-3, 0.5)
+	y = b.Relu("relu", y)
+	b.InsertBefore(nil)
+	last := b.Flatten("flatten", "logits", 1)
+	ReplaceInput(relu, "bn", y)
+
+	var order []string
+	for _, n := range g.GetNode() {
+		order = append(order, n.GetName())
+	}
+	want := []string{"conv", "bn", "bn_1", "relu_1", "relu", "pool", "avg", "add", "gap", "flatten", "fc", "flatten_1"}
+	if !slices.Equal(order, want) || last != "flatten_1" {
+		t.Errorf("nodes %v (last output %q), want %v", order, last, want)
+	}
+	bn := NewIndex(g).Producer["bn_1"]
+	for i, tc := range []struct {
+		name  string
+		value float32
+	}{{"bn.weight_1", 1}, {"bn.bias_1", 0}, {"bn.running_mean_1", 0}, {"bn.running_var_1", 1}} {
+		v, err := Floats(m.Initializer(bn.GetInput()[i+1]))
+		if bn.GetInput()[i+1] != tc.name || err != nil || !slices.Equal(v, []float32{tc.value, tc.value, tc.value, tc.value}) {
+			t.Errorf("BatchNorm input %d: %q = %v (%v), want %q of four %g", i+1, bn.GetInput()[i+1], v, err, tc.name, tc.value)
+		}
+	}
+	if FloatAttr(bn, "epsilon", 0) != 1e-3 || FloatAttr(bn, "momentum", 0) != 0.5 {
+		t.Errorf("BatchNorm attributes %v", bn.GetAttribute())
+	}
+	if _, err := b.Finish("test", ""); err == nil || !strings.Contains(err.Error(), "edited") {
+		t.Errorf("Finish on an edited graph: %v, want a refusal", err)
+	}
+	if err := Clean(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPruneDropsStaleInitializerInputs: older exporters list initializers
 // among the graph inputs too; pruning an initializer removes that entry,
 // while real inputs stay even when unused.

@@ -65,9 +65,6 @@ func (w *Weights[T]) LRMult(name string) float64 {
 // loss and its gradient.
 const IgnoreLabel = kernel.IgnoreLabel
 
-// supportedOps are the operators the engine lowers.
-var supportedOps = []string{"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Add", "Flatten", "Gemm", "Identity", "Resize"}
-
 // LoadWeights reads the trainable tensors of m: every float initializer read
 // by a lowered op, BatchNorm running statistics apart. Exporters store equal
 // tensors once (PyTorch shares one all-ones tensor among BatchNorms of a
@@ -205,13 +202,7 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	inits := graph.NewIndex(g0).Initializers
-	var inputs []*onnx.ValueInfoProto
-	for _, in := range g0.GetInput() {
-		if inits[in.GetName()] == nil {
-			inputs = append(inputs, in)
-		}
-	}
+	inputs := graph.DataInputs(g0)
 	if len(inputs) != 1 || len(g0.GetOutput()) != 1 {
 		return nil, fmt.Errorf("training needs a model with one input and one output, found %d and %d", len(inputs), len(g0.GetOutput()))
 	}
@@ -224,60 +215,28 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 	xShape := tensor.Shape{batch, int(inShape[1].Size), int(inShape[2].Size), int(inShape[3].Size)}
 	n.input = newBuffer[T](xShape)
 	inputNode := G.NewTensor(n.g, dt, 4, G.WithShape(xShape...), G.WithName("input"), G.WithValue(n.input.t))
-	env := map[string]*G.Node{inputs[0].GetName(): inputNode}
-	paramNodes := map[string]*G.Node{}
-	param := func(name string) *G.Node {
-		if p, ok := paramNodes[name]; ok {
-			return p
-		}
-		shape := make(tensor.Shape, len(w.Shapes[name]))
-		for i, d := range w.Shapes[name] {
-			shape[i] = int(d)
-		}
-		value := tensor.New(tensor.WithBacking(w.Params[name]), tensor.WithShape(shape...))
-		p := G.NewTensor(n.g, dt, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(value))
-		paramNodes[name] = p
-		return p
+	l := &lowerer[T]{
+		net: n, w: w, o: o, ix: graph.NewIndex(g0), shapes: shapes, input: inputNode,
+		env:       map[string]*G.Node{inputs[0].GetName(): inputNode},
+		params:    map[string]*G.Node{},
+		fusedReLU: map[*onnx.NodeProto]bool{},
+		last:      dt == tensor.Float32 && !o.ChannelsFirst,
+		isLast:    map[*G.Node]bool{},
+		relaid:    map[*G.Node]*G.Node{},
 	}
-	ix := graph.NewIndex(g0)
-	constName := func(v string) string {
-		if t := ix.Constant(v); t != nil {
-			return t.GetName()
-		}
-		return ""
-	}
-	// ReLUs folded into the BatchNorm before them (their output's only reader).
-	fusedReLU := map[*onnx.NodeProto]bool{}
-	// Which activations are channels-last, and the copy of each in the
-	// other layout once an op has asked for it.
-	last := dt == tensor.Float32 && !o.ChannelsFirst
-	isLast := map[*G.Node]bool{}
-	relaid := map[*G.Node]*G.Node{}
-	as := func(x *G.Node, wantLast bool) (*G.Node, error) {
-		if isLast[x] == wantLast {
-			return x, nil
-		}
-		if y, ok := relaid[x]; ok {
-			return y, nil
-		}
-		y, err := lowerRelayout[T](x.Name(), x, wantLast)
-		if err != nil {
-			return nil, err
-		}
-		relaid[x], isLast[y] = y, wantLast
-		return y, nil
-	}
+	table := opLowerings[T]()
 	for _, node := range g0.GetNode() {
-		if fusedReLU[node] {
+		if l.fusedReLU[node] {
 			continue
 		}
-		if node.GetOpType() == "Identity" {
-			if x, ok := env[node.GetInput()[0]]; ok {
-				env[node.GetOutput()[0]] = x
+		op, supported := table[node.GetOpType()]
+		if op.alias {
+			if x, ok := l.env[node.GetInput()[0]]; ok {
+				l.env[node.GetOutput()[0]] = x
 			}
 			continue
 		}
-		if constName(node.GetOutput()[0]) != "" {
+		if l.constName(node.GetOutput()[0]) != "" {
 			continue
 		}
 		outShape := shapes[node.GetOutput()[0]]
@@ -288,87 +247,27 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 		for _, d := range outShape[1:] {
 			out = append(out, int(d.Size))
 		}
-		x := env[node.GetInput()[0]]
+		x := l.env[node.GetInput()[0]]
 		if x == nil {
 			return nil, fmt.Errorf("node %q (%s): input %q is not computed by the lowered graph", node.GetName(), node.GetOpType(), node.GetInput()[0])
 		}
-		var y *G.Node
-		switch node.GetOpType() {
-		case "Conv", "BatchNormalization", "Relu", "Add", "MaxPool", "AveragePool", "GlobalAveragePool":
-			// These take either layout (a Conv turns it channels-last).
-		default:
-			if x, err = as(x, false); err != nil {
+		if !supported {
+			return nil, fmt.Errorf("node %q: operator %s is not supported by the training engine (supported: %s)", node.GetName(), node.GetOpType(), strings.Join(supportedOps(), ", "))
+		}
+		if !op.anyLayout {
+			if x, err = l.as(x, false); err != nil {
 				return nil, fmt.Errorf("node %q (%s): %w", node.GetName(), node.GetOpType(), err)
 			}
 		}
-		switch node.GetOpType() {
-		case "Conv":
-			var b *G.Node
-			if len(node.GetInput()) > 2 && node.GetInput()[2] != "" {
-				b = param(constName(node.GetInput()[2]))
-			}
-			var k *kernel.Conv2D[T]
-			k, y, err = lowerConv[T](node, x, param(constName(node.GetInput()[1])), b, out, x != inputNode, o.Precision, isLast[x], last)
-			if k != nil {
-				n.convs = append(n.convs, k)
-			}
-			isLast[y] = last
-		case "BatchNormalization":
-			relu := followingReLU(ix, node)
-			gamma, beta := constName(node.GetInput()[1]), constName(node.GetInput()[2])
-			frozen := w.LRMult(gamma) == 0 && w.LRMult(beta) == 0
-			var bn *batchNorm[T]
-			bn, y, err = lowerBatchNorm[T](node, x, param(gamma), param(beta),
-				w.Stats[constName(node.GetInput()[3])], w.Stats[constName(node.GetInput()[4])], o.Training && !frozen, o.UpdateStats, relu != nil, isLast[x])
-			isLast[y] = isLast[x]
-			n.bns = append(n.bns, bn)
-			if relu != nil && err == nil {
-				fusedReLU[relu] = true
-				env[relu.GetOutput()[0]] = y
-			}
-		case "Relu":
-			y, err = lowerRelu[T](node, x)
-			isLast[y] = isLast[x]
-		case "MaxPool", "AveragePool", "GlobalAveragePool":
-			y, err = lowerPool[T](node, x, out, isLast[x])
-			// A global pool's N×C×1×1 output is the same in both layouts.
-			isLast[y] = isLast[x] && node.GetOpType() != "GlobalAveragePool"
-		case "Add":
-			other := env[node.GetInput()[1]]
-			if other == nil || !slices.Equal(other.Shape(), x.Shape()) {
-				return nil, fmt.Errorf("node %q (Add): expected two computed inputs of the same shape", node.GetName())
-			}
-			if other, err = as(other, isLast[x]); err != nil {
-				return nil, fmt.Errorf("node %q (Add): %w", node.GetName(), err)
-			}
-			relu := followingReLU(ix, node)
-			y, err = lowerAdd[T](node, x, other, relu != nil)
-			isLast[y] = isLast[x]
-			if relu != nil && err == nil {
-				fusedReLU[relu] = true
-				env[relu.GetOutput()[0]] = y
-			}
-		case "Flatten":
-			y, err = lowerReshape[T](node, x, out)
-		case "Gemm":
-			var b *G.Node
-			if len(node.GetInput()) > 2 && node.GetInput()[2] != "" {
-				b = param(constName(node.GetInput()[2]))
-			}
-			y, err = lowerGemm[T](node, x, param(constName(node.GetInput()[1])), b, out)
-		case "Resize":
-			y, err = lowerResize[T](node, x, out, shapes[node.GetInput()[0]], outShape, ix)
-		default:
-			return nil, fmt.Errorf("node %q: operator %s is not supported by the training engine (supported: %s)", node.GetName(), node.GetOpType(), strings.Join(supportedOps, ", "))
-		}
+		y, err := op.lower(l, node, x, out)
 		if err != nil {
 			return nil, fmt.Errorf("node %q (%s): %w", node.GetName(), node.GetOpType(), err)
 		}
-		env[node.GetOutput()[0]] = y
+		l.env[node.GetOutput()[0]] = y
 	}
-	n.logits = env[g0.GetOutput()[0].GetName()]
+	n.logits = l.env[g0.GetOutput()[0].GetName()]
 	if n.logits != nil {
-		if n.logits, err = as(n.logits, false); err != nil {
+		if n.logits, err = l.as(n.logits, false); err != nil {
 			return nil, fmt.Errorf("output %q: %w", g0.GetOutput()[0].GetName(), err)
 		}
 	}
@@ -376,7 +275,7 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 		return nil, fmt.Errorf("output %q: expected [batch, classes] logits or per-pixel [batch, classes, H, W] logits", g0.GetOutput()[0].GetName())
 	}
 	for _, name := range w.Order {
-		if p, ok := paramNodes[name]; ok {
+		if p, ok := l.params[name]; ok {
 			n.paramsIn = append(n.paramsIn, p)
 		}
 	}
@@ -396,6 +295,201 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 		return nil, fmt.Errorf("building gradients: %w", err)
 	}
 	return n, n.compile(append([]*G.Node{n.logits, n.loss}, n.grads...)...)
+}
+
+// opLowering is one row of the table Lower dispatches on.
+type opLowering[T Float] struct {
+	// alias marks an op that hands its input on unchanged under a new
+	// name (Identity): nothing is computed, and nothing is needed when
+	// the input is a constant.
+	alias bool
+	// anyLayout marks an op that takes channels-last or NCHW input as it
+	// comes (a Conv turns it channels-last); the others get NCHW.
+	anyLayout bool
+	// lower adds the op to the net: x is its first input, out its output
+	// shape at the net's batch. It records the output's layout.
+	lower func(l *lowerer[T], node *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error)
+}
+
+// opLowerings is the table Lower dispatches on, by operator type.
+func opLowerings[T Float]() map[string]opLowering[T] {
+	return map[string]opLowering[T]{
+		"Identity":           {alias: true},
+		"Conv":               {anyLayout: true, lower: (*lowerer[T]).conv},
+		"BatchNormalization": {anyLayout: true, lower: (*lowerer[T]).batchNorm},
+		"Relu":               {anyLayout: true, lower: (*lowerer[T]).relu},
+		"Add":                {anyLayout: true, lower: (*lowerer[T]).add},
+		"MaxPool":            {anyLayout: true, lower: (*lowerer[T]).pool},
+		"AveragePool":        {anyLayout: true, lower: (*lowerer[T]).pool},
+		"GlobalAveragePool":  {anyLayout: true, lower: (*lowerer[T]).pool},
+		"Flatten":            {lower: (*lowerer[T]).flatten},
+		"Gemm":               {lower: (*lowerer[T]).gemm},
+		"Resize":             {lower: (*lowerer[T]).resize},
+	}
+}
+
+// supportedOps lists the operators the engine lowers, read from the table
+// Lower dispatches on so that the two cannot drift.
+func supportedOps() []string { return slices.Sorted(maps.Keys(opLowerings[float32]())) }
+
+// lowerer is the state the table's entries share while Lower lowers one
+// model.
+type lowerer[T Float] struct {
+	net    *Net[T]
+	w      *Weights[T]
+	o      LowerOptions
+	ix     *graph.Index
+	shapes graph.Shapes
+	input  *G.Node // the image batch
+	// env maps each ONNX value computed so far to its node, params each
+	// parameter's name to its node.
+	env, params map[string]*G.Node
+	// fusedReLU holds the ReLUs folded into the BatchNorm or Add before
+	// them (their output's only reader).
+	fusedReLU map[*onnx.NodeProto]bool
+	// last says whether the net keeps activations channels-last; isLast
+	// which activations are, and relaid the copy of each in the other
+	// layout once an op has asked for it.
+	last   bool
+	isLast map[*G.Node]bool
+	relaid map[*G.Node]*G.Node
+}
+
+// param returns the node of the named parameter, made on first use over
+// the shared weights.
+func (l *lowerer[T]) param(name string) *G.Node {
+	if p, ok := l.params[name]; ok {
+		return p
+	}
+	shape := make(tensor.Shape, len(l.w.Shapes[name]))
+	for i, d := range l.w.Shapes[name] {
+		shape[i] = int(d)
+	}
+	value := tensor.New(tensor.WithBacking(l.w.Params[name]), tensor.WithShape(shape...))
+	p := G.NewTensor(l.net.g, dtypeOf[T](), len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(value))
+	l.params[name] = p
+	return p
+}
+
+// constName returns the name of the initializer value v holds, or "".
+func (l *lowerer[T]) constName(v string) string {
+	if t := l.ix.Constant(v); t != nil {
+		return t.GetName()
+	}
+	return ""
+}
+
+// as returns x in the layout asked for, relaid once and then reused.
+func (l *lowerer[T]) as(x *G.Node, wantLast bool) (*G.Node, error) {
+	if l.isLast[x] == wantLast {
+		return x, nil
+	}
+	if y, ok := l.relaid[x]; ok {
+		return y, nil
+	}
+	y, err := lowerRelayout[T](x.Name(), x, wantLast)
+	if err != nil {
+		return nil, err
+	}
+	l.relaid[x], l.isLast[y] = y, wantLast
+	return y, nil
+}
+
+// fuse records relu, when not nil, as folded into the op whose output y
+// it read: its output is y.
+func (l *lowerer[T]) fuse(relu *onnx.NodeProto, y *G.Node) {
+	if relu != nil {
+		l.fusedReLU[relu] = true
+		l.env[relu.GetOutput()[0]] = y
+	}
+}
+
+// bias returns the parameter node of a Conv's or Gemm's optional third
+// input, or nil.
+func (l *lowerer[T]) bias(node *onnx.NodeProto) *G.Node {
+	if len(node.GetInput()) > 2 && node.GetInput()[2] != "" {
+		return l.param(l.constName(node.GetInput()[2]))
+	}
+	return nil
+}
+
+func (l *lowerer[T]) conv(node *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error) {
+	b := l.bias(node)
+	k, y, err := lowerConv[T](node, x, l.param(l.constName(node.GetInput()[1])), b, out, x != l.input, l.o.Precision, l.isLast[x], l.last)
+	if k != nil {
+		l.net.convs = append(l.net.convs, k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.isLast[y] = l.last
+	return y, nil
+}
+
+func (l *lowerer[T]) batchNorm(node *onnx.NodeProto, x *G.Node, _ tensor.Shape) (*G.Node, error) {
+	relu := followingReLU(l.ix, node)
+	gamma, beta := l.constName(node.GetInput()[1]), l.constName(node.GetInput()[2])
+	frozen := l.w.LRMult(gamma) == 0 && l.w.LRMult(beta) == 0
+	bn, y, err := lowerBatchNorm[T](node, x, l.param(gamma), l.param(beta),
+		l.w.Stats[l.constName(node.GetInput()[3])], l.w.Stats[l.constName(node.GetInput()[4])], l.o.Training && !frozen, l.o.UpdateStats, relu != nil, l.isLast[x])
+	if err != nil {
+		return nil, err
+	}
+	l.net.bns = append(l.net.bns, bn)
+	l.isLast[y] = l.isLast[x]
+	l.fuse(relu, y)
+	return y, nil
+}
+
+func (l *lowerer[T]) relu(node *onnx.NodeProto, x *G.Node, _ tensor.Shape) (*G.Node, error) {
+	y, err := lowerRelu[T](node, x)
+	if err != nil {
+		return nil, err
+	}
+	l.isLast[y] = l.isLast[x]
+	return y, nil
+}
+
+func (l *lowerer[T]) pool(node *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error) {
+	y, err := lowerPool[T](node, x, out, l.isLast[x])
+	if err != nil {
+		return nil, err
+	}
+	// A global pool's N×C×1×1 output is the same in both layouts.
+	l.isLast[y] = l.isLast[x] && node.GetOpType() != "GlobalAveragePool"
+	return y, nil
+}
+
+func (l *lowerer[T]) add(node *onnx.NodeProto, x *G.Node, _ tensor.Shape) (*G.Node, error) {
+	other := l.env[node.GetInput()[1]]
+	if other == nil || !slices.Equal(other.Shape(), x.Shape()) {
+		return nil, fmt.Errorf("expected two computed inputs of the same shape")
+	}
+	other, err := l.as(other, l.isLast[x])
+	if err != nil {
+		return nil, err
+	}
+	relu := followingReLU(l.ix, node)
+	y, err := lowerAdd[T](node, x, other, relu != nil)
+	if err != nil {
+		return nil, err
+	}
+	l.isLast[y] = l.isLast[x]
+	l.fuse(relu, y)
+	return y, nil
+}
+
+func (l *lowerer[T]) flatten(node *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error) {
+	return lowerReshape[T](node, x, out)
+}
+
+func (l *lowerer[T]) gemm(node *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error) {
+	b := l.bias(node)
+	return lowerGemm[T](node, x, l.param(l.constName(node.GetInput()[1])), b, out)
+}
+
+func (l *lowerer[T]) resize(node *onnx.NodeProto, x *G.Node, out tensor.Shape) (*G.Node, error) {
+	return lowerResize[T](node, x, out, l.shapes[node.GetInput()[0]], l.shapes[node.GetOutput()[0]], l.ix)
 }
 
 // compile plans the net's memory, keeping the buffers of the nodes whose

@@ -126,6 +126,37 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 }
 
+// TestLowerRefusesUnsupportedOps: an operator outside the engine's table
+// is refused by name, with the list of the ones it lowers: those the
+// project's models, tweaks and heads emit, and Identity, which PyTorch's
+// exports route shared weights through.
+func TestLowerRefusesUnsupportedOps(t *testing.T) {
+	for _, op := range []string{"Sigmoid", "Mul"} {
+		b := graph.NewBuilder("unsupported", graph.DefaultOpset)
+		x := b.Input("input", graph.Shape{{Param: "batch"}, {Size: 1}, {Size: 4}, {Size: 4}})
+		x = b.Conv("conv", x, b.Param("conv.weight", []int64{2, 1, 3, 3}, make([]float32, 18)), "", graph.ConvAttrs{Kernel: [2]int64{3, 3}, Pads: [4]int64{1, 1, 1, 1}})
+		inputs := []string{x}
+		if op == "Mul" {
+			inputs = append(inputs, x)
+		}
+		x = b.Node(op, "odd", inputs)
+		b.Output(b.Flatten("flatten", b.GlobalAveragePool("pool", x), 1), "logits")
+		m, err := b.Finish("test", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := LoadWeights[float32](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Lower(m, w, 2, LowerOptions{})
+		want := `node "odd": operator ` + op + ` is not supported by the training engine (supported: Add, AveragePool, BatchNormalization, Conv, Flatten, Gemm, GlobalAveragePool, Identity, MaxPool, Relu, Resize)`
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: got %v, want %s", op, err, want)
+		}
+	}
+}
+
 // TestSharedInitializersAreUntied: two BatchNorms reading one γ tensor
 // (through Identity, as PyTorch exports equal tensors) train separate
 // copies, and the model is rewired to them.

@@ -24,10 +24,10 @@ import (
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
 	"github.com/bot-onnx/bot-onnx/ort"
+	"github.com/bot-onnx/bot-onnx/structure"
 	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
-	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
 // Config is one training run: the model, the data, the paper's baseline
@@ -452,7 +452,7 @@ func (r *run) openTeacher() error {
 
 // zeroGamma sets γ of the last BatchNorm of every residual block to 0.
 func zeroGamma(m *graph.Model) error {
-	bns, err := tweaks.LastBlockNorms(m)
+	bns, err := structure.LastBlockNorms(m)
 	if err != nil {
 		return err
 	}

@@ -115,32 +115,12 @@ func (s *graft) param(base string, dims []int64, data []float32) string {
 	return name
 }
 
-// node appends a node named freshly after base, whose one output is named
-// like it (or out, when given), and returns the output.
-func (s *graft) node(op, base, out string, inputs []string, attrs ...*onnx.AttributeProto) string {
-	name := s.names.Fresh(base)
-	if out == "" {
-		out = name
-	}
-	s.g.Node = append(s.g.Node, &onnx.NodeProto{Name: name, OpType: op, Input: inputs, Output: []string{out}, Attribute: attrs})
-	return out
-}
-
 // xavier draws a weight of the given dims (out, in, kernel…) Xavier-uniform,
 // fans counted as channels × kernel area.
 func (s *graft) xavier(base string, dims ...int64) string {
 	area := graph.NumElements(dims[2:])
 	n := graph.NumElements(dims)
 	return s.param(base, dims, models.XavierUniform(s.rng, n, dims[1]*area, dims[0]*area))
-}
-
-// constant adds an initializer of n copies of v.
-func (s *graft) constant(base string, n int64, v float32) string {
-	data := make([]float32, n)
-	for i := range data {
-		data[i] = v
-	}
-	return s.param(base, []int64{n}, data)
 }
 
 // finish declares LogitsName as the one output with its inferred shape,

@@ -24,12 +24,11 @@ func ClassifierHead(backbone *graph.Model, feature string, classes int, seed uin
 		return nil, err
 	}
 	c, k := s.feature[1].Size, int64(classes)
-	x := s.node("GlobalAveragePool", "avgpool", "", []string{feature})
-	x = s.node("Flatten", "flatten", "", []string{x}, graph.AttrInt("axis", 1))
-	w := s.xavier("fc.weight", k, c)
-	b := s.constant("fc.bias", k, 0)
-	s.node("Gemm", "fc", LogitsName, []string{x, w, b},
-		graph.AttrFloat("alpha", 1), graph.AttrFloat("beta", 1), graph.AttrInt("transB", 1))
+	b := graph.Edit(s.g, s.names)
+	x := b.GlobalAveragePool("avgpool", feature)
+	x = b.Flatten("flatten", x, 1)
+	x = b.Gemm("fc", x, s.xavier("fc.weight", k, c), s.param("fc.bias", []int64{k}, make([]float32, k)))
+	graph.RenameValue(s.g, x, LogitsName)
 	return s.finish()
 }
 
@@ -61,20 +60,15 @@ func FCNHead(backbone *graph.Model, feature string, classes int, seed uint64) (*
 		return nil, err
 	}
 	c, mid, k := s.feature[1].Size, FCNHeadChannels(s.feature[1].Size), int64(classes)
-	x := s.node("Conv", "classifier.0", "", []string{feature, s.xavier("classifier.0.weight", mid, c, 3, 3)},
-		graph.AttrInts("dilations", 1, 1), graph.AttrInt("group", 1), graph.AttrInts("kernel_shape", 3, 3),
-		graph.AttrInts("pads", 1, 1, 1, 1), graph.AttrInts("strides", 1, 1))
-	x = s.node("BatchNormalization", "classifier.1", "", []string{x,
-		s.constant("classifier.1.weight", mid, 1), s.constant("classifier.1.bias", mid, 0),
-		s.constant("classifier.1.running_mean", mid, 0), s.constant("classifier.1.running_var", mid, 1)},
-		graph.AttrFloat("epsilon", 1e-5), graph.AttrFloat("momentum", 0.9))
-	x = s.node("Relu", "classifier.2", "", []string{x})
-	x = s.node("Conv", "classifier.4", "", []string{x, s.xavier("classifier.4.weight", k, mid, 1, 1), s.constant("classifier.4.bias", k, 0)},
-		graph.AttrInts("dilations", 1, 1), graph.AttrInt("group", 1), graph.AttrInts("kernel_shape", 1, 1),
-		graph.AttrInts("pads", 0, 0, 0, 0), graph.AttrInts("strides", 1, 1))
-	scales := s.param("upsample.scales", []int64{4}, []float32{1, 1, float32(sh), float32(sw)})
-	s.node("Resize", "upsample", LogitsName, []string{x, "", scales},
-		graph.AttrString("mode", "linear"), graph.AttrString("coordinate_transformation_mode", "half_pixel"))
+	b := graph.Edit(s.g, s.names)
+	x := b.Conv("classifier.0", feature, s.xavier("classifier.0.weight", mid, c, 3, 3), "",
+		graph.ConvAttrs{Kernel: [2]int64{3, 3}, Pads: [4]int64{1, 1, 1, 1}})
+	x = b.NewBatchNorm("classifier.1", x, mid, 1e-5, 0.9)
+	x = b.Relu("classifier.2", x)
+	x = b.Conv("classifier.4", x, s.xavier("classifier.4.weight", k, mid, 1, 1), s.param("classifier.4.bias", []int64{k}, make([]float32, k)),
+		graph.ConvAttrs{Kernel: [2]int64{1, 1}})
+	x = b.Resize("upsample", x, []float32{1, 1, float32(sh), float32(sw)}, "linear", "half_pixel")
+	graph.RenameValue(s.g, x, LogitsName)
 	return s.finish()
 }
 

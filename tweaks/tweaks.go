@@ -6,12 +6,15 @@
 //
 // The passes work on any ResNet in ONNX — built by package models, or
 // exported from torchvision or timm, with BatchNorm as nodes or folded into
-// the convs. They find their patterns by the graph's structure (which conv
-// feeds which Add, strides and kernel sizes), never by node names. Each
-// pass keeps every existing weight whose shape still fits (B and D change
-// no weight at all), is idempotent, and reports what it changed block by
-// block. A graph a pass does not understand is refused with an error, and
-// the caller's model is never left half-rewritten: Apply works on a copy.
+// the convs. They find their patterns by the graph's structure (package
+// structure finds the stem and blocks; strides and kernel sizes say what
+// to change), never by node names. Each pass is a row of a table: a check
+// that says why there is nothing to change or why the graph is refused,
+// and a rewrite that runs only when the check finds work. Each pass keeps
+// every existing weight whose shape still fits (B and D change no weight
+// at all), is idempotent, and reports what it changed block by block. A
+// graph a pass does not understand is refused with an error, and the
+// caller's model is never left half-rewritten: Apply works on a copy.
 package tweaks
 
 import (
@@ -22,6 +25,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/structure"
 )
 
 // Pass is one tweak.
@@ -33,8 +37,6 @@ const (
 	C Pass = "C"
 	D Pass = "D"
 )
-
-var order = []Pass{B, C, D}
 
 // ForVariant returns the passes that make a ResNet-A into the named
 // variant; as in the paper, each variant includes the ones before it
@@ -53,12 +55,37 @@ func ForVariant(variant string) ([]Pass, error) {
 	return nil, fmt.Errorf("unknown variant %q: expected A, B, C or D", variant)
 }
 
+// known reports whether p is one of the passes.
+func known(p Pass) bool {
+	return slices.ContainsFunc(passTable, func(q pass) bool { return q.name == p })
+}
+
+// Build makes the named variant (A, B, C or D) of a model of the zoo:
+// models.Build's ResNet-A, rewritten by the variant's passes (see
+// ForVariant), with cfg.Seed also seeding the weights pass C creates. A
+// is returned as built, with no reports. It is what build, ablate, the
+// benchmarks and the demo start from.
+func Build(cfg models.Config, variant string) (*graph.Model, []Report, error) {
+	list, err := ForVariant(variant)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := models.Build(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(list) == 0 {
+		return m, nil, nil
+	}
+	return Apply(m, list, Options{Seed: cfg.Seed})
+}
+
 // ParsePasses reads a comma-separated list such as "b,d" (any case).
 func ParsePasses(list string) ([]Pass, error) {
 	var passes []Pass
 	for _, name := range strings.Split(list, ",") {
 		p := Pass(strings.ToUpper(strings.TrimSpace(name)))
-		if !slices.Contains(order, p) {
+		if !known(p) {
 			return nil, fmt.Errorf("unknown pass %q in %q: expected a comma-separated list of b, c, d", name, list)
 		}
 		if !slices.Contains(passes, p) {
@@ -106,38 +133,35 @@ func Apply(m *graph.Model, passes []Pass, opts Options) (*graph.Model, []Report,
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x74_77_65_61_6b_73))
 	var reports []Report
 	applied := appliedPasses(out)
-	for _, p := range order {
-		if !slices.Contains(passes, p) {
+	for _, p := range passTable {
+		if !slices.Contains(passes, p.name) {
 			continue
 		}
-		r, err := analyze(g)
+		r, err := structure.Find(g)
 		if err != nil {
 			return nil, nil, err
 		}
-		var rep Report
-		switch p {
-		case B:
-			rep, err = r.passB()
-		case C:
-			rep, err = r.passC(out, rng)
-		case D:
-			rep, err = r.passD(out)
+		rep := Report{Pass: p.name}
+		if rep.Note, err = p.check(r); err != nil {
+			return nil, nil, fmt.Errorf("pass %s: %w", p.name, err)
 		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("pass %s: %w", p, err)
+		if rep.Note == "" {
+			if rep.Changes, err = p.rewrite(r, out, rng); err != nil {
+				return nil, nil, fmt.Errorf("pass %s: %w", p.name, err)
+			}
 		}
 		if err := graph.Clean(g); err != nil {
-			return nil, nil, fmt.Errorf("pass %s: %w", p, err)
+			return nil, nil, fmt.Errorf("pass %s: %w", p.name, err)
 		}
 		reports = append(reports, rep)
-		if len(rep.Changes) > 0 && !slices.Contains(applied, p) {
-			applied = append(applied, p)
+		if len(rep.Changes) > 0 && !slices.Contains(applied, p.name) {
+			applied = append(applied, p.name)
 		}
 	}
 	if err := graph.Validate(out); err != nil {
 		return nil, nil, fmt.Errorf("the rewritten model is invalid (a bug in bot-onnx, please report it): %w", err)
 	}
-	final, err := analyze(g)
+	final, err := structure.Find(g)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,7 +171,7 @@ func Apply(m *graph.Model, passes []Pass, opts Options) (*graph.Model, []Report,
 		names[i] = string(p)
 	}
 	out.SetMetadata(MetaTweaks, strings.Join(names, ","))
-	out.SetMetadata(models.MetaVariant, variantName(final.features()))
+	out.SetMetadata(models.MetaVariant, variantName(featuresOf(final)))
 	return out, reports, nil
 }
 
@@ -156,7 +180,7 @@ func appliedPasses(m *graph.Model) []Pass {
 	list, _ := m.Metadata(MetaTweaks)
 	var passes []Pass
 	for _, name := range strings.Split(list, ",") {
-		if slices.Contains(order, Pass(name)) {
+		if known(Pass(name)) {
 			passes = append(passes, Pass(name))
 		}
 	}

@@ -2,13 +2,13 @@ package tweaks
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/structure"
 )
 
 func build(t *testing.T, cfg models.Config) *graph.Model {
@@ -176,12 +176,12 @@ func TestDPoolPadding(t *testing.T) {
 func TestCStemStructure(t *testing.T) {
 	for _, width := range []int{64, 24} {
 		out, _ := apply(t, build(t, models.Config{Model: "resnet50", BaseWidth: width}), C)
-		r, err := analyze(out.GetGraph())
+		r, err := structure.Find(out.GetGraph())
 		if err != nil {
 			t.Fatal(err)
 		}
 		var desc []string
-		for _, n := range r.stem.nodes {
+		for _, n := range r.Stem.Nodes {
 			desc = append(desc, n.GetOpType())
 		}
 		want := "Conv BatchNormalization Relu Conv BatchNormalization Relu Conv BatchNormalization Relu MaxPool"
@@ -190,11 +190,11 @@ func TestCStemStructure(t *testing.T) {
 		}
 		half := int64(width / 2)
 		for i, wantDims := range [][]int64{{half, 3, 3, 3}, {half, half, 3, 3}, {int64(width), half, 3, 3}} {
-			w := r.ix.Constant(r.stem.convs[i].GetInput()[1])
+			w := r.Index.Constant(r.Stem.Convs[i].GetInput()[1])
 			if !slices.Equal(w.GetDims(), wantDims) {
 				t.Errorf("width %d: stem conv %d weight %v, want %v", width, i, w.GetDims(), wantDims)
 			}
-			if s := ints2(r.stem.convs[i], "strides", 1); s[0] != map[bool]int64{true: 2, false: 1}[i == 0] {
+			if s := ints2(r.Stem.Convs[i], "strides", 1); s[0] != map[bool]int64{true: 2, false: 1}[i == 0] {
 				t.Errorf("stem conv %d stride %v", i, s)
 			}
 		}
@@ -221,63 +221,5 @@ func TestParsePassesAndVariants(t *testing.T) {
 	}
 	if _, err := ForVariant("E"); err == nil {
 		t.Error("variant E accepted")
-	}
-}
-
-// TestLastBlockNorms: one BatchNorm per residual block, the last of its
-// main path — 9 in ResNet-20, 16 in ResNet-50 (also after tweak D).
-func TestLastBlockNorms(t *testing.T) {
-	for _, tc := range []struct {
-		model, variant string
-		want           int
-		suffix         string
-	}{{"resnet20", "A", 9, ".bn2"}, {"resnet50", "A", 16, ".bn3"}, {"resnet50", "D", 16, ".bn3"}, {"resnet18", "A", 8, ".bn2"}} {
-		m := build(t, models.Config{Model: tc.model})
-		passes, _ := ForVariant(tc.variant)
-		m, _ = apply(t, m, passes...)
-		bns, err := LastBlockNorms(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(bns) != tc.want {
-			t.Errorf("%s-%s: %d BatchNorms, want %d", tc.model, tc.variant, len(bns), tc.want)
-		}
-		for _, bn := range bns {
-			if !strings.HasSuffix(bn.GetName(), tc.suffix) {
-				t.Errorf("%s: %s is not the last BatchNorm of its block", tc.model, bn.GetName())
-			}
-		}
-	}
-}
-
-// TestBlockOutputs: one value per residual block, the ReLU after its Add,
-// in order — also after tweak D and when the last ReLU is missing.
-func TestBlockOutputs(t *testing.T) {
-	for _, tc := range []struct {
-		model, variant string
-		blocks         []int
-	}{{"resnet20", "A", []int{3, 3, 3}}, {"resnet50", "D", []int{3, 4, 6, 3}}} {
-		m := build(t, models.Config{Model: tc.model})
-		passes, _ := ForVariant(tc.variant)
-		m, _ = apply(t, m, passes...)
-		var want []string
-		for stage, n := range tc.blocks {
-			for i := 0; i < n; i++ {
-				want = append(want, fmt.Sprintf("layer%d.%d.relu", stage+1, i))
-			}
-		}
-		got, err := BlockOutputs(m)
-		if err != nil || !slices.Equal(got, want) {
-			t.Errorf("%s-%s: BlockOutputs = %v, %v; want %v", tc.model, tc.variant, got, err, want)
-		}
-	}
-	m := build(t, models.Config{Model: "resnet20"})
-	g := m.GetGraph()
-	last := graph.NewIndex(g).Producer["layer3.2.relu"]
-	graph.RenameValue(g, "layer3.2.relu", "layer3.2.add")
-	graph.RemoveNodes(g, last)
-	got, err := BlockOutputs(m)
-	if err != nil || len(got) != 9 || got[8] != "layer3.2.add" {
-		t.Errorf("without the last ReLU: %v, %v", got, err)
 	}
 }
