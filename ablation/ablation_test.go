@@ -3,6 +3,7 @@ package ablation
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -159,8 +160,9 @@ func TestRunStudy(t *testing.T) {
 		t.Error(err)
 	}
 
-	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--resume") {
-		t.Errorf("a second start without --resume: %v", err)
+	var fe *train.FieldError
+	if _, err := Run(context.Background(), cfg); !errors.As(err, &fe) || fe.Field != "Out" || !strings.Contains(err.Error(), "or Resume to continue the study") {
+		t.Errorf("a second start without Resume: %v", err)
 	}
 	log.Reset()
 	cfg.Resume = true

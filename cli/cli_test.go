@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -217,4 +218,32 @@ func TestInterspersed(t *testing.T) {
 			t.Errorf("interspersed(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestRefusalsNameTheFlags: a value train or ablate refuses is named by its
+// flag in the error's one line (after the log's).
+func TestRefusalsNameTheFlags(t *testing.T) {
+	dir, dataDir, model := trainFixture(t, 64, 32)
+	trainArgs := []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--batch", "32", "--threads", "2"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{slices.Concat(trainArgs, []string{"--wd", "-0.1", "--out", filepath.Join(dir, "wd")}), "bot-onnx: --wd -0.1: expected 0 or more"},
+		{slices.Concat(trainArgs, []string{"--micro-batch", "10", "--out", filepath.Join(dir, "micro")}),
+			"bot-onnx: --micro-batch 10: expected a divisor of --batch (32)"},
+		{[]string{"ablate", "--data", "mnist", "--data-dir", dataDir, "--epochs", "1", "--steps", "baseline", "--wd", "-1", "--out", filepath.Join(dir, "study")},
+			"bot-onnx: step baseline: --wd -1: expected 0 or more"},
+	} {
+		code, _, stderr := run(tc.args...)
+		if code == 0 || lastLine(stderr) != tc.want || strings.Count(stderr, "bot-onnx: ") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want it to end in %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// lastLine returns the last line of s, without its newline.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }
