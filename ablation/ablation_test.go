@@ -179,3 +179,32 @@ func TestRunStudy(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainStepWithoutMetrics: a finished run whose metrics.jsonl is gone
+// is refused in one line when the study resumes, not read back short.
+func TestTrainStepWithoutMetrics(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	if err := data.WriteSyntheticMNIST(dataDir, 64, 32, 1); err != nil {
+		t.Fatal(err)
+	}
+	model, err := buildModel(models.Config{Model: "resnet20", Classes: 10, InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Seed: 5}, "A",
+		filepath.Join(dir, "student.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Base: train.Config{Data: "mnist", DataDir: dataDir, Epochs: 1, Batch: 32, LR: 0.05, Momentum: 0.9, Seed: 5, Threads: 2},
+		Out: filepath.Join(dir, "study")}
+	if _, err := cfg.TrainStep(context.Background(), Steps[0], model, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(cfg.Out, Steps[0].Name, train.MetricsFile)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resume = true
+	if _, err := cfg.TrainStep(context.Background(), Steps[0], model, ""); err == nil ||
+		!strings.Contains(err.Error(), "the run's record is incomplete") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("a finished step without its metrics: %v", err)
+	}
+}

@@ -221,10 +221,13 @@ func TestInterspersed(t *testing.T) {
 }
 
 // TestRefusalsNameTheFlags: a value train or ablate refuses is named by its
-// flag in the error's one line (after the log's).
+// flag in the error's one line (after the log's), as is each setting a
+// refused --resume finds changed; a finished run whose metrics.jsonl is
+// gone is refused, not a panic.
 func TestRefusalsNameTheFlags(t *testing.T) {
 	dir, dataDir, model := trainFixture(t, 64, 32)
 	trainArgs := []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--batch", "32", "--threads", "2"}
+	out := filepath.Join(dir, "run")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -234,11 +237,29 @@ func TestRefusalsNameTheFlags(t *testing.T) {
 			"bot-onnx: --micro-batch 10: expected a divisor of --batch (32)"},
 		{[]string{"ablate", "--data", "mnist", "--data-dir", dataDir, "--epochs", "1", "--steps", "baseline", "--wd", "-1", "--out", filepath.Join(dir, "study")},
 			"bot-onnx: step baseline: --wd -1: expected 0 or more"},
+		{slices.Concat(trainArgs, []string{"--epochs", "1", "--out", out}), ""},
+		{slices.Concat(trainArgs, []string{"--epochs", "2", "--lr", "0.2", "--out", out, "--resume"}),
+			"bot-onnx: " + filepath.Join(out, "checkpoint.bin") + " was made with --lr 0.1; this run asks --lr 0.2"},
+		{slices.Concat(trainArgs, []string{"--epochs", "1", "--out", out}),
+			`bot-onnx: --out "` + out + `": expected a folder without a run, or --resume to continue the run it holds (checkpoint.bin)`},
 	} {
 		code, _, stderr := run(tc.args...)
+		if tc.want == "" {
+			if code != 0 {
+				t.Fatalf("%v: exit %d, %s", tc.args, code, stderr)
+			}
+			continue
+		}
 		if code == 0 || lastLine(stderr) != tc.want || strings.Count(stderr, "bot-onnx: ") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want it to end in %q", tc.args, code, stderr, tc.want)
 		}
+	}
+	if err := os.Remove(filepath.Join(out, "metrics.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(slices.Concat(trainArgs, []string{"--epochs", "1", "--out", out, "--resume"})...)
+	if code == 0 || !strings.HasPrefix(lastLine(stderr), "bot-onnx: ") || !strings.Contains(lastLine(stderr), "the run's record is incomplete") {
+		t.Errorf("resuming a finished run without its metrics: exit %d, stderr %q", code, stderr)
 	}
 }
 

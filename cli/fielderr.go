@@ -6,8 +6,8 @@ import (
 )
 
 // describer is an error of a stage package that names fields of its
-// configuration in Go's words (train.FieldError, train.MemoryError,
-// train.BusyError) and can name them in others'.
+// configuration in Go's words (train.FieldError, train.SettingsError,
+// train.MemoryError, train.BusyError) and can name them in others'.
 type describer interface {
 	error
 	Describe(name func(field string) string) string

@@ -2,8 +2,6 @@ package train
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,7 +94,9 @@ type Config struct {
 	TeacherLib string
 	Seed       uint64
 	// Threads is the number of replicas, each on its share of the batch
-	// with one BLAS thread; 0 means one per core.
+	// with one BLAS thread; 0 means one per core Go may use (GOMAXPROCS),
+	// and stays 0 in a run's settings, so that the run resumes on a
+	// machine with another number of cores.
 	Threads int
 	// MicroBatch, when set, runs the batch in chunks of this many images
 	// and accumulates their gradients before one optimizer step: the
@@ -169,8 +169,8 @@ type run struct {
 	denseTest data.DenseDataset
 	classes   int
 	step      int
-	epoch     int // epochs completed
-	config    string
+	epoch     int       // epochs completed
+	config    string    // settings(cfg), which a checkpoint must match
 	targets   []float32 // the batch's target distributions, [batch, classes]
 	teacher   *ort.Session
 	soft      [][]float32 // each replica's buffer of the teacher's softened distributions
@@ -182,7 +182,8 @@ type run struct {
 
 // Train runs cfg to the end (or until ctx is cancelled, after which a run
 // with Resume continues from the last completed epoch) and returns every
-// epoch's metrics. It holds the run folder's lock (LockDir) throughout,
+// epoch's metrics: of every epoch done, at least cfg.Epochs, when it
+// returns no error. It holds the run folder's lock (LockDir) throughout,
 // so a second run into the same folder is refused at once.
 func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	if cfg.Log == nil {
@@ -270,8 +271,9 @@ func prepare(cfg Config) (*run, error) {
 	if cfg.Smoothing == "" {
 		cfg.Smoothing = SmoothUniform
 	}
-	if cfg.Threads <= 0 {
-		cfg.Threads = runtime.NumCPU()
+	config := settings(cfg)
+	if cfg.Threads == 0 {
+		cfg.Threads = runtime.GOMAXPROCS(0)
 	}
 	cfg.Threads = min(cfg.Threads, cfg.Batch)
 	model, err := graph.Load(cfg.Model)
@@ -291,7 +293,7 @@ func prepare(cfg Config) (*run, error) {
 			return nil, &FieldError{Field: "ZeroGamma", Value: true, Err: fmt.Errorf("%s: %w", cfg.Model, err)}
 		}
 	}
-	r := &run{cfg: cfg, model: model, input: inputShape(model)}
+	r := &run{cfg: cfg, model: model, input: inputShape(model), config: config}
 	if r.w, err = LoadWeights[float32](model); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
@@ -348,7 +350,6 @@ func prepare(cfg Config) (*run, error) {
 			return nil, err
 		}
 	}
-	r.config = fingerprint(cfg)
 	return r, nil
 }
 
@@ -477,17 +478,6 @@ func inputShape(m *graph.Model) []int64 {
 	return []int64{-1, -1, -1, -1}
 }
 
-// fingerprint identifies what a checkpoint is valid for: everything but
-// the number of epochs and the run folder.
-func fingerprint(cfg Config) string {
-	model, _ := os.ReadFile(cfg.Model)
-	sum := sha256.Sum256(model)
-	c := cfg
-	c.Epochs, c.Out, c.Resume, c.Log, c.Model = 0, "", false, nil, hex.EncodeToString(sum[:8])
-	b, _ := json.Marshal(c)
-	return string(b)
-}
-
 // resume restores the last checkpoint when asked, and refuses to start
 // over an existing run otherwise. It returns the metrics of the epochs
 // already done.
@@ -514,7 +504,9 @@ func (r *run) resume() ([]Metrics, error) {
 		return nil, err
 	}
 	if c.Config != r.config {
-		return nil, fmt.Errorf("%s was made with other settings or another model; resume with the same ones", ckpt)
+		if err := r.compareSettings(ckpt, c.Config); err != nil {
+			return nil, err
+		}
 	}
 	restore := func(name string, dst []float32) error {
 		src, ok := c.Tensors[name]
@@ -543,6 +535,12 @@ func (r *run) resume() ([]Metrics, error) {
 		return nil, err
 	}
 	metrics = slices.DeleteFunc(metrics, func(m Metrics) bool { return m.Epoch > c.Epoch })
+	if len(metrics) != c.Epoch {
+		// Train writes an epoch's metrics before its checkpoint, so the file
+		// was cut or removed since: the run's record cannot be completed.
+		return nil, fmt.Errorf("%s holds the metrics of %d epochs where %s has done %d: the run's record is incomplete; train it again into another folder",
+			filepath.Join(r.cfg.Out, MetricsFile), len(metrics), CheckpointFile, c.Epoch)
+	}
 	steps, err := ReadSteps(filepath.Join(r.cfg.Out, StepsFile))
 	if err != nil {
 		return nil, err
