@@ -220,10 +220,10 @@ func TestInterspersed(t *testing.T) {
 	}
 }
 
-// TestRefusalsNameTheFlags: a value train or ablate refuses is named by its
-// flag in the error's one line (after the log's), as is each setting a
-// refused --resume finds changed; a finished run whose metrics.jsonl is
-// gone is refused, not a panic.
+// TestRefusalsNameTheFlags: a value train, ablate or schedule refuses is
+// named by its flag in the error's one line (after the log's), as is each
+// setting a refused --resume finds changed; a finished run whose
+// metrics.jsonl is gone is refused, not a panic.
 func TestRefusalsNameTheFlags(t *testing.T) {
 	dir, dataDir, model := trainFixture(t, 64, 32)
 	trainArgs := []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--batch", "32", "--threads", "2"}
@@ -235,6 +235,10 @@ func TestRefusalsNameTheFlags(t *testing.T) {
 		{slices.Concat(trainArgs, []string{"--wd", "-0.1", "--out", filepath.Join(dir, "wd")}), "bot-onnx: --wd -0.1: expected 0 or more"},
 		{slices.Concat(trainArgs, []string{"--micro-batch", "10", "--out", filepath.Join(dir, "micro")}),
 			"bot-onnx: --micro-batch 10: expected a divisor of --batch (32)"},
+		{slices.Concat(trainArgs, []string{"--lr", "0", "--out", filepath.Join(dir, "lr")}), "bot-onnx: --lr 0: expected a positive learning rate"},
+		{[]string{"schedule", "--lr", "-1", "--linear-scaling", "--steps-per-epoch", "5"}, "bot-onnx: --lr -1: expected a positive learning rate"},
+		{[]string{"schedule", "--lr-mode", "cosine", "--epochs", "2", "--warmup-epochs", "2", "--steps-per-epoch", "5"},
+			"bot-onnx: --epochs 2: expected more than --warmup-epochs (2) with --lr-mode cosine"},
 		{[]string{"ablate", "--data", "mnist", "--data-dir", dataDir, "--epochs", "1", "--steps", "baseline", "--wd", "-1", "--out", filepath.Join(dir, "study")},
 			"bot-onnx: step baseline: --wd -1: expected 0 or more"},
 		{slices.Concat(trainArgs, []string{"--epochs", "1", "--out", out}), ""},

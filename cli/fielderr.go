@@ -30,8 +30,8 @@ func inFlags(err error, flags map[string]string) error {
 	return errors.New(strings.Replace(err.Error(), d.Error(), d.Describe(name), 1))
 }
 
-// trainFlags are train's flags by the train.Config field each sets.
-var trainFlags = map[string]string{
+// trainFieldFlags are train's flags by the train.Config field each sets.
+var trainFieldFlags = map[string]string{
 	"Model": "--model", "Init": "--init", "Data": "--data", "DataDir": "--data-dir",
 	"Canvas.Seed": "--data-seed", "Canvas.Size": "--canvas", "Canvas.Train": "--canvases", "Canvas.Test": "--test-canvases",
 	"Mean": "--mean", "Std": "--std", "Augment": "the augmentation flags (--random-crop, --flip, …)", "ValCropRatio": "--val-crop-ratio",
@@ -46,12 +46,18 @@ var trainFlags = map[string]string{
 	"MemoryLimit": "--memory-limit", "Out": "--out", "Resume": "--resume",
 }
 
-// ablateFlags are ablate's flags by the field each sets, of ablation.Config
-// or of the train.Config every run shares.
-var ablateFlags = map[string]string{
+// ablateFieldFlags are ablate's flags by the field each sets, of
+// ablation.Config or of the train.Config every run shares.
+var ablateFieldFlags = map[string]string{
 	"Data": "--data", "DataDir": "--data-dir", "Epochs": "--epochs", "TrainLimit": "--train-limit",
 	"Batch": "--batch", "LR": "--lr", "LinearScaling": "--linear-scaling", "WeightDecay": "--wd", "Momentum": "--momentum",
 	"MixupOffEpochs": "--mixup-off-epochs", "Distill.T": "--temperature", "Distill.Hard": "--hard-weight", "Distill.Soft": "--distill-weight",
 	"Seed": "--seed", "Threads": "--threads", "TeacherLib": "--ort-lib",
 	"Steps": "--steps", "Variant": "--variant", "Out": "--out", "Resume": "--resume",
+}
+
+// scheduleFieldFlags are schedule's flags by the train.Schedule field each sets.
+var scheduleFieldFlags = map[string]string{
+	"Base": "--lr", "StepsPerEpoch": "--steps-per-epoch", "WarmupEpochs": "--warmup-epochs", "Factor": "--lr-factor",
+	"DecayEpochs": "--lr-steps", "Cosine": "--lr-mode cosine", "Epochs": "--epochs",
 }

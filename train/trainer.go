@@ -312,7 +312,7 @@ func prepare(cfg Config) (*run, error) {
 	r.sched = Schedule{Base: base, StepsPerEpoch: r.train.Batches(), WarmupEpochs: cfg.WarmupEpochs, DecayEpochs: cfg.DecayEpochs,
 		Factor: cfg.DecayFactor, Cosine: cfg.Cosine, Epochs: cfg.Epochs}
 	if err := r.sched.Validate(); err != nil {
-		return nil, err
+		return nil, scheduleField(err, cfg)
 	}
 	micro := cfg.Batch
 	if cfg.MicroBatch > 0 {
@@ -351,6 +351,22 @@ func prepare(cfg Config) (*run, error) {
 		}
 	}
 	return r, nil
+}
+
+// scheduleField renames the Schedule field a *FieldError from
+// Schedule.Validate names to the Config field that sets it.
+func scheduleField(err error, cfg Config) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	switch fe.Field {
+	case "Base":
+		fe.Field, fe.Value = "LR", cfg.LR
+	case "Factor":
+		fe.Field = "DecayFactor"
+	}
+	return fe
 }
 
 // checkTask checks that the model's output fits the data set: logits
