@@ -42,7 +42,7 @@ const (
 // Step is one row of the study: a recipe made of the baseline and
 // Features, compared with the step it builds on.
 type Step struct {
-	Name     string // the run's folder and its key in --steps
+	Name     string // the run's folder and its key in Config.Steps
 	Label    string // the table's row
 	Features []Feature
 	Parent   string // the step it adds to ("" for the baseline)
@@ -139,10 +139,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if cfg.Out == "" {
-		return nil, errors.New("--out: a study folder is needed")
+		return nil, &train.FieldError{Field: "Out", Value: cfg.Out, Want: "a study folder"}
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Out, studentFile)); err == nil && !cfg.Resume {
-		return nil, fmt.Errorf("%s holds a study already: pass --resume to continue it, or choose another --out", cfg.Out)
+		return nil, &train.FieldError{Field: "Out", Value: cfg.Out, Want: "a folder without a study, or Resume to continue the study it holds already", With: []string{"Resume"}}
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
@@ -186,10 +186,10 @@ func chosen(names []string) ([]Step, error) {
 	for _, n := range names {
 		i := slices.IndexFunc(Steps, func(s Step) bool { return s.Name == n })
 		if i < 0 {
-			return nil, fmt.Errorf("--steps: unknown step %q (expected some of %s)", n, strings.Join(StepNames(), ", "))
+			return nil, &train.FieldError{Field: "Steps", Value: strings.Join(names, ","), Err: fmt.Errorf("unknown step %q (expected some of %s)", n, strings.Join(StepNames(), ", "))}
 		}
 		if slices.ContainsFunc(out, func(s Step) bool { return s.Name == n }) {
-			return nil, fmt.Errorf("--steps: step %q named twice", n)
+			return nil, &train.FieldError{Field: "Steps", Value: strings.Join(names, ","), Err: fmt.Errorf("step %q named twice", n)}
 		}
 		out = append(out, Steps[i])
 	}
@@ -214,6 +214,9 @@ func StepNames() []string {
 // exists from an earlier start of the study, checks that it is the same
 // model.
 func buildModel(arch models.Config, variant, path string) (string, error) {
+	if _, err := tweaks.ForVariant(variant); err != nil {
+		return "", &train.FieldError{Field: "Variant", Value: variant, Err: err}
+	}
 	m, _, err := tweaks.Build(arch, variant)
 	if err != nil {
 		return "", err

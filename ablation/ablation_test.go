@@ -3,6 +3,7 @@ package ablation
 import (
 	"bytes"
 	"context"
+	"errors"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -159,8 +160,9 @@ func TestRunStudy(t *testing.T) {
 		t.Error(err)
 	}
 
-	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--resume") {
-		t.Errorf("a second start without --resume: %v", err)
+	var fe *train.FieldError
+	if _, err := Run(context.Background(), cfg); !errors.As(err, &fe) || fe.Field != "Out" || !strings.Contains(err.Error(), "or Resume to continue the study") {
+		t.Errorf("a second start without Resume: %v", err)
 	}
 	log.Reset()
 	cfg.Resume = true
@@ -175,5 +177,34 @@ func TestRunStudy(t *testing.T) {
 		if r.Top1 != res.Rows[i].Top1 || r.Loss != res.Rows[i].Loss {
 			t.Errorf("%s read back as top-1 %g loss %g, was %g %g", r.Step, r.Top1, r.Loss, res.Rows[i].Top1, res.Rows[i].Loss)
 		}
+	}
+}
+
+// TestTrainStepWithoutMetrics: a finished run whose metrics.jsonl is gone
+// is refused in one line when the study resumes, not read back short.
+func TestTrainStepWithoutMetrics(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	if err := data.WriteSyntheticMNIST(dataDir, 64, 32, 1); err != nil {
+		t.Fatal(err)
+	}
+	model, err := buildModel(models.Config{Model: "resnet20", Classes: 10, InChannels: 1, Height: 28, Width: 28, BaseWidth: 4, Seed: 5}, "A",
+		filepath.Join(dir, "student.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Base: train.Config{Data: "mnist", DataDir: dataDir, Epochs: 1, Batch: 32, LR: 0.05, Momentum: 0.9, Seed: 5, Threads: 2},
+		Out: filepath.Join(dir, "study")}
+	if _, err := cfg.TrainStep(context.Background(), Steps[0], model, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(cfg.Out, Steps[0].Name, train.MetricsFile)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resume = true
+	if _, err := cfg.TrainStep(context.Background(), Steps[0], model, ""); err == nil ||
+		!strings.Contains(err.Error(), "the run's record is incomplete") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("a finished step without its metrics: %v", err)
 	}
 }

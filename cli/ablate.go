@@ -76,7 +76,7 @@ func ablateCommand() *cli.Command {
 				if ctx.Err() != nil {
 					return fmt.Errorf("interrupted; run again with --resume to continue")
 				}
-				return err
+				return inFlags(err, ablateFieldFlags)
 			}
 			fmt.Fprint(c.App.Writer, cfg.Markdown(res))
 			fmt.Fprintf(c.App.Writer, "\nwrote %s, %s and the plots %s, %s, %s\n",

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -217,4 +218,57 @@ func TestInterspersed(t *testing.T) {
 			t.Errorf("interspersed(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestRefusalsNameTheFlags: a value train, ablate or schedule refuses is
+// named by its flag in the error's one line (after the log's), as is each
+// setting a refused --resume finds changed; a finished run whose
+// metrics.jsonl is gone is refused, not a panic.
+func TestRefusalsNameTheFlags(t *testing.T) {
+	dir, dataDir, model := trainFixture(t, 64, 32)
+	trainArgs := []string{"train", "--model", model, "--data", "mnist", "--data-dir", dataDir, "--batch", "32", "--threads", "2"}
+	out := filepath.Join(dir, "run")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{slices.Concat(trainArgs, []string{"--wd", "-0.1", "--out", filepath.Join(dir, "wd")}), "bot-onnx: --wd -0.1: expected 0 or more"},
+		{slices.Concat(trainArgs, []string{"--micro-batch", "10", "--out", filepath.Join(dir, "micro")}),
+			"bot-onnx: --micro-batch 10: expected a divisor of --batch (32)"},
+		{slices.Concat(trainArgs, []string{"--lr", "0", "--out", filepath.Join(dir, "lr")}), "bot-onnx: --lr 0: expected a positive learning rate"},
+		{[]string{"schedule", "--lr", "-1", "--linear-scaling", "--steps-per-epoch", "5"}, "bot-onnx: --lr -1: expected a positive learning rate"},
+		{[]string{"schedule", "--lr-mode", "cosine", "--epochs", "2", "--warmup-epochs", "2", "--steps-per-epoch", "5"},
+			"bot-onnx: --epochs 2: expected more than --warmup-epochs (2) with --lr-mode cosine"},
+		{[]string{"ablate", "--data", "mnist", "--data-dir", dataDir, "--epochs", "1", "--steps", "baseline", "--wd", "-1", "--out", filepath.Join(dir, "study")},
+			"bot-onnx: step baseline: --wd -1: expected 0 or more"},
+		{slices.Concat(trainArgs, []string{"--epochs", "1", "--out", out}), ""},
+		{slices.Concat(trainArgs, []string{"--epochs", "2", "--lr", "0.2", "--out", out, "--resume"}),
+			"bot-onnx: " + filepath.Join(out, "checkpoint.bin") + " was made with --lr 0.1; this run asks --lr 0.2"},
+		{slices.Concat(trainArgs, []string{"--epochs", "1", "--out", out}),
+			`bot-onnx: --out "` + out + `": expected a folder without a run, or --resume to continue the run it holds (checkpoint.bin)`},
+	} {
+		code, _, stderr := run(tc.args...)
+		if tc.want == "" {
+			if code != 0 {
+				t.Fatalf("%v: exit %d, %s", tc.args, code, stderr)
+			}
+			continue
+		}
+		if code == 0 || lastLine(stderr) != tc.want || strings.Count(stderr, "bot-onnx: ") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want it to end in %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	if err := os.Remove(filepath.Join(out, "metrics.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(slices.Concat(trainArgs, []string{"--epochs", "1", "--out", out, "--resume"})...)
+	if code == 0 || !strings.HasPrefix(lastLine(stderr), "bot-onnx: ") || !strings.Contains(lastLine(stderr), "the run's record is incomplete") {
+		t.Errorf("resuming a finished run without its metrics: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// lastLine returns the last line of s, without its newline.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }

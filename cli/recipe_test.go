@@ -67,7 +67,7 @@ func TestAblateBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--steps", "baseline,warmup"}, `unknown step "warmup"`},
+		{[]string{"--steps", "baseline,warmup"}, `--steps "baseline,warmup": unknown step "warmup"`},
 		{[]string{"--teacher-model", "resnet50"}, "expected a model of the student's layout"},
 		{[]string{"--model", "resnet21"}, `unknown model "resnet21"`},
 		{[]string{"--input", "28x28"}, "--input"},

@@ -32,15 +32,19 @@ func scheduleCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			base := c.Float64("lr")
-			if c.Bool("linear-scaling") {
-				base = train.LinearScaling(base, c.Int("batch"))
-			}
-			s := train.Schedule{Base: base, StepsPerEpoch: c.Int("steps-per-epoch"), WarmupEpochs: c.Int("warmup-epochs"),
+			// Validated before scaling, so that a refused rate is the one given.
+			s := train.Schedule{Base: c.Float64("lr"), StepsPerEpoch: c.Int("steps-per-epoch"), WarmupEpochs: c.Int("warmup-epochs"),
 				DecayEpochs: steps, Factor: c.Float64("lr-factor"), Cosine: cosine, Epochs: c.Int("epochs")}
 			if err := s.Validate(); err != nil {
-				return err
+				return inFlags(err, scheduleFieldFlags)
 			}
+			if c.Bool("linear-scaling") {
+				if c.Int("batch") < 1 {
+					return fmt.Errorf("--batch %d: expected at least 1 with --linear-scaling", c.Int("batch"))
+				}
+				s.Base = train.LinearScaling(s.Base, c.Int("batch"))
+			}
+			base := s.Base
 			total := c.Int("epochs") * s.StepsPerEpoch
 			if path := c.String("png"); path != "" {
 				series := plot.Series{Name: c.String("lr-mode")}

@@ -136,7 +136,7 @@ func trainCommand() *cli.Command {
 				if ctx.Err() != nil {
 					return fmt.Errorf("interrupted; run again with --resume to continue from the last completed epoch")
 				}
-				return err
+				return inFlags(err, trainFieldFlags)
 			}
 			last := metrics[len(metrics)-1]
 			score := fmt.Sprintf("test top-1 %.2f%%", 100*last.TestTop1)

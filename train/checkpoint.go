@@ -21,8 +21,9 @@ type Checkpoint struct {
 	// Epoch is the number of epochs completed; Step the optimiser steps done.
 	Epoch int `json:"epoch"`
 	Step  int `json:"step"`
-	// Config fingerprints the run (model, data, recipe); resuming with
-	// another config is refused.
+	// Config holds the run's settings as JSON (the model as a hash of its
+	// file); resuming with other settings is refused, naming those that
+	// differ.
 	Config  string               `json:"config"`
 	Tensors map[string][]float32 `json:"-"`
 }

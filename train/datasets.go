@@ -64,7 +64,7 @@ func OpenData(cfg Config, input []int64) (*Splits, error) {
 	case name == "mnist-seg":
 		return openCanvases(cfg, dir, input)
 	case cfg.Canvas != data.CanvasOptions{}:
-		return nil, fmt.Errorf("--data %s: the canvas options (data seed, canvas size, number of canvases) apply to mnist-seg only", cfg.Data)
+		return nil, refuse("Canvas", nil, fmt.Sprintf("none with Data %q: the canvas options (seed, size, number of canvases) apply to mnist-seg only", cfg.Data), "Data")
 	case name == "folder":
 		return openFolder(cfg, dir, input)
 	}
@@ -85,7 +85,7 @@ func (r *run) openData() error {
 	loader := data.LoaderConfig{BatchSize: r.cfg.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: Workers(r.cfg)}
 	if splits.Dense() {
 		if r.cfg.TrainLimit > 0 {
-			return fmt.Errorf("--train-limit: --data %s is made to size (the number of canvases); set that instead", r.cfg.Data)
+			return refuse("TrainLimit", r.cfg.TrainLimit, fmt.Sprintf("0 with Data %q, which is made to size: set Canvas.Train instead", r.cfg.Data), "Data", "Canvas.Train")
 		}
 		r.denseTest = splits.DenseTest
 		r.train, err = data.NewDenseLoader(splits.DenseTrain, loader)
@@ -172,7 +172,7 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 		err         error
 	)
 	if cfg.Augment != nil {
-		return nil, fmt.Errorf("--data %s: augmentation applies to image folders (folder:DIR) only", cfg.Data)
+		return nil, refuse("Augment", nil, fmt.Sprintf("none with Data %q: augmentation applies to image folders (folder:DIR) only", cfg.Data), "Data")
 	}
 	var mean, std []float64
 	defaultDir := func(find func() (string, error)) {
@@ -197,7 +197,7 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 		}
 		mean, std = data.CIFAR10Mean[:], data.CIFAR10Std[:]
 	default:
-		return nil, fmt.Errorf("--data %q: expected %s, or %s (labelled per pixel)", cfg.Data, DataSets, SegmentationDataSets)
+		return nil, refuse("Data", cfg.Data, fmt.Sprintf("%s, or %s (labelled per pixel)", DataSets, SegmentationDataSets))
 	}
 	if err != nil {
 		return nil, err
@@ -207,12 +207,12 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 	}
 	c, h, w := train.Shape()
 	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
-		return nil, fmt.Errorf("%s: model input [%d %d %d] does not fit %s's %d×%d×%d images (build the model with --input %dx%dx%d)",
+		return nil, fmt.Errorf("%s: model input [%d %d %d] does not fit %s's %d×%d×%d images (a model built for input %dx%dx%d takes them)",
 			cfg.Model, in[1], in[2], in[3], name, c, h, w, c, h, w)
 	}
 	for _, d := range []*data.Dataset{&train, &test} {
 		if *d, err = data.Normalize(*d, mean, std); err != nil {
-			return nil, fmt.Errorf("--mean/--std: %w", err)
+			return nil, &FieldError{Field: "Mean", Value: mean, Err: err}
 		}
 		if in[1] != int64(c) {
 			if *d, err = data.RepeatChannels(*d, int(in[1])); err != nil {
@@ -230,7 +230,7 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 // the canvases' size.
 func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
 	if cfg.Augment != nil {
-		return nil, fmt.Errorf("--data %s: augmentation applies to image folders (folder:DIR) only", cfg.Data)
+		return nil, refuse("Augment", nil, fmt.Sprintf("none with Data %q: augmentation applies to image folders (folder:DIR) only", cfg.Data), "Data")
 	}
 	var err error
 	if dir == "" {
@@ -240,11 +240,11 @@ func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
 	}
 	trainSet, testSet, err := data.MNISTCanvases(dir, cfg.Canvas)
 	if err != nil {
-		return nil, fmt.Errorf("--data %s: %w", cfg.Data, err)
+		return nil, fmt.Errorf("%s: %w", cfg.Data, err)
 	}
 	c, h, w := trainSet.Shape()
 	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
-		return nil, fmt.Errorf("%s: model input [%d %d %d] does not fit the %d×%d×%d canvases of %s (the canvas size is an option; a backbone exported with --input-size %dx%d takes them)",
+		return nil, fmt.Errorf("%s: model input [%d %d %d] does not fit the %d×%d×%d canvases of %s (the canvas size is an option; a backbone exported at input size %dx%d takes them)",
 			cfg.Model, in[1], in[2], in[3], c, h, w, cfg.Data, h, w)
 	}
 	mean, std := []float64{data.MNISTMean}, []float64{data.MNISTStd}
@@ -254,7 +254,7 @@ func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
 	s := &Splits{DenseTrain: trainSet, DenseTest: testSet, Mean: mean, Std: std}
 	for _, d := range []*data.DenseDataset{&s.DenseTrain, &s.DenseTest} {
 		if *d, err = data.NormalizeDense(*d, mean, std); err != nil {
-			return nil, fmt.Errorf("--mean/--std: %w", err)
+			return nil, &FieldError{Field: "Mean", Value: mean, Err: err}
 		}
 		if in[1] != int64(c) {
 			if *d, err = data.RepeatChannelsDense(*d, int(in[1])); err != nil {
@@ -270,7 +270,7 @@ func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
 // centre-cropped, both at the model's input size and normalised alike.
 func openFolder(cfg Config, dir string, in []int64) (*Splits, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("--data folder:DIR: the folder is missing (expected DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg)")
+		return nil, refuse("Data", cfg.Data, "folder:DIR, or DataDir set, naming a folder of DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg", "DataDir")
 	}
 	c, h, w := int(in[1]), int(in[2]), int(in[3])
 	if h != w || (c != 1 && c != 3) {

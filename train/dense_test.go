@@ -116,7 +116,7 @@ func TestDenseTrainingResumes(t *testing.T) {
 
 // TestDenseTrainingRefusesMismatches: per-pixel logits with a set
 // labelled per image and the reverse, the tricks defined on per-image
-// targets, --train-limit and canvas options where they mean nothing are
+// targets, TrainLimit and canvas options where they mean nothing are
 // one-line errors.
 func TestDenseTrainingRefusesMismatches(t *testing.T) {
 	dataDir, fcn, classifier := segFixture(t)
@@ -127,10 +127,10 @@ func TestDenseTrainingRefusesMismatches(t *testing.T) {
 		want string
 	}{
 		{"per-pixel model, per-image data", func(c *Config) { c.Data, c.Canvas = "mnist", data.CanvasOptions{} }, "the model's logits are per pixel"},
-		{"classifier on canvases", func(c *Config) { c.Model = classifier }, "one label an image; --data mnist-seg labels every pixel"},
+		{"classifier on canvases", func(c *Config) { c.Model = classifier }, `Data "mnist-seg": expected a set labelled per image`},
 		{"smoothing", func(c *Config) { c.LabelSmoothing = 0.1 }, "label smoothing, mixup and distillation act on per-image targets"},
 		{"mixup", func(c *Config) { c.Mixup = 0.2 }, "label smoothing, mixup and distillation act on per-image targets"},
-		{"train limit", func(c *Config) { c.TrainLimit = 10 }, "--train-limit"},
+		{"train limit", func(c *Config) { c.TrainLimit = 10 }, "TrainLimit 10: expected 0"},
 		{"canvas options elsewhere", func(c *Config) { c.Data, c.Model = "mnist", classifier }, "apply to mnist-seg only"},
 		{"canvas size", func(c *Config) { c.Canvas.Size = 40 }, "does not fit the 1×40×40 canvases"},
 	}

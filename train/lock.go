@@ -72,6 +72,25 @@ func LockDir(dir string) (unlock func() error, err error) {
 	}, nil
 }
 
+// BusyError refuses a folder whose lock another bot-onnx run holds.
+type BusyError struct {
+	Dir    string
+	Holder string // who holds the lock: pid, host and start time
+}
+
+func (e *BusyError) Error() string { return e.Describe(func(field string) string { return field }) }
+
+// Describe gives the refusal, as FieldError.Describe, with the field Out,
+// which chooses the folder in the configurations that lock one, named by
+// name; the folder is plain "folder" when name leaves Out as it is.
+func (e *BusyError) Describe(name func(field string) string) string {
+	other := "folder"
+	if n := name("Out"); n != "Out" {
+		other = n
+	}
+	return fmt.Sprintf("%s is in use by another bot-onnx run (%s): wait for it to finish, or choose another %s", e.Dir, e.Holder, other)
+}
+
 // lockFile creates dir and takes the lock on dir/.lock, retrying when a
 // finishing holder removes the file (or the folder it created) between
 // the open and the lock.
@@ -92,7 +111,7 @@ func lockFile(dir string) (*os.File, error) {
 			holder, _ := io.ReadAll(io.LimitReader(f, 512))
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%s is in use by another bot-onnx run (%s): wait for it to finish, or choose another --out", dir, describeHolder(holder))
+				return nil, &BusyError{Dir: dir, Holder: describeHolder(holder)}
 			}
 			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}

@@ -27,7 +27,7 @@ func TestLockDirContention(t *testing.T) {
 	if err == nil {
 		t.Fatal("a second LockDir on a held folder succeeded")
 	}
-	for _, want := range []string{dir + " is in use by another bot-onnx run", fmt.Sprintf("pid %d on ", os.Getpid()), "started ", "choose another --out"} {
+	for _, want := range []string{dir + " is in use by another bot-onnx run", fmt.Sprintf("pid %d on ", os.Getpid()), "started ", "choose another folder"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

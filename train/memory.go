@@ -362,7 +362,7 @@ func (r *run) checkMemory(dataBytes int64, micro, replicas int) (room int64, err
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", r.cfg.Model, err)
 	}
-	room, bound := r.cfg.MemoryLimit, "--memory-limit"
+	room, bound := r.cfg.MemoryLimit, "MemoryLimit"
 	if room == 0 {
 		sys, err := ReadSystemMemory()
 		if err != nil {
@@ -373,14 +373,36 @@ func (r *run) checkMemory(dataBytes int64, micro, replicas int) (room int64, err
 		room, bound = sys.Room()
 	}
 	if e.Total() > room {
-		hint := "lower --batch"
-		if micro == r.cfg.Batch && e.Training > e.Testing {
-			hint += " or use --micro-batch"
-		}
-		return 0, fmt.Errorf("training %s needs %s but %s is available (%s); %s", r.cfg.Model, e, FormatBytes(room), bound, hint)
+		return 0, &MemoryError{Model: r.cfg.Model, Need: e, Room: room, Bound: bound,
+			MicroBatchHelps: micro == r.cfg.Batch && e.Training > e.Testing}
 	}
 	fmt.Fprintf(r.cfg.Log, "memory: needs %s of %s available (%s)\n", e, FormatBytes(room), bound)
 	return room, nil
+}
+
+// MemoryError refuses a run whose estimate exceeds the memory it may use.
+type MemoryError struct {
+	Model string
+	Need  MemoryEstimate
+	Room  int64
+	// Bound names what sets Room: the field MemoryLimit, or the system's
+	// figure (MemAvailable, a cgroup's limit).
+	Bound string
+	// MicroBatchHelps says that running the batch in micro-batches would
+	// need less: the training activations are the larger part.
+	MicroBatchHelps bool
+}
+
+func (e *MemoryError) Error() string { return e.Describe(func(field string) string { return field }) }
+
+// Describe gives the refusal with the fields it names (Bound when it is
+// MemoryLimit, Batch, MicroBatch) named by name, as FieldError.Describe.
+func (e *MemoryError) Describe(name func(field string) string) string {
+	hint := "lower " + name("Batch")
+	if e.MicroBatchHelps {
+		hint += " or use " + name("MicroBatch")
+	}
+	return fmt.Sprintf("training %s needs %s but %s is available (%s); %s", e.Model, e.Need, FormatBytes(e.Room), name(e.Bound), hint)
 }
 
 // limitGoMemory lowers the Go runtime's soft memory limit to room while a

@@ -233,7 +233,7 @@ func TestTrainChecksMemory(t *testing.T) {
 		wantLog string
 	}{
 		{"over the limit", 1 << 20, []string{"training " + model + " needs about ", "weights+grads+momentum", "at batch 32 in 2 replicas",
-			"but 1 MiB is available (--memory-limit); lower --batch or use --micro-batch"}, ""},
+			"but 1 MiB is available (MemoryLimit); lower Batch or use MicroBatch"}, ""},
 		{"within the limit", 64 << 30, nil, "memory: needs about "},
 	}
 	for _, tc := range tests {
@@ -248,7 +248,7 @@ func TestTrainChecksMemory(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !strings.Contains(log.String(), tc.wantLog) || !strings.Contains(log.String(), "of 64.0 GiB available (--memory-limit)") {
+				if !strings.Contains(log.String(), tc.wantLog) || !strings.Contains(log.String(), "of 64.0 GiB available (MemoryLimit)") {
 					t.Errorf("log does not give the estimate:\n%s", log.String())
 				}
 				return

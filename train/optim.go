@@ -1,6 +1,3 @@
-// Package train trains ONNX ResNet graphs in Go: the optimizer and
-// learning-rate schedules of the paper's recipes, and (in its
-// sub-packages) the numeric kernels and the data sets the engine uses.
 package train
 
 import (

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"math"
 	"testing"
 
@@ -89,15 +90,23 @@ func TestSchedule(t *testing.T) {
 	if got := LinearScaling(0.1, 1024); got != 0.4 {
 		t.Errorf("LinearScaling(0.1, 1024) = %g", got)
 	}
-	for _, bad := range []Schedule{
-		{Base: 0, StepsPerEpoch: 1},
-		{Base: 0.1, StepsPerEpoch: 0},
-		{Base: 0.1, StepsPerEpoch: 1, DecayEpochs: []int{5, 3}, Factor: 0.1},
-		{Base: 0.1, StepsPerEpoch: 1, DecayEpochs: []int{3}, Factor: 2},
-		{Base: math.NaN(), StepsPerEpoch: 1},
+	for _, bad := range []struct {
+		s     Schedule
+		field string
+	}{
+		{Schedule{Base: 0, StepsPerEpoch: 1}, "Base"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 0}, "StepsPerEpoch"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, WarmupEpochs: -1}, "WarmupEpochs"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, DecayEpochs: []int{5, 3}, Factor: 0.1}, "DecayEpochs"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, DecayEpochs: []int{3}, Factor: 2}, "Factor"},
+		{Schedule{Base: math.NaN(), StepsPerEpoch: 1}, "Base"},
+		{Schedule{Base: math.Inf(1), StepsPerEpoch: 1}, "Base"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, Cosine: true, DecayEpochs: []int{3}, Factor: 0.1, Epochs: 5}, "DecayEpochs"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, Cosine: true, WarmupEpochs: 2, Epochs: 2}, "Epochs"},
 	} {
-		if bad.Validate() == nil {
-			t.Errorf("%+v accepted", bad)
+		var fe *FieldError
+		if err := bad.s.Validate(); !errors.As(err, &fe) || fe.Field != bad.field {
+			t.Errorf("%+v: %v; want a *FieldError for %s", bad.s, err, bad.field)
 		}
 	}
 }

@@ -30,23 +30,24 @@ type Schedule struct {
 // LinearScaling is the paper's linear scaling rule: lr = base·batch/256.
 func LinearScaling(base float64, batch int) float64 { return base * float64(batch) / 256 }
 
-// Validate checks the schedule's settings.
+// Validate checks the schedule's settings; a refused one comes back as a
+// *FieldError naming the Schedule field.
 func (s Schedule) Validate() error {
 	switch {
-	case s.Base <= 0 || math.IsNaN(s.Base) || math.IsInf(s.Base, 0):
-		return fmt.Errorf("learning rate must be positive, found %g", s.Base)
+	case !(s.Base > 0) || math.IsInf(s.Base, 0):
+		return refuse("Base", s.Base, "a positive learning rate")
 	case s.StepsPerEpoch < 1:
-		return fmt.Errorf("steps per epoch must be positive, found %d", s.StepsPerEpoch)
+		return refuse("StepsPerEpoch", s.StepsPerEpoch, "at least 1")
 	case s.WarmupEpochs < 0:
-		return fmt.Errorf("warmup epochs must be 0 or more, found %d", s.WarmupEpochs)
-	case len(s.DecayEpochs) > 0 && (s.Factor <= 0 || s.Factor > 1):
-		return fmt.Errorf("decay factor must be in (0, 1], found %g", s.Factor)
+		return refuse("WarmupEpochs", s.WarmupEpochs, "0 or more")
+	case len(s.DecayEpochs) > 0 && !(s.Factor > 0 && s.Factor <= 1):
+		return refuse("Factor", s.Factor, "a value in (0, 1] with DecayEpochs", "DecayEpochs")
 	case !slices.IsSorted(s.DecayEpochs):
-		return fmt.Errorf("decay epochs must be increasing, found %v", s.DecayEpochs)
+		return refuse("DecayEpochs", s.DecayEpochs, "increasing epochs")
 	case s.Cosine && len(s.DecayEpochs) > 0:
-		return fmt.Errorf("the cosine schedule takes no decay epochs, found %v", s.DecayEpochs)
+		return refuse("DecayEpochs", s.DecayEpochs, "none with Cosine", "Cosine")
 	case s.Cosine && s.Epochs <= s.WarmupEpochs:
-		return fmt.Errorf("the cosine schedule needs more epochs (%d) than warmup epochs (%d)", s.Epochs, s.WarmupEpochs)
+		return refuse("Epochs", s.Epochs, fmt.Sprintf("more than WarmupEpochs (%d) with Cosine", s.WarmupEpochs), "WarmupEpochs", "Cosine")
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package train
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,7 +95,9 @@ type Config struct {
 	TeacherLib string
 	Seed       uint64
 	// Threads is the number of replicas, each on its share of the batch
-	// with one BLAS thread; 0 means one per core.
+	// with one BLAS thread; 0 means one per core Go may use (GOMAXPROCS),
+	// and stays 0 in a run's settings, so that the run resumes on a
+	// machine with another number of cores.
 	Threads int
 	// MicroBatch, when set, runs the batch in chunks of this many images
 	// and accumulates their gradients before one optimizer step: the
@@ -170,8 +170,8 @@ type run struct {
 	denseTest data.DenseDataset
 	classes   int
 	step      int
-	epoch     int // epochs completed
-	config    string
+	epoch     int       // epochs completed
+	config    string    // settings(cfg), which a checkpoint must match
 	targets   []float32 // the batch's target distributions, [batch, classes]
 	teacher   *ort.Session
 	soft      [][]float32 // each replica's buffer of the teacher's softened distributions
@@ -181,16 +181,17 @@ type run struct {
 	memory    int64        // the memory the run may use (checkMemory; 0: unknown)
 }
 
-// Train runs cfg to the end (or until ctx is cancelled, after which
-// --resume continues from the last completed epoch) and returns every
-// epoch's metrics. It holds the run folder's lock (LockDir) throughout,
+// Train runs cfg to the end (or until ctx is cancelled, after which a run
+// with Resume continues from the last completed epoch) and returns every
+// epoch's metrics: of every epoch done, at least cfg.Epochs, when it
+// returns no error. It holds the run folder's lock (LockDir) throughout,
 // so a second run into the same folder is refused at once.
 func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
 	if cfg.Out == "" {
-		return nil, errors.New("--out: a run folder is needed")
+		return nil, refuse("Out", cfg.Out, "a run folder")
 	}
 	unlock, err := LockDir(cfg.Out)
 	if err != nil {
@@ -260,29 +261,8 @@ func prepare(cfg Config) (*run, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	switch {
-	case cfg.Epochs < 1:
-		return nil, fmt.Errorf("--epochs must be at least 1, found %d", cfg.Epochs)
-	case cfg.Batch < 1:
-		return nil, fmt.Errorf("--batch must be at least 1, found %d", cfg.Batch)
-	case cfg.Momentum < 0 || cfg.Momentum >= 1:
-		return nil, fmt.Errorf("--momentum must be in [0, 1), found %g", cfg.Momentum)
-	case cfg.WeightDecay < 0:
-		return nil, fmt.Errorf("--wd must be 0 or more, found %g", cfg.WeightDecay)
-	case cfg.LabelSmoothing < 0 || cfg.LabelSmoothing >= 1:
-		return nil, fmt.Errorf("--label-smoothing must be in [0, 1), found %g", cfg.LabelSmoothing)
-	case cfg.Mixup < 0 || cfg.MixupOffEpochs < 0:
-		return nil, fmt.Errorf("--mixup and --mixup-off-epochs must be 0 or more, found %g and %d", cfg.Mixup, cfg.MixupOffEpochs)
-	case len(cfg.Mean) != len(cfg.Std):
-		return nil, fmt.Errorf("--mean and --std: expected one value a channel in each, found %d and %d", len(cfg.Mean), len(cfg.Std))
-	case cfg.TrainLimit < 0:
-		return nil, fmt.Errorf("--train-limit must be 0 (all) or more, found %d", cfg.TrainLimit)
-	case cfg.Workers < 0:
-		return nil, fmt.Errorf("--workers must be 0 or more, found %d", cfg.Workers)
-	case cfg.ZeroGamma && cfg.Init != "":
-		return nil, errors.New("--zero-gamma resets trained weights: it does not go with --init")
-	case cfg.Precision != kernel.FP32 && cfg.Precision != kernel.BF16:
-		return nil, fmt.Errorf("precision %v: expected fp32 or bf16", cfg.Precision)
+	if err := validate(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Precision == kernel.BF16 {
 		if err := kernel.BF16Support(); err != nil {
@@ -292,8 +272,9 @@ func prepare(cfg Config) (*run, error) {
 	if cfg.Smoothing == "" {
 		cfg.Smoothing = SmoothUniform
 	}
-	if cfg.Threads <= 0 {
-		cfg.Threads = runtime.NumCPU()
+	config := settings(cfg)
+	if cfg.Threads == 0 {
+		cfg.Threads = runtime.GOMAXPROCS(0)
 	}
 	cfg.Threads = min(cfg.Threads, cfg.Batch)
 	model, err := graph.Load(cfg.Model)
@@ -310,10 +291,10 @@ func prepare(cfg Config) (*run, error) {
 	}
 	if cfg.ZeroGamma {
 		if err := zeroGamma(model); err != nil {
-			return nil, fmt.Errorf("--zero-gamma: %s: %w", cfg.Model, err)
+			return nil, &FieldError{Field: "ZeroGamma", Value: true, Err: fmt.Errorf("%s: %w", cfg.Model, err)}
 		}
 	}
-	r := &run{cfg: cfg, model: model, input: inputShape(model)}
+	r := &run{cfg: cfg, model: model, input: inputShape(model), config: config}
 	if r.w, err = LoadWeights[float32](model); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
@@ -332,13 +313,10 @@ func prepare(cfg Config) (*run, error) {
 	r.sched = Schedule{Base: base, StepsPerEpoch: r.train.Batches(), WarmupEpochs: cfg.WarmupEpochs, DecayEpochs: cfg.DecayEpochs,
 		Factor: cfg.DecayFactor, Cosine: cfg.Cosine, Epochs: cfg.Epochs}
 	if err := r.sched.Validate(); err != nil {
-		return nil, err
+		return nil, scheduleField(err, cfg)
 	}
 	micro := cfg.Batch
 	if cfg.MicroBatch > 0 {
-		if cfg.Batch%cfg.MicroBatch != 0 {
-			return nil, fmt.Errorf("--micro-batch %d must divide --batch %d", cfg.MicroBatch, cfg.Batch)
-		}
 		micro = cfg.MicroBatch
 	}
 	if r.memory, err = r.checkMemory(dataBytes, micro, min(cfg.Threads, micro)); err != nil {
@@ -360,16 +338,10 @@ func prepare(cfg Config) (*run, error) {
 			r.w.Decay[name] = ranks[i] > 1
 		}
 	}
-	switch cfg.Optimizer {
-	case "", "nag":
-		r.opt = NewNAG(cfg.Momentum, cfg.WeightDecay, sizes)
-	case "lars":
-		if cfg.LARSTrust <= 0 {
-			return nil, fmt.Errorf("--lars-trust must be positive, found %g", cfg.LARSTrust)
-		}
+	if cfg.Optimizer == "lars" {
 		r.opt = NewLARS(cfg.Momentum, cfg.WeightDecay, cfg.LARSTrust, sizes, ranks)
-	default:
-		return nil, fmt.Errorf("--optimizer %q: expected nag or lars", cfg.Optimizer)
+	} else {
+		r.opt = NewNAG(cfg.Momentum, cfg.WeightDecay, sizes)
 	}
 	if r.denseTest == nil {
 		r.targets = make([]float32, cfg.Batch*r.classes)
@@ -379,8 +351,23 @@ func prepare(cfg Config) (*run, error) {
 			return nil, err
 		}
 	}
-	r.config = fingerprint(cfg)
 	return r, nil
+}
+
+// scheduleField renames the Schedule field a *FieldError from
+// Schedule.Validate names to the Config field that sets it.
+func scheduleField(err error, cfg Config) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	switch fe.Field {
+	case "Base":
+		fe.Field, fe.Value = "LR", cfg.LR
+	case "Factor":
+		fe.Field = "DecayFactor"
+	}
+	return fe
 }
 
 // checkTask checks that the model's output fits the data set: logits
@@ -394,11 +381,11 @@ func (r *run) checkTask() error {
 	perPixel := len(shape) == 4
 	switch {
 	case perPixel && r.denseTest == nil:
-		return fmt.Errorf("%s: the model's logits are per pixel, [N %d %d %d]; --data %s gives one label an image (per-pixel sets: %s)",
-			r.cfg.Model, shape[1], shape[2], shape[3], r.cfg.Data, SegmentationDataSets)
+		return refuse("Data", r.cfg.Data, fmt.Sprintf("a set labelled per pixel (%s): %s: the model's logits are per pixel, [N %d %d %d]",
+			SegmentationDataSets, r.cfg.Model, shape[1], shape[2], shape[3]))
 	case !perPixel && r.denseTest != nil:
-		return fmt.Errorf("%s: the model's logits are [N %d], one label an image; --data %s labels every pixel (a model for it ends in per-pixel logits [N K H W], e.g. bot-onnx transfer --task segment)",
-			r.cfg.Model, shape[1], r.cfg.Data)
+		return refuse("Data", r.cfg.Data, fmt.Sprintf("a set labelled per image (%s): %s: the model's logits are [N %d], one label an image (a model for a set labelled per pixel ends in per-pixel logits [N K H W], as package transfer's segment task makes)",
+			DataSets, r.cfg.Model, shape[1]))
 	}
 	classes := 0
 	if perPixel {
@@ -422,25 +409,21 @@ func (r *run) checkTask() error {
 // openTeacher loads the distillation teacher into ONNX Runtime and checks
 // that it takes the student's input and gives as many classes.
 func (r *run) openTeacher() error {
-	d := r.cfg.Distill
-	if !(d.T > 0) || d.Hard < 0 || d.Soft <= 0 {
-		return fmt.Errorf("--temperature must be positive, --hard-weight 0 or more and --distill-weight positive, found %g, %g, %g", d.T, d.Hard, d.Soft)
-	}
 	s, err := ort.NewSession(r.cfg.Teacher, ort.Options{LibraryPath: r.cfg.TeacherLib, Provider: ort.ProviderCPU, Threads: runtime.NumCPU()})
 	if err != nil {
-		return fmt.Errorf("--teacher: %w", err)
+		return &FieldError{Field: "Teacher", Value: r.cfg.Teacher, Err: err}
 	}
 	in, out := s.Inputs(), s.Outputs()
 	student := r.input
 	if len(in) != 1 || len(out) != 1 || len(out[0].Shape) != 2 || out[0].Shape[1] != int64(r.classes) ||
 		len(in[0].Shape) != 4 || !slices.Equal(in[0].Shape[1:], student[1:]) {
 		s.Close()
-		return fmt.Errorf("--teacher %s: expected input [N %d %d %d] and output [N %d] like the student's, found %v and %v",
-			r.cfg.Teacher, student[1], student[2], student[3], r.classes, in[0].Shape, out[0].Shape)
+		return refuse("Teacher", r.cfg.Teacher, fmt.Sprintf("a classifier with input [N %d %d %d] and output [N %d] like the student's, found %v and %v",
+			student[1], student[2], student[3], r.classes, in[0].Shape, out[0].Shape))
 	}
 	r.teacher = s
 	for _, net := range r.replicas {
-		buf, err := net.SetDistillation(d)
+		buf, err := net.SetDistillation(r.cfg.Distill)
 		if err != nil {
 			return err
 		}
@@ -512,17 +495,6 @@ func inputShape(m *graph.Model) []int64 {
 	return []int64{-1, -1, -1, -1}
 }
 
-// fingerprint identifies what a checkpoint is valid for: everything but
-// the number of epochs and the run folder.
-func fingerprint(cfg Config) string {
-	model, _ := os.ReadFile(cfg.Model)
-	sum := sha256.Sum256(model)
-	c := cfg
-	c.Epochs, c.Out, c.Resume, c.Log, c.Model = 0, "", false, nil, hex.EncodeToString(sum[:8])
-	b, _ := json.Marshal(c)
-	return string(b)
-}
-
 // resume restores the last checkpoint when asked, and refuses to start
 // over an existing run otherwise. It returns the metrics of the epochs
 // already done.
@@ -542,14 +514,16 @@ func (r *run) resume() ([]Metrics, error) {
 		return nil, os.WriteFile(filepath.Join(r.cfg.Out, MetricsFile), nil, 0o644)
 	}
 	if !r.cfg.Resume {
-		return nil, fmt.Errorf("%s holds a run already (%s): pass --resume to continue it, or choose another --out", r.cfg.Out, CheckpointFile)
+		return nil, refuse("Out", r.cfg.Out, fmt.Sprintf("a folder without a run, or Resume to continue the run it holds (%s)", CheckpointFile), "Resume")
 	}
 	c, err := LoadCheckpoint(ckpt)
 	if err != nil {
 		return nil, err
 	}
 	if c.Config != r.config {
-		return nil, fmt.Errorf("%s was made with other settings or another model; resume with the same ones", ckpt)
+		if err := r.compareSettings(ckpt, c.Config); err != nil {
+			return nil, err
+		}
 	}
 	restore := func(name string, dst []float32) error {
 		src, ok := c.Tensors[name]
@@ -578,6 +552,12 @@ func (r *run) resume() ([]Metrics, error) {
 		return nil, err
 	}
 	metrics = slices.DeleteFunc(metrics, func(m Metrics) bool { return m.Epoch > c.Epoch })
+	if len(metrics) != c.Epoch {
+		// Train writes an epoch's metrics before its checkpoint, so the file
+		// was cut or removed since: the run's record cannot be completed.
+		return nil, fmt.Errorf("%s holds the metrics of %d epochs where %s has done %d: the run's record is incomplete; train it again into another folder",
+			filepath.Join(r.cfg.Out, MetricsFile), len(metrics), CheckpointFile, c.Epoch)
+	}
 	steps, err := ReadSteps(filepath.Join(r.cfg.Out, StepsFile))
 	if err != nil {
 		return nil, err
@@ -812,7 +792,7 @@ func initFrom(m *graph.Model, path string) error {
 		}
 	}
 	if copied == 0 {
-		return fmt.Errorf("--init %s: no initializer matches the model's by name and shape", path)
+		return &FieldError{Field: "Init", Value: path, Err: errors.New("no initializer matches the model's by name and shape")}
 	}
 	return nil
 }

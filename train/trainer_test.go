@@ -90,8 +90,8 @@ func TestTrainDeterministicAndResumable(t *testing.T) {
 	if done, _ := ReadMetrics(filepath.Join(stopped, MetricsFile)); len(done) != 1 {
 		t.Fatalf("the run stopped after %d epochs, want it stopped inside epoch 2", len(done))
 	}
-	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--resume") {
-		t.Fatalf("restarting over a run without --resume: %v", err)
+	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "or Resume to continue the run it holds") {
+		t.Fatalf("restarting over a run without Resume: %v", err)
 	}
 	cfg.Resume, cfg.Log = true, nil
 	if _, err := Train(context.Background(), cfg); err != nil {
@@ -266,7 +266,7 @@ func TestTrainRefusesBadInput(t *testing.T) {
 	}
 }
 
-// TestInitFromTrainedModel: --init starts a run from a trained model's
+// TestInitFromTrainedModel: Init starts a run from a trained model's
 // weights (matched by name and shape), and refuses a model that shares none.
 func TestInitFromTrainedModel(t *testing.T) {
 	dataDir, model := fixture(t, 10)
@@ -296,7 +296,7 @@ func TestInitFromTrainedModel(t *testing.T) {
 	other.Save(unrelated)
 	cfg.Init = unrelated
 	if _, err := prepare(cfg); err == nil || !strings.Contains(err.Error(), "no initializer matches") {
-		t.Errorf("--init with an unrelated model: %v", err)
+		t.Errorf("Init with an unrelated model: %v", err)
 	}
 }
 
@@ -404,7 +404,7 @@ func TestMicroBatchesGiveTheBatchGradient(t *testing.T) {
 	}
 	bad := accumulated
 	bad.MicroBatch, bad.Out = 10, filepath.Join(dir, "bad")
-	if _, err := Train(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "must divide") {
+	if _, err := Train(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "MicroBatch 10: expected a divisor of Batch (32)") {
 		t.Errorf("micro-batch 10 of 32: %v", err)
 	}
 }

@@ -39,15 +39,9 @@ type BatchNorm[T Float] struct {
 	k, scale, shift, d []T
 }
 
-// NewBatchNorm returns a BatchNorm for NCHW tensors with N×C×HW elements
-// (HW = H·W) and PyTorch's running-variance update (UnbiasedRunningVar
-// true).
-func NewBatchNorm[T Float](n, c, hw int, epsilon, momentum float64) (*BatchNorm[T], error) {
-	return NewBatchNormLayout[T](n, c, hw, epsilon, momentum, false)
-}
-
-// NewBatchNormLayout is NewBatchNorm for NCHW tensors, or NHWC ones when
-// channelsLast is set.
+// NewBatchNormLayout returns a BatchNorm for tensors with N×C×HW elements
+// (HW = H·W), NCHW, or NHWC when channelsLast is set, with PyTorch's
+// running-variance update (UnbiasedRunningVar true).
 func NewBatchNormLayout[T Float](n, c, hw int, epsilon, momentum float64, channelsLast bool) (*BatchNorm[T], error) {
 	if n < 1 || c < 1 || hw < 1 {
 		return nil, fmt.Errorf("batchnorm: expected positive sizes, found N=%d C=%d HW=%d", n, c, hw)
@@ -63,14 +57,6 @@ func NewBatchNormLayout[T Float](n, c, hw int, epsilon, momentum float64, channe
 	}
 	return b, nil
 }
-
-// SavedMean returns the per-channel batch mean of the last ForwardTrain.
-// The slice is owned by b and overwritten by the next ForwardTrain.
-func (b *BatchNorm[T]) SavedMean() []T { return b.mean }
-
-// SavedInvStd returns the per-channel 1/√(biased batch variance + ε) of
-// the last ForwardTrain. The slice is owned by b.
-func (b *BatchNorm[T]) SavedInvStd() []T { return b.invStd }
 
 // checkTensor panics unless s holds N×C×HW elements.
 func (b *BatchNorm[T]) checkTensor(fn, name string, s []T) { checkLen(fn, name, s, b.n*b.c*b.hw) }

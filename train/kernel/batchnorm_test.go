@@ -23,7 +23,7 @@ func TestBatchNormGradients(t *testing.T) {
 		{"3x2x7 fused ReLU", 3, 2, 7, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := NewBatchNorm[float64](tc.n, tc.c, tc.hw, 1e-5, 0.9)
+			b, err := newBatchNorm[float64](tc.n, tc.c, tc.hw, 1e-5, 0.9)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +62,7 @@ func TestBatchNormGradients(t *testing.T) {
 func TestBatchNormEvalGradients(t *testing.T) {
 	for i, relu := range []bool{false, true} {
 		const n, c, hw = 2, 3, 10
-		b, err := NewBatchNorm[float64](n, c, hw, 1e-5, 0.9)
+		b, err := newBatchNorm[float64](n, c, hw, 1e-5, 0.9)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestBatchNormStatistics(t *testing.T) {
 	r := newRand(20)
 	x, gamma, beta := randn(r, n*c*hw), randn(r, c), randn(r, c)
 	for _, unbiased := range []bool{true, false} {
-		b, err := NewBatchNorm[float64](n, c, hw, 1e-3, 0.9)
+		b, err := newBatchNorm[float64](n, c, hw, 1e-3, 0.9)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,8 +120,8 @@ func TestBatchNormStatistics(t *testing.T) {
 			}
 			wantRM := []float64{0.5, -1}[ch]*0.9 + mean*0.1
 			inv := 1 / math.Sqrt(varB+1e-3)
-			if !near(b.SavedMean()[ch], mean, 1e-14) || !near(b.SavedInvStd()[ch], inv, 1e-14) {
-				t.Errorf("channel %d: saved mean %g, inv std %g; expected %g, %g", ch, b.SavedMean()[ch], b.SavedInvStd()[ch], mean, inv)
+			if !near(b.mean[ch], mean, 1e-14) || !near(b.invStd[ch], inv, 1e-14) {
+				t.Errorf("channel %d: saved mean %g, inv std %g; expected %g, %g", ch, b.mean[ch], b.invStd[ch], mean, inv)
 			}
 			if !near(rm[ch], wantRM, 1e-14) || !near(rv[ch], wantRV, 1e-14) {
 				t.Errorf("unbiased=%v channel %d: running mean %g var %g; expected %g %g", unbiased, ch, rm[ch], rv[ch], wantRM, wantRV)
@@ -155,8 +155,8 @@ func TestBatchNormFloat32(t *testing.T) {
 	for i := range x {
 		x[i] = 0.5*x[i] + 20
 	}
-	b64, _ := NewBatchNorm[float64](n, c, hw, 1e-5, 0.9)
-	b32, _ := NewBatchNorm[float32](n, c, hw, 1e-5, 0.9)
+	b64, _ := newBatchNorm[float64](n, c, hw, 1e-5, 0.9)
+	b32, _ := newBatchNorm[float32](n, c, hw, 1e-5, 0.9)
 	y64, y32 := make([]float64, len(x)), make([]float32, len(x))
 	b64.ForwardTrain(x, gamma, beta, make([]float64, c), make([]float64, c), y64)
 	b32.ForwardTrain(toF32(x), toF32(gamma), toF32(beta), make([]float32, c), make([]float32, c), y32)
@@ -173,7 +173,7 @@ func TestBatchNormFloat32(t *testing.T) {
 
 func TestBatchNormAllocs(t *testing.T) {
 	const n, c, hw = 4, 8, 64
-	b, _ := NewBatchNorm[float32](n, c, hw, 1e-5, 0.9)
+	b, _ := newBatchNorm[float32](n, c, hw, 1e-5, 0.9)
 	x, y, p := make([]float32, n*c*hw), make([]float32, n*c*hw), make([]float32, c)
 	if a := testing.AllocsPerRun(5, func() {
 		b.ForwardTrain(x, p, p, p, p, y)
@@ -186,8 +186,8 @@ func TestBatchNormAllocs(t *testing.T) {
 
 func TestNewBatchNormErrors(t *testing.T) {
 	for _, a := range [][5]float64{{0, 1, 1, 1e-5, 0.9}, {1, 1, 1, 0, 0.9}, {1, 1, 1, 1e-5, 1.5}, {1, 1, 1, math.NaN(), 0.9}} {
-		if _, err := NewBatchNorm[float32](int(a[0]), int(a[1]), int(a[2]), a[3], a[4]); err == nil {
-			t.Errorf("NewBatchNorm%v: expected an error", a)
+		if _, err := newBatchNorm[float32](int(a[0]), int(a[1]), int(a[2]), a[3], a[4]); err == nil {
+			t.Errorf("NewBatchNormLayout%v: expected an error", a)
 		}
 	}
 }

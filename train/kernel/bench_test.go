@@ -65,20 +65,20 @@ func BenchmarkConv2DPaths(b *testing.B) {
 			x, w, dy := toF32(randn(r, s.XLen())), toF32(randn(r, s.WLen())), toF32(randn(r, s.YLen()))
 			bias, db := make([]float32, s.K), make([]float32, s.K)
 			y, dx, dw := make([]float32, s.YLen()), make([]float32, s.XLen()), make([]float32, s.WLen())
-			b.Run(fmt.Sprintf("%s/fwd/%s", bc.name, c.Algorithm()), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/fwd/%s", bc.name, c.algorithm()), func(b *testing.B) {
 				for b.Loop() {
 					c.Forward(x, w, bias, y)
 				}
 				b.ReportMetric(s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "gflop/s")
 			})
-			b.Run(fmt.Sprintf("%s/bwd/%s", bc.name, c.Algorithm()), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/bwd/%s", bc.name, c.algorithm()), func(b *testing.B) {
 				for b.Loop() {
 					c.Backward(x, w, dy, dx, dw, db)
 				}
 				b.ReportMetric(2*s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "gflop/s")
 			})
 			// A network's first layer needs no dx.
-			b.Run(fmt.Sprintf("%s/bwd-dw/%s", bc.name, c.Algorithm()), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/bwd-dw/%s", bc.name, c.algorithm()), func(b *testing.B) {
 				for b.Loop() {
 					c.Backward(x, w, dy, nil, dw, db)
 				}
@@ -89,7 +89,7 @@ func BenchmarkConv2DPaths(b *testing.B) {
 }
 
 // BenchmarkConv2D times float32 forward+backward (dx, dw, db) of each
-// ResNet-20 layer shape on one thread, with the algorithm NewConv2D picks
+// ResNet-20 layer shape on one thread, with the algorithm NewConv2DPrecision picks
 // and, for comparison, with the two general Go algorithms. gflop/s counts
 // three times the forward FLOPs (forward, dx, dw).
 func BenchmarkConv2D(b *testing.B) {
@@ -104,7 +104,7 @@ func BenchmarkConv2D(b *testing.B) {
 				}
 				c = newConvCase[float32](b, s, force)
 			}
-			b.Run(fmt.Sprintf("%s/%s", bc.name, c.Algorithm()), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%s", bc.name, c.algorithm()), func(b *testing.B) {
 				r := newRand(1)
 				x, w, dy := toF32(randn(r, s.XLen())), toF32(randn(r, s.WLen())), toF32(randn(r, s.YLen()))
 				bias, db := make([]float32, s.K), make([]float32, s.K)
@@ -126,7 +126,7 @@ func BenchmarkConv2DForward(b *testing.B) {
 	for _, bc := range resnet20Convs {
 		s := bc.s
 		c := newConvCase[float32](b, s, -1)
-		b.Run(fmt.Sprintf("%s/%s", bc.name, c.Algorithm()), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/%s", bc.name, c.algorithm()), func(b *testing.B) {
 			r := newRand(1)
 			x, w := toF32(randn(r, s.XLen())), toF32(randn(r, s.WLen()))
 			y := make([]float32, s.YLen())
@@ -156,7 +156,7 @@ func BenchmarkSgemm(b *testing.B) {
 // gradient sums and dx backward) at 4 bytes an element.
 func BenchmarkBatchNorm(b *testing.B) {
 	const n, c, hw = 64, 16, 32 * 32
-	bn, err := NewBatchNorm[float32](n, c, hw, 1e-5, 0.9)
+	bn, err := newBatchNorm[float32](n, c, hw, 1e-5, 0.9)
 	if err != nil {
 		b.Fatal(err)
 	}

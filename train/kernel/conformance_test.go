@@ -247,7 +247,7 @@ func back[T Float](dims []int, v []T) tensor {
 }
 
 // runNode runs one ONNX node on the kernels in element type T; a Conv
-// runs on the algorithm path (-1: the one NewConv2D picks).
+// runs on the algorithm path (-1: the one NewConv2DPrecision picks).
 func runNode[T Float](t *testing.T, n *onnx.NodeProto, in []tensor, path convPath) []tensor {
 	t.Helper()
 	switch n.OpType {
@@ -269,7 +269,7 @@ func runNode[T Float](t *testing.T, n *onnx.NodeProto, in []tensor, path convPat
 
 	case "BatchNormalization":
 		x := in[0]
-		b, err := NewBatchNorm[T](x.dims[0], x.dims[1], x.size()/x.dims[0]/x.dims[1], attrFloat(n, "epsilon", 1e-5), attrFloat(n, "momentum", 0.9))
+		b, err := newBatchNorm[T](x.dims[0], x.dims[1], x.size()/x.dims[0]/x.dims[1], attrFloat(n, "epsilon", 1e-5), attrFloat(n, "momentum", 0.9))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,7 +311,7 @@ func runNode[T Float](t *testing.T, n *onnx.NodeProto, in []tensor, path convPat
 			// swapped when storage_order is 1 (column-major).
 			idx := tensor{dims: dims, i: make([]int64, len(y))}
 			plane, per := s.H*s.W, s.OutH()*s.OutW()
-			for o, a := range p.Argmax() {
+			for o, a := range p.argmax {
 				h, w := int(a)/s.W, int(a)%s.W
 				within := h*s.W + w
 				if attrInt(n, "storage_order", 0) == 1 {
@@ -344,7 +344,7 @@ func runNode[T Float](t *testing.T, n *onnx.NodeProto, in []tensor, path convPat
 		return []tensor{back(in[0].dims, y)}
 
 	case "Flatten":
-		rows, cols, err := FlattenShape(in[0].dims, attrInt(n, "axis", 1))
+		rows, cols, err := flattenShape(in[0].dims, attrInt(n, "axis", 1))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -112,8 +112,8 @@ func (p convPath) String() string {
 }
 
 // Conv2D runs one convolution layer of a fixed shape. It owns the scratch
-// buffers its algorithm needs, allocated by NewConv2D and reused by every
-// call; Forward and Backward allocate nothing. Forward and Backward are
+// buffers its algorithm needs, allocated by NewConv2DPrecision and reused
+// by every call; Forward and Backward allocate nothing. Forward and Backward are
 // independent: Backward recomputes what it needs from x.
 type Conv2D[T Float] struct {
 	s      ConvShape
@@ -144,12 +144,8 @@ type Conv2D[T Float] struct {
 	col []T
 }
 
-// NewConv2D validates the shape, picks the algorithm and allocates the
-// scratch buffers; it is NewConv2DPrecision with FP32.
-func NewConv2D[T Float](s ConvShape) (*Conv2D[T], error) { return NewConv2DPrecision[T](s, FP32) }
-
-// NewConv2DPrecision is NewConv2D with the arithmetic of the products.
-// Float32 layers run on oneDNN, which measured faster (docs/engine-kernels.md),
+// NewConv2DPrecision validates the shape, picks the algorithm and
+// allocates the scratch buffers, for products in arithmetic p. Float32 layers run on oneDNN, which measured faster (docs/engine-kernels.md),
 // except a fp32 Backward that wants dx on a layer with fewer than 8 input
 // channels or a strided or padded 1×1 kernel, which runs im2col; float64
 // layers run on the Go algorithms, which the gradient checks verify. BF16
@@ -270,25 +266,19 @@ func (c *Conv2D[T]) UseArena(a *Arena) {
 	c.dnnl.arena = a
 }
 
-// Shape returns the shape the layer was built for.
-func (c *Conv2D[T]) Shape() ConvShape { return c.s }
-
-// Algorithm names the algorithm the layer runs: "onednn" or "onednn-bf16"
+// algorithm names the algorithm the layer runs: "onednn" or "onednn-bf16"
 // (oneDNN's primitives; in fp32 a Backward with dx on a layer that im2col
 // would run, runs im2col), or one of the Go algorithms: "direct" (1×1
 // stride-1 unpadded: one GEMM per image), "im2col" (other 1×1
 // convolutions and layers with fewer than 8 input channels) or "shifted"
 // (the rest: one GEMM per kernel tap on a padded, stride-phase-split copy
 // of the image).
-func (c *Conv2D[T]) Algorithm() string {
+func (c *Conv2D[T]) algorithm() string {
 	if c.path == pathOneDNN && c.prec == BF16 {
 		return "onednn-bf16"
 	}
 	return c.path.String()
 }
-
-// Precision returns the arithmetic of the layer's products.
-func (c *Conv2D[T]) Precision() Precision { return c.prec }
 
 // Forward computes y = conv(x, w) + bias. x is N×C×H×W, w is K×C×KH×KW,
 // bias has K elements or is nil, y (N×K×OutH×OutW) is overwritten.

@@ -44,7 +44,7 @@ func naiveConv(s ConvShape, x, w, b []float64) []float64 {
 var convCases = []struct {
 	name string
 	s    ConvShape
-	path string // the algorithm NewConv2D picks
+	path string // the algorithm NewConv2DPrecision picks
 }{
 	{"3x3 s1 p1", ConvShape{N: 2, C: 8, H: 6, W: 5, K: 4, KH: 3, KW: 3, Pads: [4]int{1, 1, 1, 1}}, "shifted"},
 	{"3x3 s1 p1 3 channels", ConvShape{N: 2, C: 3, H: 6, W: 5, K: 4, KH: 3, KW: 3, Pads: [4]int{1, 1, 1, 1}}, "im2col"},
@@ -64,7 +64,7 @@ var convCases = []struct {
 // newConvCase builds a layer, forcing its algorithm unless force is -1.
 func newConvCase[T Float](t testing.TB, s ConvShape, force convPath) *Conv2D[T] {
 	t.Helper()
-	c, err := NewConv2D[T](s)
+	c, err := newConv2D[T](s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func newConvCase[T Float](t testing.TB, s ConvShape, force convPath) *Conv2D[T] 
 }
 
 // convPaths returns the algorithms a shape can run: shifted and im2col
-// always, direct when NewConv2D picks it.
+// always, direct when NewConv2DPrecision picks it.
 func convPaths(t testing.TB, s ConvShape) []convPath {
 	if newConvCase[float64](t, s, -1).path == pathDirect {
 		return []convPath{pathDirect, pathShifted, pathIm2col}
@@ -89,8 +89,8 @@ func convPaths(t testing.TB, s ConvShape) []convPath {
 // float64, on every case.
 func TestConv2D(t *testing.T) {
 	for i, tc := range convCases {
-		if got := newConvCase[float64](t, tc.s, -1).Algorithm(); got != tc.path {
-			t.Errorf("%s: NewConv2D picks %s; expected %s", tc.name, got, tc.path)
+		if got := newConvCase[float64](t, tc.s, -1).algorithm(); got != tc.path {
+			t.Errorf("%s: NewConv2DPrecision picks %s; expected %s", tc.name, got, tc.path)
 		}
 		for _, path := range convPaths(t, tc.s) {
 			t.Run(tc.name+"/"+path.String(), func(t *testing.T) {
@@ -146,7 +146,7 @@ func TestConv2DFloat32(t *testing.T) {
 		{N: 4, C: 32, H: 16, W: 16, K: 64, KH: 1, KW: 1},
 	} {
 		c64 := newConvCase[float64](t, s, -1)
-		t.Run(c64.Algorithm(), func(t *testing.T) {
+		t.Run(c64.algorithm(), func(t *testing.T) {
 			c32 := newConvCase[float32](t, s, -1)
 			r := newRand(7)
 			x, w, b, dy := randn(r, s.XLen()), randn(r, s.WLen()), randn(r, s.K), randn(r, s.YLen())
@@ -229,8 +229,8 @@ func TestNewConv2DErrors(t *testing.T) {
 		{N: 1, C: 1, H: 4, W: 4, K: 1, KH: 3, KW: 3, StrideH: -2},
 		{N: 1 << 20, C: 64, H: 64, W: 64, K: 1, KH: 1, KW: 1},
 	} {
-		if _, err := NewConv2D[float32](s); err == nil {
-			t.Errorf("NewConv2D(%+v): expected an error", s)
+		if _, err := newConv2D[float32](s); err == nil {
+			t.Errorf("NewConv2DPrecision(%+v): expected an error", s)
 		}
 	}
 }

@@ -124,11 +124,11 @@ func slicesMax(v []float64) float64 {
 }
 
 func TestFlattenShape(t *testing.T) {
-	if _, _, err := FlattenShape([]int{2, 3}, 3); err == nil {
+	if _, _, err := flattenShape([]int{2, 3}, 3); err == nil {
 		t.Error("axis 3 of a rank-2 tensor: expected an error")
 	}
-	if r, c, err := FlattenShape([]int{2, 3, 4}, -1); err != nil || r != 6 || c != 4 {
-		t.Errorf("FlattenShape([2 3 4], -1) = %d, %d, %v; expected 6, 4", r, c, err)
+	if r, c, err := flattenShape([]int{2, 3, 4}, -1); err != nil || r != 6 || c != 4 {
+		t.Errorf("flattenShape([2 3 4], -1) = %d, %d, %v; expected 6, 4", r, c, err)
 	}
 }
 

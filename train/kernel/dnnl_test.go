@@ -31,7 +31,7 @@ type convResult struct{ y, yNoBias, dx, dw, db, dwNoDX []float64 }
 // runConv runs forward (with and without bias) and backward (with dx and
 // db, then without) on c in its element type.
 func runConv[T Float](c *Conv2D[T], x, w, b, dy []float64) convResult {
-	s := c.Shape()
+	s := c.s
 	xt, wt, bt, dyt := conv[T](x), conv[T](w), conv[T](b), conv[T](dy)
 	y, dx, dw, db := make([]T, s.YLen()), make([]T, s.XLen()), make([]T, s.WLen()), make([]T, s.K)
 	var r convResult
@@ -94,11 +94,11 @@ func TestConv2DOneDNN(t *testing.T) {
 	for i, tc := range dnnlCases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.s
-			c32, err := NewConv2D[float32](s)
+			c32, err := newConv2D[float32](s)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := c32.Algorithm(); got != "onednn" {
+			if got := c32.algorithm(); got != "onednn" {
 				t.Errorf("float32 layer runs %s; expected onednn", got)
 			}
 			c64 := newConvCase[float64](t, s, -1)
@@ -129,7 +129,7 @@ func TestConv2DBF16(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := c.Algorithm(); got != "onednn-bf16" {
+			if got := c.algorithm(); got != "onednn-bf16" {
 				t.Errorf("bf16 layer runs %s; expected onednn-bf16", got)
 			}
 			c64 := newConvCase[float64](t, s, -1)
@@ -151,7 +151,7 @@ func TestConv2DPrecisionErrors(t *testing.T) {
 	if _, err := NewConv2DPrecision[float32](s, Precision(7)); err == nil || !strings.Contains(err.Error(), "expected precision fp32 or bf16") {
 		t.Errorf("precision 7: error %v; expected one naming fp32 and bf16", err)
 	}
-	if c, err := NewConv2DPrecision[float64](s, FP32); err != nil || c.Algorithm() != "shifted" {
+	if c, err := NewConv2DPrecision[float64](s, FP32); err != nil || c.algorithm() != "shifted" {
 		t.Errorf("fp32 in float64: %v, %v; expected the Go algorithm shifted", c, err)
 	}
 	bad := s
@@ -183,7 +183,7 @@ func TestConv2DOneDNNAllocs(t *testing.T) {
 				c.Backward(x, w, y, dx, dw, b)
 				c.Backward(x, w, y, nil, dw, nil)
 			}); n != 0 {
-				t.Errorf("%s/%s: %v allocations per call; expected 0", tc.name, c.Algorithm(), n)
+				t.Errorf("%s/%s: %v allocations per call; expected 0", tc.name, c.algorithm(), n)
 			}
 		}
 	}
@@ -236,7 +236,7 @@ func TestConv2DOneDNNReplicas(t *testing.T) {
 }
 
 // TestONNXConformanceConvTraining runs ONNX's Conv conformance cases
-// through the layer training builds, NewConv2D[float32], which is oneDNN:
+// through the layer training builds, newConv2D[float32], which is oneDNN:
 // TestONNXConformance forces its Conv cases onto the Go algorithms.
 func TestONNXConformanceConvTraining(t *testing.T) {
 	root := testenv.RequireFile(t, onnxNodeTests, "Debian's libonnx-testdata")

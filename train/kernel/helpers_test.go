@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -102,3 +103,35 @@ func toF64(v []float32) []float64 {
 	}
 	return o
 }
+
+// flattenShape returns the 2-D shape ONNX's Flatten gives a tensor of
+// shape dims at axis (negative counts from the end): the product of the
+// dimensions before axis by the product of the rest. Flatten moves no
+// data; a flattened NCHW slice is the same slice.
+func flattenShape(dims []int, axis int) (rows, cols int, err error) {
+	r := len(dims)
+	if axis < -r || axis > r {
+		return 0, 0, fmt.Errorf("flatten: axis %d is outside [%d, %d] for a rank-%d tensor", axis, -r, r, r)
+	}
+	if axis < 0 {
+		axis += r
+	}
+	rows, cols = 1, 1
+	for i, d := range dims {
+		if i < axis {
+			rows *= d
+		} else {
+			cols *= d
+		}
+	}
+	return rows, cols, nil
+}
+
+// newBatchNorm returns a BatchNorm for NCHW tensors, the layout most
+// tests check.
+func newBatchNorm[T Float](n, c, hw int, epsilon, momentum float64) (*BatchNorm[T], error) {
+	return NewBatchNormLayout[T](n, c, hw, epsilon, momentum, false)
+}
+
+// newConv2D returns a Conv2D with float32 arithmetic (FP32).
+func newConv2D[T Float](s ConvShape) (*Conv2D[T], error) { return NewConv2DPrecision[T](s, FP32) }

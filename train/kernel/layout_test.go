@@ -141,7 +141,7 @@ func TestConv2DChannelsLast(t *testing.T) {
 				want := runConv(c64, x, w, b, dy)
 				ls := s
 				ls.XChannelsLast, ls.YChannelsLast = lay[0], lay[1]
-				c32, err := NewConv2D[float32](ls)
+				c32, err := newConv2D[float32](ls)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -160,7 +160,7 @@ func TestConv2DChannelsLast(t *testing.T) {
 	}
 	s := dnnlCases[0].s
 	s.XChannelsLast = true
-	if _, err := NewConv2D[float64](s); err == nil {
+	if _, err := newConv2D[float64](s); err == nil {
 		t.Error("float64 channels-last layer: expected an error")
 	}
 }

@@ -91,29 +91,6 @@ func SoftmaxCrossEntropy[T Float](logits []T, labels []int, classes int, dlogits
 	return loss / float64(n), nil
 }
 
-// FlattenShape returns the 2-D shape ONNX's Flatten gives a tensor of
-// shape dims at axis (negative counts from the end): the product of the
-// dimensions before axis by the product of the rest. Flatten moves no
-// data; a flattened NCHW slice is the same slice.
-func FlattenShape(dims []int, axis int) (rows, cols int, err error) {
-	r := len(dims)
-	if axis < -r || axis > r {
-		return 0, 0, fmt.Errorf("flatten: axis %d is outside [%d, %d] for a rank-%d tensor", axis, -r, r, r)
-	}
-	if axis < 0 {
-		axis += r
-	}
-	rows, cols = 1, 1
-	for i, d := range dims {
-		if i < axis {
-			rows *= d
-		} else {
-			cols *= d
-		}
-	}
-	return rows, cols, nil
-}
-
 // SoftTargetCrossEntropy is the mean over rows of −Σₖ qₖ·log softmax(z)ₖ
 // for target distributions q (rows of targets, each summing to 1): the
 // loss of label smoothing and mixup. With dlogits it also sets the

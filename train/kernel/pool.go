@@ -107,13 +107,6 @@ func NewMaxPool2D[T Float](s PoolShape) (*MaxPool2D[T], error) {
 	return p, nil
 }
 
-// Shape returns the shape the pool was built for.
-func (p *MaxPool2D[T]) Shape() PoolShape { return p.s }
-
-// Argmax returns, for each output element of the last Forward, the index
-// h·W+w of its maximum within its input plane. The slice is owned by p.
-func (p *MaxPool2D[T]) Argmax() []int32 { return p.argmax }
-
 // Forward sets y to the maximum of each window of x.
 func (p *MaxPool2D[T]) Forward(x, y []T) {
 	s := p.s
@@ -205,11 +198,10 @@ func (p *MaxPool2D[T]) forwardNHWC(x, y []T) {
 // positions count, positions past the end padding that ceil_mode adds do
 // not.
 type AvgPool2D[T Float] struct {
-	s        PoolShape
-	countPad bool
-	oh, ow   int
-	hw, ww   []window
-	inv      []T // 1/divisor per output position, OutH×OutW
+	s      PoolShape
+	oh, ow int
+	hw, ww []window
+	inv    []T // 1/divisor per output position, OutH×OutW
 }
 
 // NewAvgPool2D validates the shape and precomputes each window's divisor.
@@ -217,7 +209,7 @@ func NewAvgPool2D[T Float](s PoolShape, countIncludePad bool) (*AvgPool2D[T], er
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	p := &AvgPool2D[T]{s: s, countPad: countIncludePad, oh: s.OutH(), ow: s.OutW()}
+	p := &AvgPool2D[T]{s: s, oh: s.OutH(), ow: s.OutW()}
 	p.hw = windows(p.oh, s.H, s.KH, stride(s.StrideH), s.Pads[0], s.Pads[2])
 	p.ww = windows(p.ow, s.W, s.KW, stride(s.StrideW), s.Pads[1], s.Pads[3])
 	p.inv = make([]T, p.oh*p.ow)
@@ -232,12 +224,6 @@ func NewAvgPool2D[T Float](s PoolShape, countIncludePad bool) (*AvgPool2D[T], er
 	}
 	return p, nil
 }
-
-// Shape returns the shape the pool was built for.
-func (p *AvgPool2D[T]) Shape() PoolShape { return p.s }
-
-// CountIncludePad reports whether padded positions count in the divisor.
-func (p *AvgPool2D[T]) CountIncludePad() bool { return p.countPad }
 
 // Forward sets y to the average of each window of x.
 func (p *AvgPool2D[T]) Forward(x, y []T) {

@@ -105,8 +105,8 @@ func TestMaxPool2DTies(t *testing.T) {
 	}
 	y := make([]float64, 2)
 	p.Forward(x, y)
-	if fmt.Sprint(p.Argmax()) != "[1 1]" {
-		t.Errorf("argmax %v; expected [1 1]", p.Argmax())
+	if fmt.Sprint(p.argmax) != "[1 1]" {
+		t.Errorf("argmax %v; expected [1 1]", p.argmax)
 	}
 	dx := make([]float64, 6)
 	p.Backward([]float64{1, 10}, dx)

@@ -157,9 +157,6 @@ func NewBilinear[T Float](s ResizeShape) (*Bilinear[T], error) {
 		row:   make([]T, s.W)}, nil
 }
 
-// Shape returns the shape the resize was built for.
-func (b *Bilinear[T]) Shape() ResizeShape { return b.s }
-
 // Forward sets y = R·x: each output row is blended from its two input
 // rows, then sampled along the width.
 func (b *Bilinear[T]) Forward(x, y []T) {

@@ -1,0 +1,137 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/bot-onnx/bot-onnx/train/kernel"
+)
+
+// TestCompareSettings: a refused resume names the settings that differ
+// and their values on both sides, says when the model differs, and keeps
+// the generic message for settings it cannot read; a checkpoint made
+// before Threads stayed as asked matches the count the default resolves to.
+func TestCompareSettings(t *testing.T) {
+	dir := t.TempDir()
+	model, other := filepath.Join(dir, "m.onnx"), filepath.Join(dir, "other.onnx")
+	os.WriteFile(model, []byte("one model"), 0o644)
+	os.WriteFile(other, []byte("another model"), 0o644)
+	base := Config{Model: model, Data: "mnist", Batch: 128, LR: 0.1, DecayEpochs: []int{30, 60}, Momentum: 0.9}
+	const ckpt = "run/checkpoint.bin"
+	tests := []struct {
+		name       string
+		checkpoint func(*Config) // the checkpoint's settings, from base
+		run        func(*Config) // the run's, from base
+		resolved   int           // the run's Threads once resolved
+		want       string        // "" when the resume is allowed
+		fields     []string
+	}{
+		{"same", nil, nil, 0, "", nil},
+		{"batch and lr", nil, func(c *Config) { c.Batch, c.LR = 64, 0.2 }, 0,
+			"run/checkpoint.bin was made with Batch 128, LR 0.1; this run asks Batch 64, LR 0.2", []string{"Batch", "LR"}},
+		{"nested and quoted", func(c *Config) { c.Distill.T = 4 }, func(c *Config) { c.Teacher = "t.onnx" }, 0,
+			`run/checkpoint.bin was made with Teacher "", Distill.T 4; this run asks Teacher "t.onnx", Distill.T 0`, []string{"Teacher", "Distill.T"}},
+		{"precision", nil, func(c *Config) { c.Precision = kernel.BF16 }, 0,
+			"run/checkpoint.bin was made with Precision fp32; this run asks Precision bf16", []string{"Precision"}},
+		{"empty steps are none", func(c *Config) { c.DecayEpochs = []int{} }, func(c *Config) { c.DecayEpochs = nil }, 0, "", nil},
+		{"model", nil, func(c *Config) { c.Model = other }, 0,
+			"run/checkpoint.bin was made from another model than " + other + "; resume with the model it was made from", nil},
+		{"model and momentum", nil, func(c *Config) { c.Model, c.Momentum = other, 0.5 }, 0,
+			"run/checkpoint.bin was made from another model than " + other + " and with Momentum 0.9; this run asks Momentum 0.5", []string{"Momentum"}},
+		{"threads as resolved before", func(c *Config) { c.Threads = 2 }, nil, 2, "", nil},
+		{"threads resolved elsewhere", func(c *Config) { c.Threads = 4 }, nil, 2,
+			"run/checkpoint.bin was made with Threads 4; this run asks Threads 0", []string{"Threads"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			was, now := base, base
+			if tc.checkpoint != nil {
+				tc.checkpoint(&was)
+			}
+			if tc.run != nil {
+				tc.run(&now)
+			}
+			r := &run{cfg: now, config: settings(now)}
+			r.cfg.Threads = tc.resolved
+			err := r.compareSettings(ckpt, settings(was))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var se *SettingsError
+			if !errors.As(err, &se) || err.Error() != tc.want {
+				t.Fatalf("error %v;\nwant %s", err, tc.want)
+			}
+			var fields []string
+			for _, d := range se.Fields {
+				fields = append(fields, d.Field)
+			}
+			if strings.Join(fields, ",") != strings.Join(tc.fields, ",") {
+				t.Errorf("fields %v; want %v", fields, tc.fields)
+			}
+		})
+	}
+	r := &run{cfg: base, config: settings(base)}
+	want := "run/checkpoint.bin was made with other settings or another model; resume with the same ones"
+	if err := r.compareSettings(ckpt, "not JSON"); err == nil || err.Error() != want {
+		t.Errorf("unreadable settings: %v; want %q", err, want)
+	}
+	flags := map[string]string{"Batch": "--batch", "LR": "--lr"}
+	se := &SettingsError{Checkpoint: ckpt, Fields: []SettingDiff{{"Batch", "128", "64"}, {"LR", "0.1", "0.2"}}}
+	if got := se.Describe(func(f string) string { return flags[f] }); got != "run/checkpoint.bin was made with --batch 128, --lr 0.1; this run asks --batch 64, --lr 0.2" {
+		t.Errorf("Describe = %q", got)
+	}
+}
+
+// TestResumeRefusalsAndDefaultThreads: a run with the default thread count
+// resumes when the number of cores Go uses has changed; a resume with
+// another learning rate is refused naming it; a finished checkpoint whose
+// metrics.jsonl is missing or empty is refused in one line, not a panic.
+func TestResumeRefusalsAndDefaultThreads(t *testing.T) {
+	dataDir, model := fixture(t, 10)
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := config(dataDir, model, out, 1)
+	cfg.Threads = 0
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if _, err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GOMAXPROCS(2)
+	cfg.Epochs, cfg.Resume = 2, true
+	metrics, err := Train(context.Background(), cfg)
+	if err != nil || len(metrics) != 2 {
+		t.Fatalf("resuming with GOMAXPROCS 2 a run made with 1: %d epochs, %v", len(metrics), err)
+	}
+
+	other := cfg
+	other.LR = 0.2
+	var se *SettingsError
+	if _, err := Train(context.Background(), other); !errors.As(err, &se) ||
+		!strings.HasSuffix(err.Error(), " was made with LR 0.05; this run asks LR 0.2") {
+		t.Errorf("resuming with another learning rate: %v", err)
+	}
+
+	metricsFile := filepath.Join(out, MetricsFile)
+	for _, damage := range []struct {
+		name string
+		do   func() error
+	}{
+		{"missing", func() error { return os.Remove(metricsFile) }},
+		{"empty", func() error { return os.WriteFile(metricsFile, nil, 0o644) }},
+	} {
+		if err := damage.do(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Train(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "holds the metrics of 0 epochs where checkpoint.bin has done 2") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("a finished checkpoint with metrics.jsonl %s: %v", damage.name, err)
+		}
+	}
+}
