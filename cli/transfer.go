@@ -198,7 +198,7 @@ func transferError(err error, out string) error {
 	case errors.Is(err, transfer.ErrStudyExists):
 		return fmt.Errorf("%s holds a study already: pass --resume to continue it, or choose another --out", out)
 	}
-	return err
+	return inFlags(err, trainFieldFlags)
 }
 
 // transferProgress shows a transfer's progress on w: ONNX Runtime's

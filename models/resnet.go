@@ -224,17 +224,7 @@ func (r *resnet) convBN(conv, bn, x string, in, out, k, stride int64) string {
 }
 
 func (r *resnet) batchNorm(name, x string, channels int64) string {
-	ones := make([]float32, channels)
-	for i := range ones {
-		ones[i] = 1
-	}
-	dims := []int64{channels}
-	return r.b.BatchNorm(name, x,
-		r.b.Param(name+".weight", dims, ones),
-		r.b.Param(name+".bias", dims, make([]float32, channels)),
-		r.b.Param(name+".running_mean", dims, make([]float32, channels)),
-		r.b.Param(name+".running_var", dims, ones),
-		1e-5, 0.9)
+	return r.b.NewBatchNorm(name, x, channels, 1e-5, 0.9)
 }
 
 // shortcut is the identity, or a 1×1 projection conv + BN when the block

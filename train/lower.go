@@ -605,12 +605,16 @@ func (n *Net[T]) Run() error {
 }
 
 // Loss returns the last run's mean loss: over the images, or over the
-// labelled pixels with per-pixel logits.
+// labelled pixels with per-pixel logits; 0 in a net built without a loss
+// (an evaluation net), as PixelCount is.
 func (n *Net[T]) Loss() float64 {
-	if n.pixels != nil {
+	switch {
+	case n.pixels != nil:
 		return n.pixels.loss
+	case n.labels != nil:
+		return n.labels.loss
 	}
-	return n.labels.loss
+	return 0
 }
 
 // Logits returns the last run's logits, [batch, classes] or [batch,

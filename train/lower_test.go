@@ -292,3 +292,24 @@ func relErr32(a, b []float32) float64 {
 	}
 	return math.Sqrt(d) / max(math.Sqrt(na), math.Sqrt(nb), 1e-30)
 }
+
+// TestEvaluationNetLoss: a net built without the loss (Training false)
+// runs its forward pass and reports a loss of 0 instead of failing.
+func TestEvaluationNetLoss(t *testing.T) {
+	m := tinyModel(t, "resnet20", "A", 8)
+	w, err := LoadWeights[float32](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Lower(m, w, 2, LowerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Loss(); got != 0 {
+		t.Errorf("evaluation net's loss %v, expected 0", got)
+	}
+}
