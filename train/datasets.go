@@ -151,7 +151,7 @@ func formatFloats(v []float64) string {
 }
 
 // Workers returns the number of goroutines that fill batches for cfg:
-// decoding and augmenting images needs every core (DESIGN.md), an
+// decoding and augmenting images needs every core (docs/design-notes.md), an
 // in-memory set one.
 func Workers(cfg Config) int {
 	switch {

@@ -452,7 +452,7 @@ func zeroGamma(m *graph.Model) error {
 
 // addReplicas lowers one training net per thread, each for its share of
 // the batch, with one BLAS thread each: two replicas beat one replica with
-// two BLAS threads on a ResNet's small products (DESIGN.md). Only the
+// two BLAS threads on a ResNet's small products (docs/design-notes.md). Only the
 // first replica updates the BatchNorm running statistics, from its share.
 func (r *run) addReplicas(batch, threads int) error {
 	if _, err := kernel.LoadBLAS(); err != nil {

@@ -163,7 +163,7 @@ func mustBLAS() {
 // SetBLASThreads sets the number of threads OpenBLAS uses for one call
 // (n < 1 is taken as 1). The setting is process-wide. The engine runs one goroutine replica per
 // core with one BLAS thread each, which beats one replica with a
-// multi-threaded BLAS on the small products of a ResNet (DESIGN.md).
+// multi-threaded BLAS on the small products of a ResNet (docs/design-notes.md).
 func SetBLASThreads(n int) {
 	mustBLAS()
 	C.bo_set_threads(C.int(max(n, 1)))
