@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -178,27 +179,24 @@ func transferCanvas(c *cli.Context) (o data.CanvasOptions, err error) {
 	return o, nil
 }
 
-// transferFlagNames are the flags of transfer.Config's fields, for
-// transferError.
-var transferFlagNames = map[string]string{
-	"Backbone": "backbone", "Task": "task", "Classes": "classes", "BackboneLRMult": "backbone-lr-mult", "Train.Data": "data",
+// transferFieldFlags are transfer's flags by the transfer.Config field
+// each sets; fields of its Train are train's, named as train names them.
+var transferFieldFlags = map[string]string{
+	"Backbone": "--backbone", "Task": "--task", "Feature": "--feature", "Classes": "--classes",
+	"BackboneLRMult": "--backbone-lr-mult", "Train.Data": "--data",
 }
 
 // transferError names the flags of a transfer's refusal.
 func transferError(err error, out string) error {
-	var ce *transfer.ConfigError
 	switch {
-	case errors.As(err, &ce) && transferFlagNames[ce.Field] != "":
-		if ce.Value == nil {
-			return fmt.Errorf("--%s: %w", transferFlagNames[ce.Field], ce.Err)
-		}
-		return fmt.Errorf("--%s %v: %w", transferFlagNames[ce.Field], ce.Value, ce.Err)
 	case errors.Is(err, transfer.ErrOutHoldsFiles):
 		return fmt.Errorf("%s holds files already: pass --resume to continue the transfer there, or choose another --out", out)
 	case errors.Is(err, transfer.ErrStudyExists):
 		return fmt.Errorf("%s holds a study already: pass --resume to continue it, or choose another --out", out)
 	}
-	return inFlags(err, trainFieldFlags)
+	flags := maps.Clone(trainFieldFlags)
+	maps.Copy(flags, transferFieldFlags)
+	return inFlags(err, flags)
 }
 
 // transferProgress shows a transfer's progress on w: ONNX Runtime's

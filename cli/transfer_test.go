@@ -180,10 +180,10 @@ func TestTransferBadInput(t *testing.T) {
 		want string
 	}{
 		{"no such feature", append(classify, "--feature", "c9"), `the backbone has no output "c9": expected one of its outputs c0, c1, c2`},
-		{"unknown task", []string{"--backbone", b28, "--task", "detect", "--data", "mnist", "--epochs", "1"}, "--task detect: unknown task; expected one of classify, segment"},
+		{"unknown task", []string{"--backbone", b28, "--task", "detect", "--data", "mnist", "--epochs", "1"}, "--task \"detect\": unknown task; expected one of classify, segment"},
 		{"too few classes", append(classify, "--classes", "5"), "--classes 5: data set mnist has 10 classes"},
-		{"segment on per-image data", []string{"--backbone", b28, "--task", "segment", "--data", "mnist", "--data-dir", dataDir}, "--data mnist: labelled per image; task segment trains on data labelled per pixel"},
-		{"classify on canvases", []string{"--backbone", b28, "--task", "classify", "--data", "mnist-seg", "--data-dir", dataDir}, "--data mnist-seg: labelled per pixel; task classify trains on data labelled per image"},
+		{"segment on per-image data", []string{"--backbone", b28, "--task", "segment", "--data", "mnist", "--data-dir", dataDir}, "--data \"mnist\": labelled per image; task segment trains on data labelled per pixel"},
+		{"classify on canvases", []string{"--backbone", b28, "--task", "classify", "--data", "mnist-seg", "--data-dir", dataDir}, "--data \"mnist-seg\": labelled per pixel; task classify trains on data labelled per image"},
 		{"dynamic input size", []string{"--backbone", dynamic, "--task", "classify", "--data", "mnist", "--data-dir", dataDir}, "dynamic size"},
 		{"frozen and a multiplier", append(classify, "--freeze-backbone", "--backbone-lr-mult", "0.1"), "--backbone-lr-mult has no effect with --freeze-backbone"},
 		{"canvas options elsewhere", append(classify, "--canvases", "9"), "--canvases has no effect without --data mnist-seg"},

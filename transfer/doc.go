@@ -30,5 +30,6 @@
 // eval, and writes the [Result] beside the run (metrics.json); it resumes
 // an interrupted transfer with Config.Resume. [RunStudy] does the same for
 // several backbones and tabulates them as the paper's Tables 8 and 9.
-// Errors in a Config are [ConfigError]s naming the field.
+// Errors in a Config are train.FieldErrors naming the field, as train's
+// own are, so that a caller maps both to its words in one way.
 package transfer

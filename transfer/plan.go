@@ -43,24 +43,6 @@ type Config struct {
 	ProducerVersion string
 }
 
-// ConfigError is a Config field whose value cannot be transferred with.
-type ConfigError struct {
-	// Field names the field as Go code does: "Classes", "Train.Data".
-	Field string
-	// Value is the field's value; nil when Err names it.
-	Value any
-	Err   error
-}
-
-func (e *ConfigError) Error() string {
-	if e.Value == nil {
-		return e.Field + ": " + e.Err.Error()
-	}
-	return fmt.Sprintf("%s %v: %v", e.Field, e.Value, e.Err)
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
-
 // ErrOutHoldsFiles is returned by NewPlan when Config.Out holds files and
 // Config.Resume is off, and ErrStudyExists by RunStudy when it holds a
 // study.
@@ -94,21 +76,21 @@ func NewPlan(cfg Config) (*Plan, error) {
 	}
 	switch m := cfg.BackboneLRMult; {
 	case cfg.Classes < 0:
-		return nil, &ConfigError{"Classes", cfg.Classes, errors.New("expected a positive count, or 0 for the data set's")}
+		return nil, &train.FieldError{Field: "Classes", Value: cfg.Classes, Want: "a positive count, or 0 for the data set's"}
 	case !(m >= 0) || math.IsInf(m, 1):
-		return nil, &ConfigError{"BackboneLRMult", m, errors.New("expected a finite value ≥ 0")}
+		return nil, &train.FieldError{Field: "BackboneLRMult", Value: m, Want: "a finite value ≥ 0"}
 	}
 	backbone, err := graph.Load(cfg.Backbone)
 	if err != nil {
-		return nil, &ConfigError{Field: "Backbone", Err: err}
+		return nil, &train.FieldError{Field: "Backbone", Err: err}
 	}
 	in, err := imageInputShape(backbone)
 	if err != nil {
-		return nil, &ConfigError{"Backbone", cfg.Backbone, err}
+		return nil, &train.FieldError{Field: "Backbone", Value: cfg.Backbone, Err: err}
 	}
 	if !in[1:].Known() {
-		return nil, &ConfigError{"Backbone", cfg.Backbone,
-			fmt.Errorf("input [%v] has a dynamic size; training needs it fixed (export the backbone with a fixed input size)", in)}
+		return nil, &train.FieldError{Field: "Backbone", Value: cfg.Backbone,
+			Err: fmt.Errorf("input [%v] has a dynamic size; training needs it fixed (export the backbone with a fixed input size)", in)}
 	}
 	p := &Plan{cfg: cfg, task: task, feature: cfg.Feature}
 	if p.feature == "" {
@@ -124,16 +106,16 @@ func NewPlan(cfg Config) (*Plan, error) {
 		return nil, err
 	}
 	if got := labelling(p.splits); got != task.Labels {
-		return nil, &ConfigError{"Train.Data", open.Data, fmt.Errorf("labelled %s; task %s trains on data labelled %s (%s)", got, task.Name, task.Labels, task.Labels.dataSets())}
+		return nil, &train.FieldError{Field: "Train.Data", Value: open.Data, Err: fmt.Errorf("labelled %s; task %s trains on data labelled %s (%s)", got, task.Name, task.Labels, task.Labels.dataSets())}
 	}
 	p.classes = cfg.Classes
 	if want := p.splits.Classes(); p.classes == 0 {
 		p.classes = want
 	} else if p.classes < want {
-		return nil, &ConfigError{"Classes", p.classes, fmt.Errorf("data set %s has %d classes; the head needs at least as many", open.Data, want)}
+		return nil, &train.FieldError{Field: "Classes", Value: p.classes, Err: fmt.Errorf("data set %s has %d classes; the head needs at least as many", open.Data, want)}
 	}
 	if p.grafted, err = task.head(backbone, p.feature, p.classes, cfg.Train.Seed); err != nil {
-		return nil, &ConfigError{"Backbone", cfg.Backbone, err}
+		return nil, &train.FieldError{Field: "Backbone", Value: cfg.Backbone, Err: err}
 	}
 	if p.mult, err = backboneLRMult(p.grafted, backbone, cfg); err != nil {
 		return nil, err
@@ -167,7 +149,7 @@ func imageInputShape(m *graph.Model) (graph.Shape, error) {
 func backboneLRMult(grafted, backbone *graph.Model, cfg Config) (map[string]float64, error) {
 	w, err := train.LoadWeights[float32](grafted.Clone())
 	if err != nil {
-		return nil, &ConfigError{"Backbone", cfg.Backbone, err}
+		return nil, &train.FieldError{Field: "Backbone", Value: cfg.Backbone, Err: err}
 	}
 	m := cfg.BackboneLRMult
 	if cfg.Freeze {

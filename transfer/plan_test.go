@@ -46,7 +46,7 @@ func planFixture(t *testing.T) (cfg transfer.Config, dynamic string) {
 }
 
 // TestNewPlanRefuses: each Config that cannot be transferred is refused
-// by NewPlan with a ConfigError naming the field and its value, or with
+// by NewPlan with a train.FieldError naming the field and its value, or with
 // ErrOutHoldsFiles, before anything is written.
 func TestNewPlanRefuses(t *testing.T) {
 	good, dynamic := planFixture(t)
@@ -74,9 +74,9 @@ func TestNewPlanRefuses(t *testing.T) {
 			cfg := good
 			tc.edit(&cfg)
 			_, err := transfer.NewPlan(cfg)
-			var ce *transfer.ConfigError
+			var ce *train.FieldError
 			if !errors.As(err, &ce) || ce.Field != tc.field || (tc.value != nil && ce.Value != tc.value) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %v (%#v), want a ConfigError of %s = %v containing %q", err, ce, tc.field, tc.value, tc.want)
+				t.Errorf("error %v (%#v), want a FieldError of %s = %v containing %q", err, ce, tc.field, tc.value, tc.want)
 			}
 			if _, err := os.Stat(cfg.Out); err == nil {
 				t.Errorf("%s was created", cfg.Out)

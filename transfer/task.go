@@ -146,7 +146,7 @@ func LookupTask(name string) (*Task, error) {
 			return &Tasks[i], nil
 		}
 	}
-	return nil, &ConfigError{Field: "Task", Value: name, Err: fmt.Errorf("unknown task; expected one of %s", strings.Join(taskNames(), ", "))}
+	return nil, &train.FieldError{Field: "Task", Value: name, Err: fmt.Errorf("unknown task; expected one of %s", strings.Join(taskNames(), ", "))}
 }
 
 // taskNames lists the tasks' names.
