@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/export"
-		"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/transfer"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 )
