@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/ablation"
-	"github.com/bot-onnx/bot-onnx/demo"
+	"github.com/bot-onnx/bot-onnx/mnistdemo"
 	"github.com/urfave/cli/v2"
 )
 
@@ -38,19 +38,19 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			budget := demo.Full
+			budget := mnistdemo.Full
 			if c.Bool("quick") {
-				budget = demo.Quick
+				budget = mnistdemo.Quick
 			}
 			log := c.App.ErrWriter
-			cfg := demo.Config{Budget: budget, Out: c.String("out"), DataDir: c.String("data-dir"), Threads: c.Int("threads"),
+			cfg := mnistdemo.Config{Budget: budget, Out: c.String("out"), DataDir: c.String("data-dir"), Threads: c.Int("threads"),
 				Runtime: ropts, ProducerVersion: Version, Log: log,
 				Stage:    func(n, total int, what string) { fmt.Fprintf(log, "== demo %d/%d: %s\n", n, total, what) },
 				Notice:   func(msg string) { fmt.Fprintln(log, msg) },
 				Progress: transferProgress(log)}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := demo.Run(ctx, cfg)
+			res, err := mnistdemo.Run(ctx, cfg)
 			if err != nil {
 				if ctx.Err() != nil {
 					return errors.New("interrupted; run the same command again to continue the demo")
@@ -58,7 +58,7 @@ func demoCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "demo finished in %s: %s and %s\n", ablation.FormatDuration(res.Seconds),
-				filepath.Join(cfg.Out, demo.ReportName+".md"), filepath.Join(cfg.Out, demo.ReportName+".html"))
+				filepath.Join(cfg.Out, mnistdemo.ReportName+".md"), filepath.Join(cfg.Out, mnistdemo.ReportName+".html"))
 			return nil
 		},
 	}

@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bot-onnx/bot-onnx/demo"
+	"github.com/bot-onnx/bot-onnx/mnistdemo"
 )
 
 // TestDemoCommandsParse checks that the report's single commands name
 // flags their commands have, so a reader can run them.
 func TestDemoCommandsParse(t *testing.T) {
 	app := NewApp(&bytes.Buffer{}, &bytes.Buffer{})
-	for _, line := range strings.Split(demo.Commands(&demo.Result{Budget: demo.Quick}), "\n") {
+	for _, line := range strings.Split(mnistdemo.Commands(&mnistdemo.Result{Budget: mnistdemo.Quick}), "\n") {
 		fields := strings.Fields(line)
 		cmd := app.Command(fields[1])
 		if cmd == nil {
