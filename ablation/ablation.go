@@ -234,21 +234,21 @@ func buildModel(arch models.Config, variant, path string) (string, error) {
 // epochs (see [ScaledSteps] and [WarmupEpochs]).
 func Recipe(base train.Config, features []Feature, teacher string, mixupOff int) train.Config {
 	c := base
-	c.DecayEpochs, c.DecayFactor = ScaledSteps(base.Epochs), 0.1
-	c.Cosine, c.WarmupEpochs, c.ZeroGamma, c.NoWDBias = false, 0, false, false
-	c.LabelSmoothing, c.Mixup, c.MixupOffEpochs, c.Teacher = 0, 0, 0, ""
+	c.Recipe.DecayEpochs, c.Recipe.DecayFactor = ScaledSteps(base.Recipe.Epochs), 0.1
+	c.Recipe.Cosine, c.Recipe.WarmupEpochs, c.Recipe.ZeroGamma, c.Recipe.NoWDBias = false, 0, false, false
+	c.Recipe.LabelSmoothing, c.Recipe.Mixup, c.Recipe.MixupOffEpochs, c.Recipe.Teacher = 0, 0, 0, ""
 	for _, f := range features {
 		switch f {
 		case Efficient:
-			c.WarmupEpochs, c.ZeroGamma, c.NoWDBias = WarmupEpochs(base.Epochs), true, true
+			c.Recipe.WarmupEpochs, c.Recipe.ZeroGamma, c.Recipe.NoWDBias = WarmupEpochs(base.Recipe.Epochs), true, true
 		case Cosine:
-			c.Cosine, c.DecayEpochs = true, nil
+			c.Recipe.Cosine, c.Recipe.DecayEpochs = true, nil
 		case Smoothing:
-			c.LabelSmoothing, c.Smoothing = smoothingEpsilon, train.SmoothUniform
+			c.Recipe.LabelSmoothing, c.Recipe.Smoothing = smoothingEpsilon, train.SmoothUniform
 		case Distill:
-			c.Teacher = teacher
+			c.Recipe.Teacher = teacher
 		case Mixup:
-			c.Mixup, c.MixupOffEpochs = mixupAlpha, mixupOff
+			c.Recipe.Mixup, c.Recipe.MixupOffEpochs = mixupAlpha, mixupOff
 		}
 	}
 	return c
@@ -296,7 +296,7 @@ func (cfg Config) TrainStep(ctx context.Context, s Step, model, teacher string) 
 	run.Model, run.Out, run.Log = model, filepath.Join(cfg.Out, s.Name), cfg.Log
 	_, err := os.Stat(filepath.Join(run.Out, train.CheckpointFile))
 	run.Resume = err == nil && cfg.Resume
-	row := &Row{Step: s.Name, Label: s.Label, Parent: s.Parent, Distilled: run.Teacher != ""}
+	row := &Row{Step: s.Name, Label: s.Label, Parent: s.Parent, Distilled: run.Recipe.Teacher != ""}
 	metrics, err := finished(run)
 	if err != nil {
 		return nil, err
@@ -327,7 +327,7 @@ func finished(run train.Config) ([]train.Metrics, error) {
 		return nil, nil
 	}
 	metrics, err := train.ReadMetrics(filepath.Join(run.Out, train.MetricsFile))
-	if err != nil || len(metrics) != run.Epochs {
+	if err != nil || len(metrics) != run.Recipe.Epochs {
 		return nil, err
 	}
 	return metrics, nil

@@ -44,9 +44,9 @@ func TestScaledSchedule(t *testing.T) {
 // TestRecipe checks each step's training configuration field by field:
 // cumulative, with distillation and mixup each on top of smoothing.
 func TestRecipe(t *testing.T) {
-	base := train.Config{Epochs: 15, Batch: 128, LR: 0.1, WeightDecay: 1e-4, Momentum: 0.9,
-		// Refinements in the base are cleared: each step says what it has.
-		Cosine: true, Mixup: 0.4, LabelSmoothing: 0.3}
+	base := train.Config{
+		Recipe: train.Recipe{Epochs: 15, Batch: 128, LR: 0.1, WeightDecay: 1e-4, Momentum: 0.9, Cosine: true, Mixup: 0.4, LabelSmoothing: 0.3},
+	}
 	type recipe struct {
 		steps                       []int
 		cosine, zeroGamma, noWDBias bool
@@ -65,17 +65,17 @@ func TestRecipe(t *testing.T) {
 	}
 	for _, s := range Steps {
 		c := Recipe(base, s.Features, "t.onnx", 2)
-		got := recipe{c.DecayEpochs, c.Cosine, c.ZeroGamma, c.NoWDBias, c.WarmupEpochs, c.LabelSmoothing, c.Mixup, c.Teacher}
+		got := recipe{c.Recipe.DecayEpochs, c.Recipe.Cosine, c.Recipe.ZeroGamma, c.Recipe.NoWDBias, c.Recipe.WarmupEpochs, c.Recipe.LabelSmoothing, c.Recipe.Mixup, c.Recipe.Teacher}
 		w := want[s.Name]
 		if !slices.Equal(got.steps, w.steps) || got.cosine != w.cosine || got.zeroGamma != w.zeroGamma || got.noWDBias != w.noWDBias ||
 			got.warmup != w.warmup || got.smoothing != w.smoothing || got.mixup != w.mixup || got.teacher != w.teacher {
 			t.Errorf("%s: %+v, want %+v", s.Name, got, w)
 		}
-		if c.Epochs != 15 || c.Batch != 128 || c.LR != 0.1 || c.WeightDecay != 1e-4 {
+		if c.Recipe.Epochs != 15 || c.Recipe.Batch != 128 || c.Recipe.LR != 0.1 || c.Recipe.WeightDecay != 1e-4 {
 			t.Errorf("%s: the shared budget changed: %+v", s.Name, c)
 		}
-		if (c.Mixup > 0) != (c.MixupOffEpochs == 2) {
-			t.Errorf("%s: mixup %g, off for the last %d epochs", s.Name, c.Mixup, c.MixupOffEpochs)
+		if (c.Recipe.Mixup > 0) != (c.Recipe.MixupOffEpochs == 2) {
+			t.Errorf("%s: mixup %g, off for the last %d epochs", s.Name, c.Recipe.Mixup, c.Recipe.MixupOffEpochs)
 		}
 		if s.Parent != "" && index(s.Parent) >= index(s.Name) {
 			t.Errorf("%s builds on %s, which comes later", s.Name, s.Parent)
@@ -115,8 +115,11 @@ func TestRunStudy(t *testing.T) {
 	teacher := arch
 	teacher.Model = "resnet32"
 	cfg := Config{
-		Base: train.Config{Data: "mnist", DataDir: dataDir, Epochs: 2, Batch: 32, LR: 0.05, WeightDecay: 1e-4, Momentum: 0.9, Seed: 5,
-			Distill: train.Distillation{T: 20, Hard: 1, Soft: 1}},
+		Base: train.Config{
+			Seed:   5,
+			Data:   train.DataConfig{Set: "mnist", Dir: dataDir},
+			Recipe: train.Recipe{Epochs: 2, Batch: 32, LR: 0.05, WeightDecay: 1e-4, Momentum: 0.9, Distill: train.Distillation{T: 20, Hard: 1, Soft: 1}},
+		},
 		Student: arch, Teacher: teacher, Variant: "D", Out: filepath.Join(dir, "study"), Log: &log,
 	}
 	res, err := Run(context.Background(), cfg)
@@ -194,7 +197,7 @@ func TestTrainStepWithoutMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Base: train.Config{Data: "mnist", DataDir: dataDir, Epochs: 1, Batch: 32, LR: 0.05, Momentum: 0.9, Seed: 5, Threads: 2},
+	cfg := Config{Base: train.Config{Seed: 5, Data: train.DataConfig{Set: "mnist", Dir: dataDir}, Recipe: train.Recipe{Epochs: 1, Batch: 32, LR: 0.05, Momentum: 0.9}, Engine: train.Engine{Threads: 2}},
 		Out: filepath.Join(dir, "study")}
 	if _, err := cfg.TrainStep(context.Background(), Steps[0], model, ""); err != nil {
 		t.Fatal(err)

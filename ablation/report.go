@@ -110,18 +110,18 @@ func perEpoch(r Row, f func(loss, top1 float64) float64) (x, y []float64) {
 func (cfg Config) Markdown(res *Result) string {
 	b := cfg.Base
 	var s strings.Builder
-	fmt.Fprintf(&s, "# Ablation: %s-%s on %s\n\n", cfg.Student.Model, strings.ToUpper(cfg.Variant), b.Data)
+	fmt.Fprintf(&s, "# Ablation: %s-%s on %s\n\n", cfg.Student.Model, strings.ToUpper(cfg.Variant), b.Data.Set)
 	budget := "all training images"
-	if b.TrainLimit > 0 {
-		budget = fmt.Sprintf("%d training images", b.TrainLimit)
+	if b.Data.TrainLimit > 0 {
+		budget = fmt.Sprintf("%d training images", b.Data.TrainLimit)
 	}
 	scaling := ""
-	if b.LinearScaling {
+	if b.Recipe.LinearScaling {
 		scaling = " × batch/256 (linear scaling)"
 	}
 	fmt.Fprintf(&s, "Every row starts from the same weights (seed %d) with the same budget: %d epochs of %s, batch %d, base learning rate %g%s, "+
 		"Nesterov momentum %g, weight decay %g. Top-1 and top-5 are on the test split after the last epoch.\n\n",
-		cfg.Student.Seed, b.Epochs, budget, b.Batch, b.LR, scaling, b.Momentum, b.WeightDecay)
+		cfg.Student.Seed, b.Recipe.Epochs, budget, b.Recipe.Batch, b.Recipe.LR, scaling, b.Recipe.Momentum, b.Recipe.WeightDecay)
 	s.WriteString("| step | top-1 | top-5 | test loss | Δ top-1 | over | train time |\n|---|---|---|---|---|---|---|\n")
 	top1 := map[string]float64{}
 	for _, r := range res.Rows {
@@ -138,12 +138,12 @@ func (cfg Config) Markdown(res *Result) string {
 			cfg.Teacher.Model, strings.ToUpper(cfg.Variant), describe(teacherFeatures), 100*t.Top1, 100*t.Top5, t.Loss)
 	}
 	fmt.Fprintf(&s, "\nRecipes, each on top of the step it is compared with:\n\n")
-	fmt.Fprintf(&s, "- baseline: step decay ×0.1 at epochs %v (the paper's 30, 60, 90 of 120, scaled), weight decay on every parameter;\n", ScaledSteps(b.Epochs))
-	fmt.Fprintf(&s, "- efficient: linear warmup over %d epoch(s), zero γ in the last BatchNorm of every block, no weight decay on biases and BatchNorm parameters;\n", WarmupEpochs(b.Epochs))
+	fmt.Fprintf(&s, "- baseline: step decay ×0.1 at epochs %v (the paper's 30, 60, 90 of 120, scaled), weight decay on every parameter;\n", ScaledSteps(b.Recipe.Epochs))
+	fmt.Fprintf(&s, "- efficient: linear warmup over %d epoch(s), zero γ in the last BatchNorm of every block, no weight decay on biases and BatchNorm parameters;\n", WarmupEpochs(b.Recipe.Epochs))
 	s.WriteString("- cosine: per-step cosine decay after warmup instead of steps;\n")
 	fmt.Fprintf(&s, "- label smoothing: ε = %g, ε/K on every class;\n", smoothingEpsilon)
 	fmt.Fprintf(&s, "- distillation: the teacher above run by ONNX Runtime on every batch, T = %g, loss %g·CE(labels) + %g·T²·CE(teacher/T, student/T);\n",
-		b.Distill.T, b.Distill.Hard, b.Distill.Soft)
+		b.Recipe.Distill.T, b.Recipe.Distill.Hard, b.Recipe.Distill.Soft)
 	off := ""
 	if cfg.MixupOffEpochs > 0 {
 		off = fmt.Sprintf(", off for the last %d epoch(s)", cfg.MixupOffEpochs)

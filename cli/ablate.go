@@ -63,10 +63,14 @@ func ablateCommand() *cli.Command {
 			defer stop()
 			cfg := ablation.Config{
 				Base: train.Config{
-					Data: c.String("data"), DataDir: c.String("data-dir"), Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"),
-					Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"), WeightDecay: c.Float64("wd"),
-					Momentum: c.Float64("momentum"), Seed: c.Uint64("seed"), Threads: c.Int("threads"), TeacherLib: c.String("ort-lib"),
-					Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
+					Seed: c.Uint64("seed"),
+					Data: train.DataConfig{Set: c.String("data"), Dir: c.String("data-dir"), TrainLimit: c.Int("train-limit")},
+					Recipe: train.Recipe{
+						Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
+						WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"),
+						Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
+					},
+					Engine: train.Engine{Threads: c.Int("threads"), TeacherLib: c.String("ort-lib")},
 				},
 				Student: student, Teacher: teacher, Variant: c.String("variant"), MixupOffEpochs: c.Int("mixup-off-epochs"),
 				Steps: steps, Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,

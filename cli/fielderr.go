@@ -14,7 +14,7 @@ type describer interface {
 }
 
 // inFlags returns err with the configuration fields it names replaced by
-// the command's flags, which flags maps ("WeightDecay" → "--wd"); a field
+// the command's flags, which flags maps ("Recipe.WeightDecay" → "--wd"); a field
 // without a flag keeps its name, and the message around the refusal stays.
 func inFlags(err error, flags map[string]string) error {
 	var d describer
@@ -30,29 +30,33 @@ func inFlags(err error, flags map[string]string) error {
 	return errors.New(strings.Replace(err.Error(), d.Error(), d.Describe(name), 1))
 }
 
-// trainFieldFlags are train's flags by the train.Config field each sets.
+// trainFieldFlags are train's flags by the train.Config field each sets,
+// named by its path in Config's groups.
 var trainFieldFlags = map[string]string{
-	"Model": "--model", "Init": "--init", "Data": "--data", "DataDir": "--data-dir",
-	"Canvas.Seed": "--data-seed", "Canvas.Size": "--canvas", "Canvas.Train": "--canvases", "Canvas.Test": "--test-canvases",
-	"Mean": "--mean", "Std": "--std", "Augment": "the augmentation flags (--random-crop, --flip, …)", "ValCropRatio": "--val-crop-ratio",
-	"SkipBad": "--skip-bad", "Workers": "--workers", "TrainLimit": "--train-limit",
-	"Epochs": "--epochs", "Batch": "--batch", "LR": "--lr", "LinearScaling": "--linear-scaling",
-	"DecayEpochs": "--lr-steps", "DecayFactor": "--lr-factor", "WarmupEpochs": "--warmup-epochs",
-	"WeightDecay": "--wd", "Momentum": "--momentum", "NoWDBias": "--no-wd-bias", "ZeroGamma": "--zero-gamma",
-	"Optimizer": "--optimizer", "LARSTrust": "--lars-trust", "LabelSmoothing": "--label-smoothing", "Smoothing": "--smoothing",
-	"Mixup": "--mixup", "MixupOffEpochs": "--mixup-off-epochs",
-	"Teacher": "--teacher", "Distill.T": "--temperature", "Distill.Hard": "--hard-weight", "Distill.Soft": "--distill-weight", "TeacherLib": "--ort-lib",
-	"Seed": "--seed", "Threads": "--threads", "MicroBatch": "--micro-batch", "Precision": "--precision",
-	"MemoryLimit": "--memory-limit", "Out": "--out", "Resume": "--resume",
+	"Model": "--model", "Init": "--init", "Seed": "--seed",
+	"Data.Set": "--data", "Data.Dir": "--data-dir",
+	"Data.Canvas.Seed": "--data-seed", "Data.Canvas.Size": "--canvas", "Data.Canvas.Train": "--canvases", "Data.Canvas.Test": "--test-canvases",
+	"Data.Mean": "--mean", "Data.Std": "--std", "Data.Augment": "the augmentation flags (--random-crop, --flip, …)", "Data.ValCropRatio": "--val-crop-ratio",
+	"Data.SkipBad": "--skip-bad", "Data.TrainLimit": "--train-limit",
+	"Recipe.Epochs": "--epochs", "Recipe.Batch": "--batch", "Recipe.LR": "--lr", "Recipe.LinearScaling": "--linear-scaling",
+	"Recipe.DecayEpochs": "--lr-steps", "Recipe.DecayFactor": "--lr-factor", "Recipe.Cosine": "--lr-mode cosine", "Recipe.WarmupEpochs": "--warmup-epochs",
+	"Recipe.WeightDecay": "--wd", "Recipe.Momentum": "--momentum", "Recipe.NoWDBias": "--no-wd-bias", "Recipe.ZeroGamma": "--zero-gamma",
+	"Recipe.Optimizer": "--optimizer", "Recipe.LARSTrust": "--lars-trust", "Recipe.LabelSmoothing": "--label-smoothing", "Recipe.Smoothing": "--smoothing",
+	"Recipe.Mixup": "--mixup", "Recipe.MixupOffEpochs": "--mixup-off-epochs",
+	"Recipe.Teacher": "--teacher", "Recipe.Distill.T": "--temperature", "Recipe.Distill.Hard": "--hard-weight", "Recipe.Distill.Soft": "--distill-weight",
+	"Engine.Threads": "--threads", "Engine.MicroBatch": "--micro-batch", "Engine.Precision": "--precision", "Engine.Workers": "--workers",
+	"Engine.TeacherLib": "--ort-lib", "Engine.MemoryLimit": "--memory-limit",
+	"Out": "--out", "Resume": "--resume",
 }
 
 // ablateFieldFlags are ablate's flags by the field each sets, of
 // ablation.Config or of the train.Config every run shares.
 var ablateFieldFlags = map[string]string{
-	"Data": "--data", "DataDir": "--data-dir", "Epochs": "--epochs", "TrainLimit": "--train-limit",
-	"Batch": "--batch", "LR": "--lr", "LinearScaling": "--linear-scaling", "WeightDecay": "--wd", "Momentum": "--momentum",
-	"MixupOffEpochs": "--mixup-off-epochs", "Distill.T": "--temperature", "Distill.Hard": "--hard-weight", "Distill.Soft": "--distill-weight",
-	"Seed": "--seed", "Threads": "--threads", "TeacherLib": "--ort-lib",
+	"Data.Set": "--data", "Data.Dir": "--data-dir", "Recipe.Epochs": "--epochs", "Data.TrainLimit": "--train-limit",
+	"Recipe.Batch": "--batch", "Recipe.LR": "--lr", "Recipe.LinearScaling": "--linear-scaling", "Recipe.WeightDecay": "--wd", "Recipe.Momentum": "--momentum",
+	"MixupOffEpochs": "--mixup-off-epochs", "Recipe.MixupOffEpochs": "--mixup-off-epochs",
+	"Recipe.Distill.T": "--temperature", "Recipe.Distill.Hard": "--hard-weight", "Recipe.Distill.Soft": "--distill-weight",
+	"Seed": "--seed", "Engine.Threads": "--threads", "Engine.TeacherLib": "--ort-lib",
 	"Steps": "--steps", "Variant": "--variant", "Out": "--out", "Resume": "--resume",
 }
 

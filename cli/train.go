@@ -120,16 +120,24 @@ func trainCommand() *cli.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := train.Config{
-				Model: c.String("model"), Init: c.String("init"), Data: c.String("data"), DataDir: c.String("data-dir"), Canvas: canvas,
-				Mean: mean, Std: std, Augment: aug, ValCropRatio: c.Float64("val-crop-ratio"), SkipBad: c.Bool("skip-bad"), Workers: c.Int("workers"),
-				Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
-				DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
-				WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), Seed: c.Uint64("seed"), Threads: c.Int("threads"), MicroBatch: c.Int("micro-batch"),
-				Precision: precision, NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"), Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
-				LabelSmoothing: c.Float64("label-smoothing"), Smoothing: smoothing, Mixup: c.Float64("mixup"), MixupOffEpochs: c.Int("mixup-off-epochs"),
-				Teacher: c.String("teacher"), TeacherLib: c.String("ort-lib"),
-				Distill:     train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
-				MemoryLimit: memoryLimit, Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
+				Model: c.String("model"), Init: c.String("init"), Seed: c.Uint64("seed"),
+				Data: train.DataConfig{
+					Set: c.String("data"), Dir: c.String("data-dir"), Canvas: canvas, Mean: mean, Std: std, Augment: aug,
+					ValCropRatio: c.Float64("val-crop-ratio"), SkipBad: c.Bool("skip-bad"), TrainLimit: c.Int("train-limit"),
+				},
+				Recipe: train.Recipe{
+					Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
+					DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
+					WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"),
+					Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
+					LabelSmoothing: c.Float64("label-smoothing"), Smoothing: smoothing, Mixup: c.Float64("mixup"), MixupOffEpochs: c.Int("mixup-off-epochs"),
+					Teacher: c.String("teacher"), Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
+				},
+				Engine: train.Engine{
+					Threads: c.Int("threads"), MicroBatch: c.Int("micro-batch"), Precision: precision, Workers: c.Int("workers"),
+					TeacherLib: c.String("ort-lib"), MemoryLimit: memoryLimit,
+				},
+				Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
 			}
 			metrics, err := train.Train(ctx, cfg)
 			if err != nil {

@@ -148,20 +148,24 @@ func transferConfigFrom(c *cli.Context) (transfer.Config, error) {
 		Task: c.String("task"), Feature: c.String("feature"), Classes: c.Int("classes"),
 		Freeze: c.Bool("freeze-backbone"), BackboneLRMult: c.Float64("backbone-lr-mult"),
 		Train: train.Config{
-			Data: c.String("data"), DataDir: c.String("data-dir"), Canvas: canvas, Epochs: c.Int("epochs"), TrainLimit: c.Int("train-limit"),
-			Batch: c.Int("batch"), LR: c.Float64("lr"), DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine,
-			WarmupEpochs: c.Int("warmup-epochs"), WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"),
-			Seed: c.Uint64("seed"), Threads: c.Int("threads"), MemoryLimit: memoryLimit, Log: c.App.ErrWriter,
+			Seed: c.Uint64("seed"),
+			Data: train.DataConfig{Set: c.String("data"), Dir: c.String("data-dir"), Canvas: canvas, TrainLimit: c.Int("train-limit")},
+			Recipe: train.Recipe{
+				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"),
+				Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"), WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"),
+			},
+			Engine: train.Engine{Threads: c.Int("threads"), MemoryLimit: memoryLimit},
+			Log:    c.App.ErrWriter,
 		},
 		Runtime: ropts, Out: c.String("out"), Resume: c.Bool("resume"), ProducerVersion: Version,
 	}
 	switch {
-	case cfg.Train.Epochs < 1:
-		return cfg, fmt.Errorf("--epochs must be at least 1, found %d", cfg.Train.Epochs)
-	case cfg.Train.Batch < 1:
-		return cfg, fmt.Errorf("--batch must be at least 1, found %d", cfg.Train.Batch)
-	case cfg.Train.TrainLimit < 0:
-		return cfg, fmt.Errorf("--train-limit must be 0 (all) or more, found %d", cfg.Train.TrainLimit)
+	case cfg.Train.Recipe.Epochs < 1:
+		return cfg, fmt.Errorf("--epochs must be at least 1, found %d", cfg.Train.Recipe.Epochs)
+	case cfg.Train.Recipe.Batch < 1:
+		return cfg, fmt.Errorf("--batch must be at least 1, found %d", cfg.Train.Recipe.Batch)
+	case cfg.Train.Data.TrainLimit < 0:
+		return cfg, fmt.Errorf("--train-limit must be 0 (all) or more, found %d", cfg.Train.Data.TrainLimit)
 	}
 	return cfg, nil
 }
@@ -183,7 +187,7 @@ func transferCanvas(c *cli.Context) (o data.CanvasOptions, err error) {
 // each sets; fields of its Train are train's, named as train names them.
 var transferFieldFlags = map[string]string{
 	"Backbone": "--backbone", "Task": "--task", "Feature": "--feature", "Classes": "--classes",
-	"BackboneLRMult": "--backbone-lr-mult", "Train.Data": "--data",
+	"BackboneLRMult": "--backbone-lr-mult", "Train.Data.Set": "--data",
 }
 
 // transferError names the flags of a transfer's refusal.

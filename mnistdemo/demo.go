@@ -193,8 +193,12 @@ func (d *demo) run(ctx context.Context) (res *Result, err error) {
 		return nil, err
 	}
 	trainer := ablation.Config{
-		Base: train.Config{Data: "mnist", DataDir: d.DataDir, TrainLimit: d.Budget.TrainLimit, Epochs: d.Budget.Epochs,
-			Batch: d.Budget.Batch, LR: d.Budget.LR, WeightDecay: 1e-4, Momentum: 0.9, Seed: d.Budget.Seed, Threads: d.Threads},
+		Base: train.Config{
+			Seed:   d.Budget.Seed,
+			Data:   train.DataConfig{Set: "mnist", Dir: d.DataDir, TrainLimit: d.Budget.TrainLimit},
+			Recipe: train.Recipe{Epochs: d.Budget.Epochs, Batch: d.Budget.Batch, LR: d.Budget.LR, WeightDecay: 1e-4, Momentum: 0.9},
+			Engine: train.Engine{Threads: d.Threads},
+		},
 		MixupOffEpochs: d.Budget.MixupOffEpochs, Out: filepath.Join(d.Out, RunsDir), Resume: true, Log: d.Log,
 	}
 	for _, r := range ClassifierRuns {
@@ -386,10 +390,13 @@ func (d *demo) segment(ctx context.Context, r *RunResult) error {
 	}
 	_, statErr := os.Stat(out)
 	plan, err := transfer.NewPlan(transfer.Config{Backbone: backbone, Task: "segment", Feature: feature, BackboneLRMult: 1,
-		Train: train.Config{Data: "mnist-seg", DataDir: d.DataDir,
-			Canvas: data.CanvasOptions{Seed: d.Budget.Seed, Size: d.Budget.Canvas, Train: d.Budget.Canvases, Test: d.Budget.TestCanvases},
-			Epochs: d.Budget.SegEpochs, Batch: d.Budget.SegBatch, LR: d.Budget.SegLR, Cosine: true, WeightDecay: 1e-4, Momentum: 0.9,
-			Seed: d.Budget.Seed, Threads: d.Threads, Log: d.Log},
+		Train: train.Config{
+			Seed:   d.Budget.Seed,
+			Data:   train.DataConfig{Set: "mnist-seg", Dir: d.DataDir, Canvas: data.CanvasOptions{Seed: d.Budget.Seed, Size: d.Budget.Canvas, Train: d.Budget.Canvases, Test: d.Budget.TestCanvases}},
+			Recipe: train.Recipe{Epochs: d.Budget.SegEpochs, Batch: d.Budget.SegBatch, LR: d.Budget.SegLR, Cosine: true, WeightDecay: 1e-4, Momentum: 0.9},
+			Engine: train.Engine{Threads: d.Threads},
+			Log:    d.Log,
+		},
 		Runtime: d.Runtime, Out: out, Resume: statErr == nil, ProducerVersion: d.ProducerVersion})
 	if err != nil {
 		return err

@@ -31,7 +31,7 @@ func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, s
 			return nil, err
 		}
 	}
-	r := &run{cfg: Config{Batch: batch, Precision: p}, model: m}
+	r := &run{cfg: Config{Recipe: Recipe{Batch: batch}, Engine: Engine{Precision: p}}, model: m}
 	var err error
 	if r.w, err = LoadWeights[float32](m); err != nil {
 		return nil, err

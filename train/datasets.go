@@ -12,7 +12,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/train/data"
 )
 
-// DataSets lists the values Config.Data takes for classification (one
+// DataSets lists the values Config.Data.Set takes for classification (one
 // label an image), and SegmentationDataSets those labelled per pixel, for
 // messages.
 const (
@@ -53,9 +53,9 @@ func OpenData(cfg Config, input []int64) (*Splits, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	name, dir, _ := strings.Cut(cfg.Data, ":")
-	if cfg.DataDir != "" {
-		dir = cfg.DataDir
+	name, dir, _ := strings.Cut(cfg.Data.Set, ":")
+	if cfg.Data.Dir != "" {
+		dir = cfg.Data.Dir
 	}
 	if len(input) != 4 {
 		return nil, fmt.Errorf("%s: model input %v: expected [N C H W]", cfg.Model, input)
@@ -63,8 +63,8 @@ func OpenData(cfg Config, input []int64) (*Splits, error) {
 	switch {
 	case name == "mnist-seg":
 		return openCanvases(cfg, dir, input)
-	case cfg.Canvas != data.CanvasOptions{}:
-		return nil, refuse("Canvas", nil, fmt.Sprintf("none with Data %q: the canvas options (seed, size, number of canvases) apply to mnist-seg only", cfg.Data), "Data")
+	case cfg.Data.Canvas != data.CanvasOptions{}:
+		return nil, refuse("Data.Canvas", nil, fmt.Sprintf("none with Data.Set %q: the canvas options (seed, size, number of canvases) apply to mnist-seg only", cfg.Data.Set), "Data.Set")
 	case name == "folder":
 		return openFolder(cfg, dir, input)
 	}
@@ -82,18 +82,18 @@ func (r *run) openData() error {
 	if splits.ClassNames != nil {
 		r.model.SetMetadata(MetaClasses, strings.Join(splits.ClassNames, ","))
 	}
-	loader := data.LoaderConfig{BatchSize: r.cfg.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: Workers(r.cfg)}
+	loader := data.LoaderConfig{BatchSize: r.cfg.Recipe.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: Workers(r.cfg)}
 	if splits.Dense() {
-		if r.cfg.TrainLimit > 0 {
-			return refuse("TrainLimit", r.cfg.TrainLimit, fmt.Sprintf("0 with Data %q, which is made to size: set Canvas.Train instead", r.cfg.Data), "Data", "Canvas.Train")
+		if r.cfg.Data.TrainLimit > 0 {
+			return refuse("Data.TrainLimit", r.cfg.Data.TrainLimit, fmt.Sprintf("0 with Data.Set %q, which is made to size: set Data.Canvas.Train instead", r.cfg.Data.Set), "Data.Set", "Data.Canvas.Train")
 		}
 		r.denseTest = splits.DenseTest
 		r.train, err = data.NewDenseLoader(splits.DenseTrain, loader)
 		return err
 	}
 	train := splits.Train
-	if r.cfg.TrainLimit > 0 {
-		if train, err = data.RandomSubset(train, r.cfg.TrainLimit, r.cfg.Seed); err != nil {
+	if r.cfg.Data.TrainLimit > 0 {
+		if train, err = data.RandomSubset(train, r.cfg.Data.TrainLimit, r.cfg.Seed); err != nil {
 			return err
 		}
 	}
@@ -127,15 +127,15 @@ func Tricks(cfg Config) string {
 			t = append(t, fmt.Sprintf(format, args...))
 		}
 	}
-	add(cfg.LinearScaling, "linear-scaling")
-	add(cfg.WarmupEpochs > 0, "warmup %d", cfg.WarmupEpochs)
-	add(cfg.ZeroGamma, "zero-gamma")
-	add(cfg.NoWDBias, "no-wd-bias")
-	add(cfg.Optimizer == "lars", "lars %g", cfg.LARSTrust)
-	add(cfg.Cosine, "cosine")
-	add(cfg.LabelSmoothing > 0, "label-smoothing %g (%s)", cfg.LabelSmoothing, cfg.Smoothing)
-	add(cfg.Mixup > 0, "mixup %g", cfg.Mixup)
-	add(cfg.Teacher != "", "distillation T=%g", cfg.Distill.T)
+	add(cfg.Recipe.LinearScaling, "linear-scaling")
+	add(cfg.Recipe.WarmupEpochs > 0, "warmup %d", cfg.Recipe.WarmupEpochs)
+	add(cfg.Recipe.ZeroGamma, "zero-gamma")
+	add(cfg.Recipe.NoWDBias, "no-wd-bias")
+	add(cfg.Recipe.Optimizer == "lars", "lars %g", cfg.Recipe.LARSTrust)
+	add(cfg.Recipe.Cosine, "cosine")
+	add(cfg.Recipe.LabelSmoothing > 0, "label-smoothing %g (%s)", cfg.Recipe.LabelSmoothing, cfg.Recipe.Smoothing)
+	add(cfg.Recipe.Mixup > 0, "mixup %g", cfg.Recipe.Mixup)
+	add(cfg.Recipe.Teacher != "", "distillation T=%g", cfg.Recipe.Distill.T)
 	if len(t) == 0 {
 		return "none"
 	}
@@ -155,9 +155,9 @@ func formatFloats(v []float64) string {
 // in-memory set one.
 func Workers(cfg Config) int {
 	switch {
-	case cfg.Workers > 0:
-		return cfg.Workers
-	case strings.HasPrefix(cfg.Data, "folder"):
+	case cfg.Engine.Workers > 0:
+		return cfg.Engine.Workers
+	case strings.HasPrefix(cfg.Data.Set, "folder"):
 		return runtime.NumCPU()
 	}
 	return 1
@@ -171,8 +171,8 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 		train, test data.Dataset
 		err         error
 	)
-	if cfg.Augment != nil {
-		return nil, refuse("Augment", nil, fmt.Sprintf("none with Data %q: augmentation applies to image folders (folder:DIR) only", cfg.Data), "Data")
+	if cfg.Data.Augment != nil {
+		return nil, refuse("Data.Augment", nil, fmt.Sprintf("none with Data.Set %q: augmentation applies to image folders (folder:DIR) only", cfg.Data.Set), "Data.Set")
 	}
 	var mean, std []float64
 	defaultDir := func(find func() (string, error)) {
@@ -197,13 +197,13 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 		}
 		mean, std = data.CIFAR10Mean[:], data.CIFAR10Std[:]
 	default:
-		return nil, refuse("Data", cfg.Data, fmt.Sprintf("%s, or %s (labelled per pixel)", DataSets, SegmentationDataSets))
+		return nil, refuse("Data.Set", cfg.Data.Set, fmt.Sprintf("%s, or %s (labelled per pixel)", DataSets, SegmentationDataSets))
 	}
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Mean != nil {
-		mean, std = cfg.Mean, cfg.Std
+	if cfg.Data.Mean != nil {
+		mean, std = cfg.Data.Mean, cfg.Data.Std
 	}
 	c, h, w := train.Shape()
 	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
@@ -212,7 +212,7 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 	}
 	for _, d := range []*data.Dataset{&train, &test} {
 		if *d, err = data.Normalize(*d, mean, std); err != nil {
-			return nil, &FieldError{Field: "Mean", Value: mean, Err: err}
+			return nil, &FieldError{Field: "Data.Mean", Value: mean, Err: err}
 		}
 		if in[1] != int64(c) {
 			if *d, err = data.RepeatChannels(*d, int(in[1])); err != nil {
@@ -224,13 +224,13 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 }
 
 // openCanvases opens the digit-canvas set (mnist-seg) made from the MNIST
-// files in dir with cfg.Canvas, normalised with MNIST's mean and std (as
+// files in dir with cfg.Data.Canvas, normalised with MNIST's mean and std (as
 // a backbone trained on MNIST saw its input) unless Config gives others,
 // with the channel repeated for an RGB model. The model's input must be
 // the canvases' size.
 func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
-	if cfg.Augment != nil {
-		return nil, refuse("Augment", nil, fmt.Sprintf("none with Data %q: augmentation applies to image folders (folder:DIR) only", cfg.Data), "Data")
+	if cfg.Data.Augment != nil {
+		return nil, refuse("Data.Augment", nil, fmt.Sprintf("none with Data.Set %q: augmentation applies to image folders (folder:DIR) only", cfg.Data.Set), "Data.Set")
 	}
 	var err error
 	if dir == "" {
@@ -238,23 +238,23 @@ func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
 			return nil, err
 		}
 	}
-	trainSet, testSet, err := data.MNISTCanvases(dir, cfg.Canvas)
+	trainSet, testSet, err := data.MNISTCanvases(dir, cfg.Data.Canvas)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Data, err)
+		return nil, fmt.Errorf("%s: %w", cfg.Data.Set, err)
 	}
 	c, h, w := trainSet.Shape()
 	if in[2] != int64(h) || in[3] != int64(w) || (in[1] != int64(c) && c != 1) {
 		return nil, fmt.Errorf("%s: model input [%d %d %d] does not fit the %d×%d×%d canvases of %s (the canvas size is an option; a backbone exported at input size %dx%d takes them)",
-			cfg.Model, in[1], in[2], in[3], c, h, w, cfg.Data, h, w)
+			cfg.Model, in[1], in[2], in[3], c, h, w, cfg.Data.Set, h, w)
 	}
 	mean, std := []float64{data.MNISTMean}, []float64{data.MNISTStd}
-	if cfg.Mean != nil {
-		mean, std = cfg.Mean, cfg.Std
+	if cfg.Data.Mean != nil {
+		mean, std = cfg.Data.Mean, cfg.Data.Std
 	}
 	s := &Splits{DenseTrain: trainSet, DenseTest: testSet, Mean: mean, Std: std}
 	for _, d := range []*data.DenseDataset{&s.DenseTrain, &s.DenseTest} {
 		if *d, err = data.NormalizeDense(*d, mean, std); err != nil {
-			return nil, &FieldError{Field: "Mean", Value: mean, Err: err}
+			return nil, &FieldError{Field: "Data.Mean", Value: mean, Err: err}
 		}
 		if in[1] != int64(c) {
 			if *d, err = data.RepeatChannelsDense(*d, int(in[1])); err != nil {
@@ -270,18 +270,18 @@ func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
 // centre-cropped, both at the model's input size and normalised alike.
 func openFolder(cfg Config, dir string, in []int64) (*Splits, error) {
 	if dir == "" {
-		return nil, refuse("Data", cfg.Data, "folder:DIR, or DataDir set, naming a folder of DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg", "DataDir")
+		return nil, refuse("Data.Set", cfg.Data.Set, "folder:DIR, or Data.Dir set, naming a folder of DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg", "Data.Dir")
 	}
 	c, h, w := int(in[1]), int(in[2]), int(in[3])
 	if h != w || (c != 1 && c != 3) {
 		return nil, fmt.Errorf("%s: model input [%d %d %d]: image folders feed square 1- or 3-channel inputs", cfg.Model, c, h, w)
 	}
 	aug := augment.DefaultTrainOptions(h)
-	if cfg.Augment != nil {
-		aug = *cfg.Augment
+	if cfg.Data.Augment != nil {
+		aug = *cfg.Data.Augment
 	}
 	aug.Size, aug.Channels, aug.Normalize = h, c, true
-	aug.Mean, aug.Std = folderNorm(cfg.Mean, augment.ImageNetMean[:], c), folderNorm(cfg.Std, augment.ImageNetStd[:], c)
+	aug.Mean, aug.Std = folderNorm(cfg.Data.Mean, augment.ImageNetMean[:], c), folderNorm(cfg.Data.Std, augment.ImageNetStd[:], c)
 	if c == 1 && aug.Lighting {
 		// PCA lighting noise is defined on RGB; a grey model has no use for it.
 		fmt.Fprintf(cfg.Log, "lighting noise needs RGB: off for this 1-channel model\n")
@@ -291,7 +291,7 @@ func openFolder(cfg Config, dir string, in []int64) (*Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	ratio := cfg.ValCropRatio
+	ratio := cfg.Data.ValCropRatio
 	if ratio == 0 {
 		ratio = augment.DefaultCropRatio
 	}
@@ -301,8 +301,8 @@ func openFolder(cfg Config, dir string, in []int64) (*Splits, error) {
 	}
 	warn := func(err error) { fmt.Fprintf(cfg.Log, "warning: %v; skipped\n", err) }
 	trainSet, valSet, err := data.FolderSplits(dir,
-		data.FolderOptions{Transform: trainPipe, Seed: cfg.Seed, SkipBad: cfg.SkipBad, Warn: warn},
-		data.FolderOptions{Transform: valPipe, SkipBad: cfg.SkipBad, Warn: warn})
+		data.FolderOptions{Transform: trainPipe, Seed: cfg.Seed, SkipBad: cfg.Data.SkipBad, Warn: warn},
+		data.FolderOptions{Transform: valPipe, SkipBad: cfg.Data.SkipBad, Warn: warn})
 	if err != nil {
 		return nil, err
 	}

@@ -53,8 +53,14 @@ func segFixture(t *testing.T) (dataDir, fcn, classifier string) {
 }
 
 func segConfig(dataDir, model, out string, epochs int) Config {
-	return Config{Model: model, Data: "mnist-seg", DataDir: dataDir, Canvas: data.CanvasOptions{Seed: 4, Size: 28, Train: 48, Test: 12},
-		Epochs: epochs, Batch: 16, LR: 0.05, DecayEpochs: []int{2}, DecayFactor: 0.1, WeightDecay: 1e-4, Momentum: 0.9, Seed: 7, Threads: 2, Out: out}
+	return Config{
+		Model:  model,
+		Seed:   7,
+		Data:   DataConfig{Set: "mnist-seg", Dir: dataDir, Canvas: data.CanvasOptions{Seed: 4, Size: 28, Train: 48, Test: 12}},
+		Recipe: Recipe{Epochs: epochs, Batch: 16, LR: 0.05, DecayEpochs: []int{2}, DecayFactor: 0.1, WeightDecay: 1e-4, Momentum: 0.9},
+		Engine: Engine{Threads: 2},
+		Out:    out,
+	}
 }
 
 // TestDenseTrainingResumes trains the FCN on digit canvases: the loss
@@ -126,13 +132,13 @@ func TestDenseTrainingRefusesMismatches(t *testing.T) {
 		edit func(*Config)
 		want string
 	}{
-		{"per-pixel model, per-image data", func(c *Config) { c.Data, c.Canvas = "mnist", data.CanvasOptions{} }, "the model's logits are per pixel"},
-		{"classifier on canvases", func(c *Config) { c.Model = classifier }, `Data "mnist-seg": expected a set labelled per image`},
-		{"smoothing", func(c *Config) { c.LabelSmoothing = 0.1 }, "label smoothing, mixup and distillation act on per-image targets"},
-		{"mixup", func(c *Config) { c.Mixup = 0.2 }, "label smoothing, mixup and distillation act on per-image targets"},
-		{"train limit", func(c *Config) { c.TrainLimit = 10 }, "TrainLimit 10: expected 0"},
-		{"canvas options elsewhere", func(c *Config) { c.Data, c.Model = "mnist", classifier }, "apply to mnist-seg only"},
-		{"canvas size", func(c *Config) { c.Canvas.Size = 40 }, "does not fit the 1×40×40 canvases"},
+		{"per-pixel model, per-image data", func(c *Config) { c.Data.Set, c.Data.Canvas = "mnist", data.CanvasOptions{} }, "the model's logits are per pixel"},
+		{"classifier on canvases", func(c *Config) { c.Model = classifier }, `Data.Set "mnist-seg": expected a set labelled per image`},
+		{"smoothing", func(c *Config) { c.Recipe.LabelSmoothing = 0.1 }, "label smoothing, mixup and distillation act on per-image targets"},
+		{"mixup", func(c *Config) { c.Recipe.Mixup = 0.2 }, "label smoothing, mixup and distillation act on per-image targets"},
+		{"train limit", func(c *Config) { c.Data.TrainLimit = 10 }, "Data.TrainLimit 10: expected 0"},
+		{"canvas options elsewhere", func(c *Config) { c.Data.Set, c.Model = "mnist", classifier }, "apply to mnist-seg only"},
+		{"canvas size", func(c *Config) { c.Data.Canvas.Size = 40 }, "does not fit the 1×40×40 canvases"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

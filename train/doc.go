@@ -19,6 +19,7 @@
 //     pipelines) with the normalisation and transform the model needs.
 //
 // Settings it refuses come back as a [*FieldError] naming the Config field
+// by its path in Config's groups ("Recipe.WeightDecay")
 // (or a [*SettingsError], [*MemoryError] or [*BusyError], which name the
 // fields they concern); a command line maps each field to its flag.
 //

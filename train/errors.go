@@ -12,7 +12,7 @@ import (
 // own words, as the command line names its flag.
 type FieldError struct {
 	// Field is the field's name as Go writes it, a path for a nested one:
-	// "WeightDecay", "Distill.T".
+	// "Init", "Recipe.WeightDecay", "Recipe.Distill.T".
 	Field string
 	// Value is the value refused; nil when the field's presence, not its
 	// value, is what is refused.
@@ -21,14 +21,14 @@ type FieldError struct {
 	// With, by their Go names.
 	Want string
 	// With lists the other fields Want names, which decide what Field may
-	// hold (Init for ZeroGamma, Batch for MicroBatch).
+	// hold (Init for Recipe.ZeroGamma, Recipe.Batch for Engine.MicroBatch).
 	With []string
 	// Err is the error behind the refusal, if another call gave one.
 	Err error
 }
 
-// Error gives the refusal in Go's names: `WeightDecay -0.1: expected 0 or
-// more`.
+// Error gives the refusal in Go's names: `Recipe.WeightDecay -0.1:
+// expected 0 or more`.
 func (e *FieldError) Error() string { return e.Describe(func(field string) string { return field }) }
 
 // Unwrap returns the error behind the refusal.

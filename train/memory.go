@@ -349,7 +349,7 @@ func FormatBytes(n int64) string {
 }
 
 // checkMemory estimates what the run needs and refuses it, before
-// anything big is allocated, when that exceeds cfg.MemoryLimit or else
+// anything big is allocated, when that exceeds cfg.Engine.MemoryLimit or else
 // what the system leaves; otherwise it logs the estimate and returns the
 // memory the run may use (0: unknown). dataBytes are what opening the
 // data set kept.
@@ -357,12 +357,12 @@ func (r *run) checkMemory(dataBytes int64, micro, replicas int) (room int64, err
 	values := r.input[1] * r.input[2] * r.input[3]
 	workers := Workers(r.cfg)
 	// The training loader and the test loader each fill batches ahead.
-	data := dataBytes + 2*loaderBytes(r.cfg.Batch, workers, values)
-	e, err := EstimateMemory(r.model, MemoryPlan{Batch: r.cfg.Batch, MicroBatch: micro, Replicas: replicas, DataBytes: data})
+	data := dataBytes + 2*loaderBytes(r.cfg.Recipe.Batch, workers, values)
+	e, err := EstimateMemory(r.model, MemoryPlan{Batch: r.cfg.Recipe.Batch, MicroBatch: micro, Replicas: replicas, DataBytes: data})
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", r.cfg.Model, err)
 	}
-	room, bound := r.cfg.MemoryLimit, "MemoryLimit"
+	room, bound := r.cfg.Engine.MemoryLimit, "Engine.MemoryLimit"
 	if room == 0 {
 		sys, err := ReadSystemMemory()
 		if err != nil {
@@ -374,7 +374,7 @@ func (r *run) checkMemory(dataBytes int64, micro, replicas int) (room int64, err
 	}
 	if e.Total() > room {
 		return 0, &MemoryError{Model: r.cfg.Model, Need: e, Room: room, Bound: bound,
-			MicroBatchHelps: micro == r.cfg.Batch && e.Training > e.Testing}
+			MicroBatchHelps: micro == r.cfg.Recipe.Batch && e.Training > e.Testing}
 	}
 	fmt.Fprintf(r.cfg.Log, "memory: needs %s of %s available (%s)\n", e, FormatBytes(room), bound)
 	return room, nil
@@ -385,7 +385,7 @@ type MemoryError struct {
 	Model string
 	Need  MemoryEstimate
 	Room  int64
-	// Bound names what sets Room: the field MemoryLimit, or the system's
+	// Bound names what sets Room: the field Engine.MemoryLimit, or the system's
 	// figure (MemAvailable, a cgroup's limit).
 	Bound string
 	// MicroBatchHelps says that running the batch in micro-batches would
@@ -396,11 +396,11 @@ type MemoryError struct {
 func (e *MemoryError) Error() string { return e.Describe(func(field string) string { return field }) }
 
 // Describe gives the refusal with the fields it names (Bound when it is
-// MemoryLimit, Batch, MicroBatch) named by name, as FieldError.Describe.
+// Engine.MemoryLimit, Recipe.Batch, Engine.MicroBatch) named by name, as FieldError.Describe.
 func (e *MemoryError) Describe(name func(field string) string) string {
-	hint := "lower " + name("Batch")
+	hint := "lower " + name("Recipe.Batch")
 	if e.MicroBatchHelps {
-		hint += " or use " + name("MicroBatch")
+		hint += " or use " + name("Engine.MicroBatch")
 	}
 	return fmt.Sprintf("training %s needs %s but %s is available (%s); %s", e.Model, e.Need, FormatBytes(e.Room), name(e.Bound), hint)
 }

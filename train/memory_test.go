@@ -233,14 +233,14 @@ func TestTrainChecksMemory(t *testing.T) {
 		wantLog string
 	}{
 		{"over the limit", 1 << 20, []string{"training " + model + " needs about ", "weights+grads+momentum", "at batch 32 in 2 replicas",
-			"but 1 MiB is available (MemoryLimit); lower Batch or use MicroBatch"}, ""},
+			"but 1 MiB is available (Engine.MemoryLimit); lower Recipe.Batch or use Engine.MicroBatch"}, ""},
 		{"within the limit", 64 << 30, nil, "memory: needs about "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
 			cfg := config(dataDir, model, out, 1)
-			cfg.MemoryLimit = tc.limit
+			cfg.Engine.MemoryLimit = tc.limit
 			var log bytes.Buffer
 			cfg.Log = &log
 			_, err := Train(context.Background(), cfg)
@@ -248,7 +248,7 @@ func TestTrainChecksMemory(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !strings.Contains(log.String(), tc.wantLog) || !strings.Contains(log.String(), "of 64.0 GiB available (MemoryLimit)") {
+				if !strings.Contains(log.String(), tc.wantLog) || !strings.Contains(log.String(), "of 64.0 GiB available (Engine.MemoryLimit)") {
 					t.Errorf("log does not give the estimate:\n%s", log.String())
 				}
 				return

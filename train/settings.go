@@ -10,18 +10,73 @@ import (
 	"strings"
 )
 
-// settings identifies what a checkpoint is valid for: cfg as JSON, but for
-// the number of epochs, the run folder and the log, with the model file
-// replaced by a hash of its content. Defaults that depend on the machine
-// (Threads 0: one per core) are kept as asked, so that a run resumes on
-// another machine.
+// settings identifies what a checkpoint is valid for: cfg as JSON (its
+// groups as nested objects, their fields under their Go names), but for
+// Recipe.Epochs, the run folder and the log, with the model file replaced
+// by a hash of its content. Defaults that depend on the machine
+// (Engine.Threads 0: one per core) are kept as asked, so that a run
+// resumes on another machine.
 func settings(cfg Config) string {
 	model, _ := os.ReadFile(cfg.Model)
 	sum := sha256.Sum256(model)
 	c := cfg
-	c.Epochs, c.Out, c.Resume, c.Log, c.Model = 0, "", false, nil, hex.EncodeToString(sum[:8])
+	c.Recipe.Epochs, c.Out, c.Resume, c.Log, c.Model = 0, "", false, nil, hex.EncodeToString(sum[:8])
 	b, _ := json.Marshal(c)
 	return string(b)
+}
+
+// decodeSettings reads settings written by settings, or by a version of
+// train whose Config was flat (every field at the top, Data and DataDir
+// naming the set and its folder): those are moved into their groups, so
+// that a checkpoint made before Config was grouped still resumes.
+func decodeSettings(s string) (Config, error) {
+	var c Config
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &keys); err != nil {
+		return c, err
+	}
+	if _, grouped := keys["Recipe"]; grouped {
+		return c, json.Unmarshal([]byte(s), &c)
+	}
+	groups := map[string]map[string]json.RawMessage{"Data": {}, "Recipe": {}, "Engine": {}}
+	top := map[string]any{}
+	for k, v := range keys {
+		switch k {
+		case "Data":
+			groups["Data"]["Set"] = v
+			continue
+		case "DataDir":
+			groups["Data"]["Dir"] = v
+			continue
+		case "Out", "Resume", "Log":
+			continue
+		}
+		if g := legacyGroup(k); g != "" {
+			groups[g][k] = v
+		} else {
+			top[k] = v
+		}
+	}
+	for g, fields := range groups {
+		top[g] = fields
+	}
+	b, err := json.Marshal(top)
+	if err != nil {
+		return c, err
+	}
+	return c, json.Unmarshal(b, &c)
+}
+
+// legacyGroup returns the group of Config (Data, Recipe or Engine) that
+// holds the field a flat Config named name, "" for a field of Config
+// itself.
+func legacyGroup(name string) string {
+	for _, g := range []any{DataConfig{}, Recipe{}, Engine{}} {
+		if _, ok := reflect.TypeOf(g).FieldByName(name); ok {
+			return map[string]string{"DataConfig": "Data", "Recipe": "Recipe", "Engine": "Engine"}[reflect.TypeOf(g).Name()]
+		}
+	}
+	return ""
 }
 
 // SettingsError refuses to resume a checkpoint made with other settings
@@ -38,7 +93,7 @@ type SettingsError struct {
 
 // SettingDiff is one setting that differs between a checkpoint and a run.
 type SettingDiff struct {
-	Field           string // Config's field, a path for a nested one: "Distill.T"
+	Field           string // Config's field, a path for a nested one: "Recipe.Distill.T"
 	Checkpoint, Run string // the values, as Go prints them
 }
 
@@ -68,10 +123,15 @@ func (e *SettingsError) Describe(name func(field string) string) string {
 // compareSettings returns a SettingsError naming what differs between the
 // settings a checkpoint at path was made with and those of r, or nil when
 // nothing does. A checkpoint made before Threads was kept as asked holds
-// the count the default resolved to, which r's resolved count matches.
+// the count the default resolved to, which r's resolved count matches; one
+// made before Config was grouped is read into the groups (decodeSettings).
 func (r *run) compareSettings(path, checkpoint string) error {
-	var was, now Config
-	if json.Unmarshal([]byte(checkpoint), &was) != nil || json.Unmarshal([]byte(r.config), &now) != nil {
+	was, err := decodeSettings(checkpoint)
+	if err != nil {
+		return &SettingsError{Checkpoint: path}
+	}
+	now, err := decodeSettings(r.config)
+	if err != nil {
 		return &SettingsError{Checkpoint: path}
 	}
 	e := &SettingsError{Checkpoint: path}
@@ -79,8 +139,8 @@ func (r *run) compareSettings(path, checkpoint string) error {
 		e.Model = r.cfg.Model
 	}
 	was.Model = now.Model
-	if was.Threads == r.cfg.Threads {
-		was.Threads = now.Threads
+	if was.Engine.Threads == r.cfg.Engine.Threads {
+		was.Engine.Threads = now.Engine.Threads
 	}
 	e.Fields = diffFields("", reflect.ValueOf(was), reflect.ValueOf(now), nil)
 	if e.Model == "" && len(e.Fields) == 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func TestCompareSettings(t *testing.T) {
 	model, other := filepath.Join(dir, "m.onnx"), filepath.Join(dir, "other.onnx")
 	os.WriteFile(model, []byte("one model"), 0o644)
 	os.WriteFile(other, []byte("another model"), 0o644)
-	base := Config{Model: model, Data: "mnist", Batch: 128, LR: 0.1, DecayEpochs: []int{30, 60}, Momentum: 0.9}
+	base := Config{Model: model, Data: DataConfig{Set: "mnist"}, Recipe: Recipe{Batch: 128, LR: 0.1, DecayEpochs: []int{30, 60}, Momentum: 0.9}}
 	const ckpt = "run/checkpoint.bin"
 	tests := []struct {
 		name       string
@@ -32,20 +33,20 @@ func TestCompareSettings(t *testing.T) {
 		fields     []string
 	}{
 		{"same", nil, nil, 0, "", nil},
-		{"batch and lr", nil, func(c *Config) { c.Batch, c.LR = 64, 0.2 }, 0,
-			"run/checkpoint.bin was made with Batch 128, LR 0.1; this run asks Batch 64, LR 0.2", []string{"Batch", "LR"}},
-		{"nested and quoted", func(c *Config) { c.Distill.T = 4 }, func(c *Config) { c.Teacher = "t.onnx" }, 0,
-			`run/checkpoint.bin was made with Teacher "", Distill.T 4; this run asks Teacher "t.onnx", Distill.T 0`, []string{"Teacher", "Distill.T"}},
-		{"precision", nil, func(c *Config) { c.Precision = kernel.BF16 }, 0,
-			"run/checkpoint.bin was made with Precision fp32; this run asks Precision bf16", []string{"Precision"}},
-		{"empty steps are none", func(c *Config) { c.DecayEpochs = []int{} }, func(c *Config) { c.DecayEpochs = nil }, 0, "", nil},
+		{"batch and lr", nil, func(c *Config) { c.Recipe.Batch, c.Recipe.LR = 64, 0.2 }, 0,
+			"run/checkpoint.bin was made with Recipe.Batch 128, Recipe.LR 0.1; this run asks Recipe.Batch 64, Recipe.LR 0.2", []string{"Recipe.Batch", "Recipe.LR"}},
+		{"nested and quoted", func(c *Config) { c.Recipe.Distill.T = 4 }, func(c *Config) { c.Recipe.Teacher = "t.onnx" }, 0,
+			`run/checkpoint.bin was made with Recipe.Teacher "", Recipe.Distill.T 4; this run asks Recipe.Teacher "t.onnx", Recipe.Distill.T 0`, []string{"Recipe.Teacher", "Recipe.Distill.T"}},
+		{"precision", nil, func(c *Config) { c.Engine.Precision = kernel.BF16 }, 0,
+			"run/checkpoint.bin was made with Engine.Precision fp32; this run asks Engine.Precision bf16", []string{"Engine.Precision"}},
+		{"empty steps are none", func(c *Config) { c.Recipe.DecayEpochs = []int{} }, func(c *Config) { c.Recipe.DecayEpochs = nil }, 0, "", nil},
 		{"model", nil, func(c *Config) { c.Model = other }, 0,
 			"run/checkpoint.bin was made from another model than " + other + "; resume with the model it was made from", nil},
-		{"model and momentum", nil, func(c *Config) { c.Model, c.Momentum = other, 0.5 }, 0,
-			"run/checkpoint.bin was made from another model than " + other + " and with Momentum 0.9; this run asks Momentum 0.5", []string{"Momentum"}},
-		{"threads as resolved before", func(c *Config) { c.Threads = 2 }, nil, 2, "", nil},
-		{"threads resolved elsewhere", func(c *Config) { c.Threads = 4 }, nil, 2,
-			"run/checkpoint.bin was made with Threads 4; this run asks Threads 0", []string{"Threads"}},
+		{"model and momentum", nil, func(c *Config) { c.Model, c.Recipe.Momentum = other, 0.5 }, 0,
+			"run/checkpoint.bin was made from another model than " + other + " and with Recipe.Momentum 0.9; this run asks Recipe.Momentum 0.5", []string{"Recipe.Momentum"}},
+		{"threads as resolved before", func(c *Config) { c.Engine.Threads = 2 }, nil, 2, "", nil},
+		{"threads resolved elsewhere", func(c *Config) { c.Engine.Threads = 4 }, nil, 2,
+			"run/checkpoint.bin was made with Engine.Threads 4; this run asks Engine.Threads 0", []string{"Engine.Threads"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,7 +58,7 @@ func TestCompareSettings(t *testing.T) {
 				tc.run(&now)
 			}
 			r := &run{cfg: now, config: settings(now)}
-			r.cfg.Threads = tc.resolved
+			r.cfg.Engine.Threads = tc.resolved
 			err := r.compareSettings(ckpt, settings(was))
 			if tc.want == "" {
 				if err != nil {
@@ -90,6 +91,42 @@ func TestCompareSettings(t *testing.T) {
 	}
 }
 
+// TestFlatSettings: settings a checkpoint recorded before Config was
+// grouped (testdata/settings-flat.json, written by that version of
+// settings) are read into the groups: the same settings resume, and
+// others are named by their paths in the groups.
+func TestFlatSettings(t *testing.T) {
+	flat, err := os.ReadFile("testdata/settings-flat.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The flat file's model is the hash of no file's content.
+	cfg := Config{Model: filepath.Join(t.TempDir(), "absent.onnx"), Seed: 7, Data: DataConfig{Set: "mnist"},
+		Recipe: Recipe{Epochs: 3, Batch: 128, LR: 0.1, DecayEpochs: []int{30, 60}, DecayFactor: 0.1, WeightDecay: 1e-4, Momentum: 0.9,
+			Smoothing: SmoothUniform, Distill: Distillation{T: 20, Hard: 1, Soft: 1}},
+		Engine: Engine{Threads: 2}}
+	was, err := decodeSettings(string(flat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cfg
+	want.Model, want.Recipe.Epochs, want.Engine.Threads = "e3b0c44298fc1c14", 0, 2
+	if !reflect.DeepEqual(was, want) {
+		t.Errorf("flat settings read as\n%+v\nwant\n%+v", was, want)
+	}
+	r := &run{cfg: cfg, config: settings(cfg)}
+	if err := r.compareSettings("ckpt", string(flat)); err != nil {
+		t.Errorf("the same settings, recorded flat: %v", err)
+	}
+	other := cfg
+	other.Data.Dir, other.Recipe.WeightDecay = "elsewhere", 0
+	r = &run{cfg: other, config: settings(other)}
+	const refusal = `ckpt was made with Data.Dir "", Recipe.WeightDecay 0.0001; this run asks Data.Dir "elsewhere", Recipe.WeightDecay 0`
+	if err := r.compareSettings("ckpt", string(flat)); err == nil || err.Error() != refusal {
+		t.Errorf("other settings than the flat ones: %v;\nwant %s", err, refusal)
+	}
+}
+
 // TestResumeRefusalsAndDefaultThreads: a run with the default thread count
 // resumes when the number of cores Go uses has changed; a resume with
 // another learning rate is refused naming it; a finished checkpoint whose
@@ -98,23 +135,23 @@ func TestResumeRefusalsAndDefaultThreads(t *testing.T) {
 	dataDir, model := fixture(t, 10)
 	out := filepath.Join(t.TempDir(), "run")
 	cfg := config(dataDir, model, out, 1)
-	cfg.Threads = 0
+	cfg.Engine.Threads = 0
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	if _, err := Train(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	runtime.GOMAXPROCS(2)
-	cfg.Epochs, cfg.Resume = 2, true
+	cfg.Recipe.Epochs, cfg.Resume = 2, true
 	metrics, err := Train(context.Background(), cfg)
 	if err != nil || len(metrics) != 2 {
 		t.Fatalf("resuming with GOMAXPROCS 2 a run made with 1: %d epochs, %v", len(metrics), err)
 	}
 
 	other := cfg
-	other.LR = 0.2
+	other.Recipe.LR = 0.2
 	var se *SettingsError
 	if _, err := Train(context.Background(), other); !errors.As(err, &se) ||
-		!strings.HasSuffix(err.Error(), " was made with LR 0.05; this run asks LR 0.2") {
+		!strings.HasSuffix(err.Error(), " was made with Recipe.LR 0.05; this run asks Recipe.LR 0.2") {
 		t.Errorf("resuming with another learning rate: %v", err)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -23,104 +24,9 @@ import (
 	"github.com/bot-onnx/bot-onnx/internal/progress"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/structure"
-	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
-
-// Config is one training run: the model, the data, the paper's baseline
-// recipe (section 2) and where the run lives.
-type Config struct {
-	Model   string // .onnx file to train
-	Init    string // optional .onnx whose weights (matched by name and shape) start the run
-	Data    string // one of DataSets or SegmentationDataSets
-	DataDir string // "" for the data set's default folder
-	// Canvas chooses the canvases of mnist-seg (their seed, size and
-	// number in each split; zero fields take the defaults). Other data
-	// sets refuse it.
-	Canvas data.CanvasOptions
-	// Mean and Std standardise every channel, in [0,1] units (nil: the
-	// data set's own figures; ImageNet's for image folders).
-	Mean, Std []float64
-	// Augment is the training augmentation of image folders (nil: the
-	// paper's, augment.DefaultTrainOptions); its size, channels and
-	// normalisation are set from the model and Mean and Std. Validation
-	// images are resized to size/ValCropRatio (0: 0.875) and centre-cropped.
-	Augment      *augment.TrainOptions
-	ValCropRatio float64
-	// SkipBad skips image files that do not decode, with a warning and a
-	// count in the metrics, instead of stopping at the first.
-	SkipBad bool
-	// Workers is the number of goroutines filling batches ahead of the
-	// trainer (0: one per core for image folders, one otherwise).
-	Workers int
-	// TrainLimit, when positive, trains on that many training examples
-	// drawn once with Seed: a smaller budget for quick studies.
-	TrainLimit int
-
-	Epochs        int
-	Batch         int
-	LR            float64 // base learning rate
-	LinearScaling bool    // lr = LR × Batch / 256
-	DecayEpochs   []int   // step schedule: multiply by DecayFactor at these epochs
-	DecayFactor   float64
-	Cosine        bool // cosine decay after warmup instead of steps
-	WarmupEpochs  int
-	WeightDecay   float64
-	Momentum      float64
-	// NoWDBias exempts every rank-1 parameter (biases, BatchNorm γ and β)
-	// from weight decay.
-	NoWDBias bool
-	// ZeroGamma starts the last BatchNorm of every residual block at γ = 0.
-	ZeroGamma bool
-	// Optimizer is "nag" (default) or "lars"; LARSTrust is LARS's η.
-	Optimizer string
-	LARSTrust float64
-	// LRMult multiplies the learning rate of the named parameters (missing:
-	// 1), for fine-tuning; 0 freezes a parameter, and a BatchNorm whose γ
-	// and β are both frozen keeps its running statistics (see
-	// Weights.SetLRMult).
-	LRMult map[string]float64
-	// LabelSmoothing is ε, spread as Smoothing says.
-	LabelSmoothing float64
-	Smoothing      Smoothing
-	// Mixup is mixup's α (0: off); it stops for the last MixupOffEpochs.
-	Mixup          float64
-	MixupOffEpochs int
-	// Teacher is an .onnx classifier run by ONNX Runtime on every (mixed)
-	// batch for knowledge distillation, with Distill's temperature and
-	// weights; TeacherLib names the ONNX Runtime library ("" to search).
-	Teacher    string
-	Distill    Distillation
-	TeacherLib string
-	Seed       uint64
-	// Threads is the number of replicas, each on its share of the batch
-	// with one BLAS thread; 0 means one per core Go may use (GOMAXPROCS),
-	// and stays 0 in a run's settings, so that the run resumes on a
-	// machine with another number of cores.
-	Threads int
-	// MicroBatch, when set, runs the batch in chunks of this many images
-	// and accumulates their gradients before one optimizer step: the
-	// batch's gradient with BatchNorm statistics per chunk, for batches
-	// that do not fit in memory. It must divide Batch.
-	MicroBatch int
-	// Precision is the arithmetic of the convolutions (kernel.BF16: bfloat16
-	// inputs, float32 accumulation; everything else stays float32). Part of
-	// a run's settings; omitted from them when FP32, as runs made before it
-	// existed were.
-	Precision kernel.Precision `json:",omitempty"`
-
-	// MemoryLimit is the memory the run may use, in bytes; a run whose
-	// estimate exceeds it is refused before it trains (0: what the system
-	// and the process's cgroup leave). Not part of a run's settings, so
-	// a resumed run may give another.
-	MemoryLimit int64 `json:"-"`
-
-	Out    string // run folder: model.onnx, metrics.jsonl, checkpoint.bin
-	Resume bool
-	// Log receives progress and messages.
-	Log io.Writer
-}
 
 // Metrics are one epoch's figures, one line of metrics.jsonl.
 type Metrics struct {
@@ -183,7 +89,7 @@ type run struct {
 
 // Train runs cfg to the end (or until ctx is cancelled, after which a run
 // with Resume continues from the last completed epoch) and returns every
-// epoch's metrics: of every epoch done, at least cfg.Epochs, when it
+// epoch's metrics: of every epoch done, at least cfg.Recipe.Epochs, when it
 // returns no error. It holds the run folder's lock (LockDir) throughout,
 // so a second run into the same folder is refused at once.
 func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
@@ -211,7 +117,7 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for r.epoch < cfg.Epochs {
+	for r.epoch < cfg.Recipe.Epochs {
 		m, err := r.trainEpoch(ctx)
 		if err != nil {
 			return metrics, err
@@ -225,13 +131,13 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 			score = fmt.Sprintf("pixel accuracy %.2f%%, mean IoU %.4f", 100*m.PixelAccuracy, m.MeanIoU)
 		}
 		fmt.Fprintf(cfg.Log, "epoch %d/%d: train loss %.4f, test loss %.4f, %s, %.0f images/s\n",
-			m.Epoch, cfg.Epochs, m.TrainLoss, m.TestLoss, score, m.ImagesPerS)
+			m.Epoch, cfg.Recipe.Epochs, m.TrainLoss, m.TestLoss, score, m.ImagesPerS)
 		if m.Skipped > 0 {
 			fmt.Fprintf(cfg.Log, "%d bad image files skipped so far\n", m.Skipped)
 		}
 	}
 	r.w.Store(r.model)
-	r.model.SetMetadata("bot-onnx.trained", fmt.Sprintf("%s, %d epochs, batch %d, lr %g", cfg.Data, cfg.Epochs, cfg.Batch, r.sched.Base))
+	r.model.SetMetadata("bot-onnx.trained", fmt.Sprintf("%s, %d epochs, batch %d, lr %g", cfg.Data.Set, cfg.Recipe.Epochs, cfg.Recipe.Batch, r.sched.Base))
 	r.model.SetMetadata(MetaTricks, Tricks(cfg))
 	last := metrics[len(metrics)-1]
 	if r.denseTest != nil {
@@ -264,19 +170,19 @@ func prepare(cfg Config) (*run, error) {
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
-	if cfg.Precision == kernel.BF16 {
+	if cfg.Engine.Precision == kernel.BF16 {
 		if err := kernel.BF16Support(); err != nil {
 			return nil, err
 		}
 	}
-	if cfg.Smoothing == "" {
-		cfg.Smoothing = SmoothUniform
+	if cfg.Recipe.Smoothing == "" {
+		cfg.Recipe.Smoothing = SmoothUniform
 	}
 	config := settings(cfg)
-	if cfg.Threads == 0 {
-		cfg.Threads = runtime.GOMAXPROCS(0)
+	if cfg.Engine.Threads == 0 {
+		cfg.Engine.Threads = runtime.GOMAXPROCS(0)
 	}
-	cfg.Threads = min(cfg.Threads, cfg.Batch)
+	cfg.Engine.Threads = min(cfg.Engine.Threads, cfg.Recipe.Batch)
 	model, err := graph.Load(cfg.Model)
 	if err != nil {
 		return nil, err
@@ -289,16 +195,16 @@ func prepare(cfg Config) (*run, error) {
 			return nil, err
 		}
 	}
-	if cfg.ZeroGamma {
+	if cfg.Recipe.ZeroGamma {
 		if err := zeroGamma(model); err != nil {
-			return nil, &FieldError{Field: "ZeroGamma", Value: true, Err: fmt.Errorf("%s: %w", cfg.Model, err)}
+			return nil, &FieldError{Field: "Recipe.ZeroGamma", Value: true, Err: fmt.Errorf("%s: %w", cfg.Model, err)}
 		}
 	}
 	r := &run{cfg: cfg, model: model, input: inputShape(model), config: config}
 	if r.w, err = LoadWeights[float32](model); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
-	if err := r.w.SetLRMult(cfg.LRMult); err != nil {
+	if err := r.w.SetLRMult(cfg.Recipe.LRMult); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
 	heap := heapInUse()
@@ -306,26 +212,26 @@ func prepare(cfg Config) (*run, error) {
 		return nil, err
 	}
 	dataBytes := max(heapInUse()-heap, 0)
-	base := cfg.LR
-	if cfg.LinearScaling {
-		base = LinearScaling(cfg.LR, cfg.Batch)
+	base := cfg.Recipe.LR
+	if cfg.Recipe.LinearScaling {
+		base = LinearScaling(cfg.Recipe.LR, cfg.Recipe.Batch)
 	}
-	r.sched = Schedule{Base: base, StepsPerEpoch: r.train.Batches(), WarmupEpochs: cfg.WarmupEpochs, DecayEpochs: cfg.DecayEpochs,
-		Factor: cfg.DecayFactor, Cosine: cfg.Cosine, Epochs: cfg.Epochs}
+	r.sched = Schedule{Base: base, StepsPerEpoch: r.train.Batches(), WarmupEpochs: cfg.Recipe.WarmupEpochs, DecayEpochs: cfg.Recipe.DecayEpochs,
+		Factor: cfg.Recipe.DecayFactor, Cosine: cfg.Recipe.Cosine, Epochs: cfg.Recipe.Epochs}
 	if err := r.sched.Validate(); err != nil {
 		return nil, scheduleField(err, cfg)
 	}
-	micro := cfg.Batch
-	if cfg.MicroBatch > 0 {
-		micro = cfg.MicroBatch
+	micro := cfg.Recipe.Batch
+	if cfg.Engine.MicroBatch > 0 {
+		micro = cfg.Engine.MicroBatch
 	}
-	if r.memory, err = r.checkMemory(dataBytes, micro, min(cfg.Threads, micro)); err != nil {
+	if r.memory, err = r.checkMemory(dataBytes, micro, min(cfg.Engine.Threads, micro)); err != nil {
 		return nil, err
 	}
-	if err := r.addReplicas(micro, min(cfg.Threads, micro)); err != nil {
+	if err := r.addReplicas(micro, min(cfg.Engine.Threads, micro)); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
-	if r.eval, err = Lower(model, r.w, cfg.Batch, LowerOptions{}); err != nil {
+	if r.eval, err = Lower(model, r.w, cfg.Recipe.Batch, LowerOptions{}); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
 	if err := r.checkTask(); err != nil {
@@ -334,19 +240,19 @@ func prepare(cfg Config) (*run, error) {
 	sizes, ranks := make([]int, len(r.w.Order)), make([]int, len(r.w.Order))
 	for i, name := range r.w.Order {
 		sizes[i], ranks[i] = len(r.w.Params[name]), len(r.w.Shapes[name])
-		if cfg.NoWDBias {
+		if cfg.Recipe.NoWDBias {
 			r.w.Decay[name] = ranks[i] > 1
 		}
 	}
-	if cfg.Optimizer == "lars" {
-		r.opt = NewLARS(cfg.Momentum, cfg.WeightDecay, cfg.LARSTrust, sizes, ranks)
+	if cfg.Recipe.Optimizer == "lars" {
+		r.opt = NewLARS(cfg.Recipe.Momentum, cfg.Recipe.WeightDecay, cfg.Recipe.LARSTrust, sizes, ranks)
 	} else {
-		r.opt = NewNAG(cfg.Momentum, cfg.WeightDecay, sizes)
+		r.opt = NewNAG(cfg.Recipe.Momentum, cfg.Recipe.WeightDecay, sizes)
 	}
 	if r.denseTest == nil {
-		r.targets = make([]float32, cfg.Batch*r.classes)
+		r.targets = make([]float32, cfg.Recipe.Batch*r.classes)
 	}
-	if cfg.Teacher != "" {
+	if cfg.Recipe.Teacher != "" {
 		if err := r.openTeacher(); err != nil {
 			return nil, err
 		}
@@ -354,18 +260,34 @@ func prepare(cfg Config) (*run, error) {
 	return r, nil
 }
 
-// scheduleField renames the Schedule field a *FieldError from
-// Schedule.Validate names to the Config field that sets it.
+// scheduleField renames the Schedule fields a *FieldError from
+// Schedule.Validate names (its Field, With, and Want's mentions of them)
+// to the Config fields that set them: Base is Recipe.LR, Factor
+// Recipe.DecayFactor, and the others Recipe's of the same name.
+// StepsPerEpoch, which the data set's size sets, keeps its name.
 func scheduleField(err error, cfg Config) error {
 	var fe *FieldError
 	if !errors.As(err, &fe) {
 		return err
 	}
-	switch fe.Field {
-	case "Base":
-		fe.Field, fe.Value = "LR", cfg.LR
-	case "Factor":
-		fe.Field = "DecayFactor"
+	rename := func(f string) string {
+		switch f {
+		case "Base":
+			return "Recipe.LR"
+		case "Factor":
+			return "Recipe.DecayFactor"
+		case "StepsPerEpoch":
+			return f
+		}
+		return "Recipe." + f
+	}
+	if fe.Field == "Base" {
+		fe.Value = cfg.Recipe.LR
+	}
+	fe.Field = rename(fe.Field)
+	for i, f := range fe.With {
+		fe.With[i] = rename(f)
+		fe.Want = regexp.MustCompile(`\b`+regexp.QuoteMeta(f)+`\b`).ReplaceAllLiteralString(fe.Want, fe.With[i])
 	}
 	return fe
 }
@@ -381,19 +303,19 @@ func (r *run) checkTask() error {
 	perPixel := len(shape) == 4
 	switch {
 	case perPixel && r.denseTest == nil:
-		return refuse("Data", r.cfg.Data, fmt.Sprintf("a set labelled per pixel (%s): %s: the model's logits are per pixel, [N %d %d %d]",
+		return refuse("Data.Set", r.cfg.Data.Set, fmt.Sprintf("a set labelled per pixel (%s): %s: the model's logits are per pixel, [N %d %d %d]",
 			SegmentationDataSets, r.cfg.Model, shape[1], shape[2], shape[3]))
 	case !perPixel && r.denseTest != nil:
-		return refuse("Data", r.cfg.Data, fmt.Sprintf("a set labelled per image (%s): %s: the model's logits are [N %d], one label an image (a model for a set labelled per pixel ends in per-pixel logits [N K H W], as package transfer's segment task makes)",
+		return refuse("Data.Set", r.cfg.Data.Set, fmt.Sprintf("a set labelled per image (%s): %s: the model's logits are [N %d], one label an image (a model for a set labelled per pixel ends in per-pixel logits [N K H W], as package transfer's segment task makes)",
 			DataSets, r.cfg.Model, shape[1]))
 	}
 	classes := 0
 	if perPixel {
 		classes = r.denseTest.Classes()
 		if _, h, w := r.denseTest.Shape(); shape[2] != h || shape[3] != w {
-			return fmt.Errorf("%s: the model's per-pixel logits are %d×%d, the label maps of %s %d×%d", r.cfg.Model, shape[2], shape[3], r.cfg.Data, h, w)
+			return fmt.Errorf("%s: the model's per-pixel logits are %d×%d, the label maps of %s %d×%d", r.cfg.Model, shape[2], shape[3], r.cfg.Data.Set, h, w)
 		}
-		if r.cfg.LabelSmoothing > 0 || r.cfg.Mixup > 0 || r.cfg.Teacher != "" {
+		if r.cfg.Recipe.LabelSmoothing > 0 || r.cfg.Recipe.Mixup > 0 || r.cfg.Recipe.Teacher != "" {
 			return fmt.Errorf("%s: label smoothing, mixup and distillation act on per-image targets; the model's logits are per pixel [N %d %d %d]",
 				r.cfg.Model, shape[1], shape[2], shape[3])
 		}
@@ -409,27 +331,27 @@ func (r *run) checkTask() error {
 // openTeacher loads the distillation teacher into ONNX Runtime and checks
 // that it takes the student's input and gives as many classes.
 func (r *run) openTeacher() error {
-	s, err := ort.NewSession(r.cfg.Teacher, ort.Options{LibraryPath: r.cfg.TeacherLib, Provider: ort.ProviderCPU, Threads: runtime.NumCPU()})
+	s, err := ort.NewSession(r.cfg.Recipe.Teacher, ort.Options{LibraryPath: r.cfg.Engine.TeacherLib, Provider: ort.ProviderCPU, Threads: runtime.NumCPU()})
 	if err != nil {
-		return &FieldError{Field: "Teacher", Value: r.cfg.Teacher, Err: err}
+		return &FieldError{Field: "Recipe.Teacher", Value: r.cfg.Recipe.Teacher, Err: err}
 	}
 	in, out := s.Inputs(), s.Outputs()
 	student := r.input
 	if len(in) != 1 || len(out) != 1 || len(out[0].Shape) != 2 || out[0].Shape[1] != int64(r.classes) ||
 		len(in[0].Shape) != 4 || !slices.Equal(in[0].Shape[1:], student[1:]) {
 		s.Close()
-		return refuse("Teacher", r.cfg.Teacher, fmt.Sprintf("a classifier with input [N %d %d %d] and output [N %d] like the student's, found %v and %v",
+		return refuse("Recipe.Teacher", r.cfg.Recipe.Teacher, fmt.Sprintf("a classifier with input [N %d %d %d] and output [N %d] like the student's, found %v and %v",
 			student[1], student[2], student[3], r.classes, in[0].Shape, out[0].Shape))
 	}
 	r.teacher = s
 	for _, net := range r.replicas {
-		buf, err := net.SetDistillation(r.cfg.Distill)
+		buf, err := net.SetDistillation(r.cfg.Recipe.Distill)
 		if err != nil {
 			return err
 		}
 		r.soft = append(r.soft, buf)
 	}
-	r.softAll = make([]float32, r.cfg.Batch*r.classes)
+	r.softAll = make([]float32, r.cfg.Recipe.Batch*r.classes)
 	return nil
 }
 
@@ -464,7 +386,7 @@ func (r *run) addReplicas(batch, threads int) error {
 		if i < batch%threads {
 			share++
 		}
-		net, err := Lower(r.model, r.w, share, LowerOptions{Training: true, UpdateStats: i == 0, Precision: r.cfg.Precision})
+		net, err := Lower(r.model, r.w, share, LowerOptions{Training: true, UpdateStats: i == 0, Precision: r.cfg.Engine.Precision})
 		if err != nil {
 			return err
 		}
@@ -607,7 +529,7 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 		return Metrics{}, err
 	}
 	defer it.Close()
-	bar := progress.New(r.cfg.Log, fmt.Sprintf("epoch %d/%d", r.epoch+1, r.cfg.Epochs), int64(r.train.Batches()*r.cfg.Batch), "images")
+	bar := progress.New(r.cfg.Log, fmt.Sprintf("epoch %d/%d", r.epoch+1, r.cfg.Recipe.Epochs), int64(r.train.Batches()*r.cfg.Recipe.Batch), "images")
 	params, grads, decay, mult := r.optimizerInputs()
 	var lossSum float64
 	batches := 0
@@ -640,7 +562,7 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 	elapsed := time.Since(start)
 	r.epoch++
 	m := Metrics{Epoch: r.epoch, Step: r.step, LR: r.sched.LR(r.step - 1), TrainLoss: lossSum / float64(max(batches, 1)),
-		ImagesPerS: float64(batches*r.cfg.Batch) / elapsed.Seconds(), EpochSecond: elapsed.Seconds()}
+		ImagesPerS: float64(batches*r.cfg.Recipe.Batch) / elapsed.Seconds(), EpochSecond: elapsed.Seconds()}
 	err = r.evaluate(ctx, &m)
 	m.Skipped = r.skipped()
 	return m, err
@@ -664,7 +586,7 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("teacher: %w", err)
 		}
-		SoftenedTargets(out[0].Data, k, r.cfg.Distill.T, r.softAll)
+		SoftenedTargets(out[0].Data, k, r.cfg.Recipe.Distill.T, r.softAll)
 	}
 	// Each chunk of the batch (one micro-batch, or the whole batch) is
 	// shared out to the replicas; gradients accumulate weighted by share.
@@ -741,11 +663,11 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 func (r *run) fillTargets(b *data.Batch, per int) {
 	k := r.classes
 	for i, l := range b.Labels[:b.N] {
-		SmoothedTarget(r.targets[i*k:(i+1)*k], int(l), r.cfg.LabelSmoothing, r.cfg.Smoothing)
+		SmoothedTarget(r.targets[i*k:(i+1)*k], int(l), r.cfg.Recipe.LabelSmoothing, r.cfg.Recipe.Smoothing)
 	}
-	if r.cfg.Mixup > 0 && r.epoch < r.cfg.Epochs-r.cfg.MixupOffEpochs {
+	if r.cfg.Recipe.Mixup > 0 && r.epoch < r.cfg.Recipe.Epochs-r.cfg.Recipe.MixupOffEpochs {
 		rng := rand.New(rand.NewPCG(r.cfg.Seed^0x6d69787570, uint64(r.step)))
-		Mixup(b.Images[:b.N*per], per, r.targets[:b.N*k], k, Beta(rng, r.cfg.Mixup))
+		Mixup(b.Images[:b.N*per], per, r.targets[:b.N*k], k, Beta(rng, r.cfg.Recipe.Mixup))
 	}
 }
 

@@ -38,8 +38,14 @@ func fixture(t *testing.T, classes int) (dataDir, model string) {
 }
 
 func config(dataDir, model, out string, epochs int) Config {
-	return Config{Model: model, Data: "mnist", DataDir: dataDir, Epochs: epochs, Batch: 32, LR: 0.05,
-		DecayEpochs: []int{2}, DecayFactor: 0.1, WarmupEpochs: 1, WeightDecay: 1e-4, Momentum: 0.9, Seed: 7, Threads: 2, Out: out}
+	return Config{
+		Model:  model,
+		Seed:   7,
+		Data:   DataConfig{Set: "mnist", Dir: dataDir},
+		Recipe: Recipe{Epochs: epochs, Batch: 32, LR: 0.05, DecayEpochs: []int{2}, DecayFactor: 0.1, WarmupEpochs: 1, WeightDecay: 1e-4, Momentum: 0.9},
+		Engine: Engine{Threads: 2},
+		Out:    out,
+	}
 }
 
 func weightsOf(t *testing.T, path string) map[string][]float32 {
@@ -248,11 +254,11 @@ func TestTrainRefusesBadInput(t *testing.T) {
 		want string
 	}{
 		{"unsupported op", func(c *Config) { c.Model = sigmoid }, "operator Sigmoid is not supported"},
-		{"missing data", func(c *Config) { c.DataDir = filepath.Join(dir, "nowhere") }, "nowhere"},
-		{"truncated data", func(c *Config) { c.DataDir = truncated }, "train-images-idx3-ubyte"},
+		{"missing data", func(c *Config) { c.Data.Dir = filepath.Join(dir, "nowhere") }, "nowhere"},
+		{"truncated data", func(c *Config) { c.Data.Dir = truncated }, "train-images-idx3-ubyte"},
 		{"labels past the classes", func(c *Config) { c.Model = fiveClasses }, "5 classes, the data set 10"},
-		{"unknown data", func(c *Config) { c.Data = "imagenet" }, `"imagenet": expected mnist, fashion-mnist, cifar10[:DIR] or folder:DIR`},
-		{"diverging", func(c *Config) { c.LR, c.WarmupEpochs = 1e30, 0 }, "the loss is"},
+		{"unknown data", func(c *Config) { c.Data.Set = "imagenet" }, `"imagenet": expected mnist, fashion-mnist, cifar10[:DIR] or folder:DIR`},
+		{"diverging", func(c *Config) { c.Recipe.LR, c.Recipe.WarmupEpochs = 1e30, 0 }, "the loss is"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,14 +320,14 @@ func TestTricksChangeTheRun(t *testing.T) {
 		name string
 		edit func(*Config)
 	}{
-		{"zero-gamma", func(c *Config) { c.ZeroGamma = true }},
-		{"no-wd-bias", func(c *Config) { c.NoWDBias, c.WeightDecay = true, 0.05 }},
-		{"smoothing", func(c *Config) { c.LabelSmoothing = 0.1 }},
-		{"mixup", func(c *Config) { c.Mixup = 0.2 }},
-		{"cosine", func(c *Config) { c.Cosine, c.DecayEpochs = true, nil }},
-		{"lars", func(c *Config) { c.Optimizer, c.LARSTrust, c.LR = "lars", 0.02, 1 }},
+		{"zero-gamma", func(c *Config) { c.Recipe.ZeroGamma = true }},
+		{"no-wd-bias", func(c *Config) { c.Recipe.NoWDBias, c.Recipe.WeightDecay = true, 0.05 }},
+		{"smoothing", func(c *Config) { c.Recipe.LabelSmoothing = 0.1 }},
+		{"mixup", func(c *Config) { c.Recipe.Mixup = 0.2 }},
+		{"cosine", func(c *Config) { c.Recipe.Cosine, c.Recipe.DecayEpochs = true, nil }},
+		{"lars", func(c *Config) { c.Recipe.Optimizer, c.Recipe.LARSTrust, c.Recipe.LR = "lars", 0.02, 1 }},
 		{"all", func(c *Config) {
-			c.ZeroGamma, c.NoWDBias, c.LabelSmoothing, c.Mixup, c.MixupOffEpochs, c.Cosine, c.DecayEpochs = true, true, 0.1, 0.2, 1, true, nil
+			c.Recipe.ZeroGamma, c.Recipe.NoWDBias, c.Recipe.LabelSmoothing, c.Recipe.Mixup, c.Recipe.MixupOffEpochs, c.Recipe.Cosine, c.Recipe.DecayEpochs = true, true, 0.1, 0.2, 1, true, nil
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,7 +365,7 @@ func TestDistillationRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config(dataDir, model, filepath.Join(dir, "student"), 1)
-	cfg.Teacher, cfg.Distill, cfg.Mixup = filepath.Join(teacherRun, ModelFile), Distillation{T: 20, Hard: 0.5, Soft: 0.5}, 0.2
+	cfg.Recipe.Teacher, cfg.Recipe.Distill, cfg.Recipe.Mixup = filepath.Join(teacherRun, ModelFile), Distillation{T: 20, Hard: 0.5, Soft: 0.5}, 0.2
 	distilled, err := Train(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -368,7 +374,7 @@ func TestDistillationRun(t *testing.T) {
 		t.Errorf("distilled train loss %g, plain %g", distilled[0].TrainLoss, plain[0].TrainLoss)
 	}
 	_, five := fixture(t, 5)
-	cfg.Teacher, cfg.Out = five, filepath.Join(dir, "wrong")
+	cfg.Recipe.Teacher, cfg.Out = five, filepath.Join(dir, "wrong")
 	if _, err := Train(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "like the student's") {
 		t.Errorf("a 5-class teacher for a 10-class student: %v", err)
 	}
@@ -383,9 +389,9 @@ func TestMicroBatchesGiveTheBatchGradient(t *testing.T) {
 	dataDir, model := fixture(t, 10)
 	dir := t.TempDir()
 	replicas := config(dataDir, model, filepath.Join(dir, "replicas"), 1)
-	replicas.Threads = 2
+	replicas.Engine.Threads = 2
 	accumulated := config(dataDir, model, filepath.Join(dir, "micro"), 1)
-	accumulated.Threads, accumulated.MicroBatch = 1, 16
+	accumulated.Engine.Threads, accumulated.Engine.MicroBatch = 1, 16
 	for _, cfg := range []Config{replicas, accumulated} {
 		if _, err := Train(context.Background(), cfg); err != nil {
 			t.Fatal(err)
@@ -403,7 +409,7 @@ func TestMicroBatchesGiveTheBatchGradient(t *testing.T) {
 		}
 	}
 	bad := accumulated
-	bad.MicroBatch, bad.Out = 10, filepath.Join(dir, "bad")
+	bad.Engine.MicroBatch, bad.Out = 10, filepath.Join(dir, "bad")
 	if _, err := Train(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "MicroBatch 10: expected a divisor of Batch (32)") {
 		t.Errorf("micro-batch 10 of 32: %v", err)
 	}

@@ -10,46 +10,46 @@ import (
 // and the data, before anything is loaded.
 func validate(cfg Config) error {
 	switch {
-	case cfg.Epochs < 1:
-		return refuse("Epochs", cfg.Epochs, "at least 1")
-	case cfg.Batch < 1:
-		return refuse("Batch", cfg.Batch, "at least 1")
-	case cfg.MicroBatch < 0:
-		return refuse("MicroBatch", cfg.MicroBatch, "0 (the whole batch) or a divisor of Batch", "Batch")
-	case cfg.MicroBatch > 0 && cfg.Batch%cfg.MicroBatch != 0:
-		return refuse("MicroBatch", cfg.MicroBatch, fmt.Sprintf("a divisor of Batch (%d)", cfg.Batch), "Batch")
-	case cfg.Momentum < 0 || cfg.Momentum >= 1:
-		return refuse("Momentum", cfg.Momentum, "a value in [0, 1)")
-	case cfg.WeightDecay < 0:
-		return refuse("WeightDecay", cfg.WeightDecay, "0 or more")
-	case cfg.LabelSmoothing < 0 || cfg.LabelSmoothing >= 1:
-		return refuse("LabelSmoothing", cfg.LabelSmoothing, "a value in [0, 1)")
-	case cfg.Mixup < 0:
-		return refuse("Mixup", cfg.Mixup, "0 (off) or more")
-	case cfg.MixupOffEpochs < 0:
-		return refuse("MixupOffEpochs", cfg.MixupOffEpochs, "0 or more")
-	case len(cfg.Mean) != len(cfg.Std):
-		return refuse("Std", cfg.Std, fmt.Sprintf("one value a channel, as many as Mean (%d)", len(cfg.Mean)), "Mean")
-	case cfg.TrainLimit < 0:
-		return refuse("TrainLimit", cfg.TrainLimit, "0 (all) or more")
-	case cfg.Workers < 0:
-		return refuse("Workers", cfg.Workers, "0 (the default) or more")
-	case cfg.Threads < 0:
-		return refuse("Threads", cfg.Threads, "0 (one per core) or more")
-	case cfg.ZeroGamma && cfg.Init != "":
-		return refuse("ZeroGamma", true, "false with Init: zero γ resets trained weights", "Init")
-	case cfg.Optimizer != "" && cfg.Optimizer != "nag" && cfg.Optimizer != "lars":
-		return refuse("Optimizer", cfg.Optimizer, "nag or lars")
-	case cfg.Optimizer == "lars" && !(cfg.LARSTrust > 0):
-		return refuse("LARSTrust", cfg.LARSTrust, "a positive trust coefficient")
-	case cfg.Precision != kernel.FP32 && cfg.Precision != kernel.BF16:
-		return refuse("Precision", cfg.Precision, "fp32 or bf16")
-	case cfg.Teacher != "" && !(cfg.Distill.T > 0):
-		return refuse("Distill.T", cfg.Distill.T, "a positive temperature")
-	case cfg.Teacher != "" && cfg.Distill.Hard < 0:
-		return refuse("Distill.Hard", cfg.Distill.Hard, "0 or more")
-	case cfg.Teacher != "" && !(cfg.Distill.Soft > 0):
-		return refuse("Distill.Soft", cfg.Distill.Soft, "a positive weight")
+	case cfg.Recipe.Epochs < 1:
+		return refuse("Recipe.Epochs", cfg.Recipe.Epochs, "at least 1")
+	case cfg.Recipe.Batch < 1:
+		return refuse("Recipe.Batch", cfg.Recipe.Batch, "at least 1")
+	case cfg.Engine.MicroBatch < 0:
+		return refuse("Engine.MicroBatch", cfg.Engine.MicroBatch, "0 (the whole batch) or a divisor of Recipe.Batch", "Recipe.Batch")
+	case cfg.Engine.MicroBatch > 0 && cfg.Recipe.Batch%cfg.Engine.MicroBatch != 0:
+		return refuse("Engine.MicroBatch", cfg.Engine.MicroBatch, fmt.Sprintf("a divisor of Recipe.Batch (%d)", cfg.Recipe.Batch), "Recipe.Batch")
+	case cfg.Recipe.Momentum < 0 || cfg.Recipe.Momentum >= 1:
+		return refuse("Recipe.Momentum", cfg.Recipe.Momentum, "a value in [0, 1)")
+	case cfg.Recipe.WeightDecay < 0:
+		return refuse("Recipe.WeightDecay", cfg.Recipe.WeightDecay, "0 or more")
+	case cfg.Recipe.LabelSmoothing < 0 || cfg.Recipe.LabelSmoothing >= 1:
+		return refuse("Recipe.LabelSmoothing", cfg.Recipe.LabelSmoothing, "a value in [0, 1)")
+	case cfg.Recipe.Mixup < 0:
+		return refuse("Recipe.Mixup", cfg.Recipe.Mixup, "0 (off) or more")
+	case cfg.Recipe.MixupOffEpochs < 0:
+		return refuse("Recipe.MixupOffEpochs", cfg.Recipe.MixupOffEpochs, "0 or more")
+	case len(cfg.Data.Mean) != len(cfg.Data.Std):
+		return refuse("Data.Std", cfg.Data.Std, fmt.Sprintf("one value a channel, as many as Data.Mean (%d)", len(cfg.Data.Mean)), "Data.Mean")
+	case cfg.Data.TrainLimit < 0:
+		return refuse("Data.TrainLimit", cfg.Data.TrainLimit, "0 (all) or more")
+	case cfg.Engine.Workers < 0:
+		return refuse("Engine.Workers", cfg.Engine.Workers, "0 (the default) or more")
+	case cfg.Engine.Threads < 0:
+		return refuse("Engine.Threads", cfg.Engine.Threads, "0 (one per core) or more")
+	case cfg.Recipe.ZeroGamma && cfg.Init != "":
+		return refuse("Recipe.ZeroGamma", true, "false with Init: zero γ resets trained weights", "Init")
+	case cfg.Recipe.Optimizer != "" && cfg.Recipe.Optimizer != "nag" && cfg.Recipe.Optimizer != "lars":
+		return refuse("Recipe.Optimizer", cfg.Recipe.Optimizer, "nag or lars")
+	case cfg.Recipe.Optimizer == "lars" && !(cfg.Recipe.LARSTrust > 0):
+		return refuse("Recipe.LARSTrust", cfg.Recipe.LARSTrust, "a positive trust coefficient")
+	case cfg.Engine.Precision != kernel.FP32 && cfg.Engine.Precision != kernel.BF16:
+		return refuse("Engine.Precision", cfg.Engine.Precision, "fp32 or bf16")
+	case cfg.Recipe.Teacher != "" && !(cfg.Recipe.Distill.T > 0):
+		return refuse("Recipe.Distill.T", cfg.Recipe.Distill.T, "a positive temperature")
+	case cfg.Recipe.Teacher != "" && cfg.Recipe.Distill.Hard < 0:
+		return refuse("Recipe.Distill.Hard", cfg.Recipe.Distill.Hard, "0 or more")
+	case cfg.Recipe.Teacher != "" && !(cfg.Recipe.Distill.Soft > 0):
+		return refuse("Recipe.Distill.Soft", cfg.Recipe.Distill.Soft, "a positive weight")
 	}
 	return nil
 }

@@ -18,41 +18,43 @@ import (
 func TestRefusedFieldsAreFieldErrors(t *testing.T) {
 	dataDir, model := fixture(t, 10)
 	dir := t.TempDir()
-	teacher := func(c *Config) { c.Teacher, c.Distill = "teacher.onnx", Distillation{T: 20, Hard: 1, Soft: 1} }
+	teacher := func(c *Config) {
+		c.Recipe.Teacher, c.Recipe.Distill = "teacher.onnx", Distillation{T: 20, Hard: 1, Soft: 1}
+	}
 	tests := []struct {
 		field string
 		edit  func(*Config)
 		want  string
 	}{
 		{"Out", func(c *Config) { c.Out = "" }, `Out "": expected a run folder`},
-		{"Epochs", func(c *Config) { c.Epochs = 0 }, "Epochs 0: expected at least 1"},
-		{"Batch", func(c *Config) { c.Batch = 0 }, "Batch 0: expected at least 1"},
-		{"MicroBatch", func(c *Config) { c.MicroBatch = -1 }, "MicroBatch -1: expected 0"},
-		{"MicroBatch", func(c *Config) { c.MicroBatch = 10 }, "MicroBatch 10: expected a divisor of Batch (32)"},
-		{"Momentum", func(c *Config) { c.Momentum = 1 }, "Momentum 1: expected a value in [0, 1)"},
-		{"WeightDecay", func(c *Config) { c.WeightDecay = -0.1 }, "WeightDecay -0.1: expected 0 or more"},
-		{"LabelSmoothing", func(c *Config) { c.LabelSmoothing = 1 }, "LabelSmoothing 1: expected a value in [0, 1)"},
-		{"Mixup", func(c *Config) { c.Mixup = -0.2 }, "Mixup -0.2: expected 0 (off) or more"},
-		{"MixupOffEpochs", func(c *Config) { c.MixupOffEpochs = -1 }, "MixupOffEpochs -1: expected 0 or more"},
-		{"Std", func(c *Config) { c.Mean = []float64{0.5} }, "Std []: expected one value a channel, as many as Mean (1)"},
-		{"TrainLimit", func(c *Config) { c.TrainLimit = -1 }, "TrainLimit -1: expected 0 (all) or more"},
-		{"Workers", func(c *Config) { c.Workers = -1 }, "Workers -1: expected 0 (the default) or more"},
-		{"Threads", func(c *Config) { c.Threads = -1 }, "Threads -1: expected 0 (one per core) or more"},
-		{"ZeroGamma", func(c *Config) { c.ZeroGamma, c.Init = true, model }, "ZeroGamma true: expected false with Init"},
-		{"Optimizer", func(c *Config) { c.Optimizer = "sgd" }, `Optimizer "sgd": expected nag or lars`},
-		{"LARSTrust", func(c *Config) { c.Optimizer, c.LARSTrust = "lars", 0 }, "LARSTrust 0: expected a positive trust coefficient"},
-		{"Precision", func(c *Config) { c.Precision = 7 }, "Precision Precision(7): expected fp32 or bf16"},
-		{"Distill.T", func(c *Config) { teacher(c); c.Distill.T = 0 }, "Distill.T 0: expected a positive temperature"},
-		{"Distill.Hard", func(c *Config) { teacher(c); c.Distill.Hard = -1 }, "Distill.Hard -1: expected 0 or more"},
-		{"Distill.Soft", func(c *Config) { teacher(c); c.Distill.Soft = 0 }, "Distill.Soft 0: expected a positive weight"},
-		{"LR", func(c *Config) { c.LR, c.LinearScaling = -1, true }, "LR -1: expected a positive learning rate"},
-		{"DecayFactor", func(c *Config) { c.DecayFactor = 0 }, "DecayFactor 0: expected a value in (0, 1] with DecayEpochs"},
-		{"Epochs", func(c *Config) { c.Cosine, c.DecayEpochs = true, nil }, "Epochs 1: expected more than WarmupEpochs (1) with Cosine"},
-		{"Data", func(c *Config) { c.Data = "imagenet" }, `Data "imagenet": expected mnist, fashion-mnist`},
-		{"Data", func(c *Config) { c.Data, c.DataDir = "folder", "" }, `Data "folder": expected folder:DIR, or DataDir set`},
-		{"Augment", func(c *Config) { c.Augment = &augment.TrainOptions{} }, `Augment: expected none with Data "mnist"`},
-		{"Canvas", func(c *Config) { c.Canvas = data.CanvasOptions{Size: 40} }, `Canvas: expected none with Data "mnist"`},
-		{"Mean", func(c *Config) { c.Mean, c.Std = []float64{0.5, 0.5}, []float64{0.2, 0.2} }, "Mean [0.5 0.5]: "},
+		{"Recipe.Epochs", func(c *Config) { c.Recipe.Epochs = 0 }, "Recipe.Epochs 0: expected at least 1"},
+		{"Recipe.Batch", func(c *Config) { c.Recipe.Batch = 0 }, "Recipe.Batch 0: expected at least 1"},
+		{"Engine.MicroBatch", func(c *Config) { c.Engine.MicroBatch = -1 }, "Engine.MicroBatch -1: expected 0"},
+		{"Engine.MicroBatch", func(c *Config) { c.Engine.MicroBatch = 10 }, "Engine.MicroBatch 10: expected a divisor of Recipe.Batch (32)"},
+		{"Recipe.Momentum", func(c *Config) { c.Recipe.Momentum = 1 }, "Recipe.Momentum 1: expected a value in [0, 1)"},
+		{"Recipe.WeightDecay", func(c *Config) { c.Recipe.WeightDecay = -0.1 }, "Recipe.WeightDecay -0.1: expected 0 or more"},
+		{"Recipe.LabelSmoothing", func(c *Config) { c.Recipe.LabelSmoothing = 1 }, "Recipe.LabelSmoothing 1: expected a value in [0, 1)"},
+		{"Recipe.Mixup", func(c *Config) { c.Recipe.Mixup = -0.2 }, "Recipe.Mixup -0.2: expected 0 (off) or more"},
+		{"Recipe.MixupOffEpochs", func(c *Config) { c.Recipe.MixupOffEpochs = -1 }, "Recipe.MixupOffEpochs -1: expected 0 or more"},
+		{"Data.Std", func(c *Config) { c.Data.Mean = []float64{0.5} }, "Data.Std []: expected one value a channel, as many as Data.Mean (1)"},
+		{"Data.TrainLimit", func(c *Config) { c.Data.TrainLimit = -1 }, "Data.TrainLimit -1: expected 0 (all) or more"},
+		{"Engine.Workers", func(c *Config) { c.Engine.Workers = -1 }, "Engine.Workers -1: expected 0 (the default) or more"},
+		{"Engine.Threads", func(c *Config) { c.Engine.Threads = -1 }, "Engine.Threads -1: expected 0 (one per core) or more"},
+		{"Recipe.ZeroGamma", func(c *Config) { c.Recipe.ZeroGamma, c.Init = true, model }, "Recipe.ZeroGamma true: expected false with Init"},
+		{"Recipe.Optimizer", func(c *Config) { c.Recipe.Optimizer = "sgd" }, `Recipe.Optimizer "sgd": expected nag or lars`},
+		{"Recipe.LARSTrust", func(c *Config) { c.Recipe.Optimizer, c.Recipe.LARSTrust = "lars", 0 }, "Recipe.LARSTrust 0: expected a positive trust coefficient"},
+		{"Engine.Precision", func(c *Config) { c.Engine.Precision = 7 }, "Engine.Precision Precision(7): expected fp32 or bf16"},
+		{"Recipe.Distill.T", func(c *Config) { teacher(c); c.Recipe.Distill.T = 0 }, "Recipe.Distill.T 0: expected a positive temperature"},
+		{"Recipe.Distill.Hard", func(c *Config) { teacher(c); c.Recipe.Distill.Hard = -1 }, "Recipe.Distill.Hard -1: expected 0 or more"},
+		{"Recipe.Distill.Soft", func(c *Config) { teacher(c); c.Recipe.Distill.Soft = 0 }, "Recipe.Distill.Soft 0: expected a positive weight"},
+		{"Recipe.LR", func(c *Config) { c.Recipe.LR, c.Recipe.LinearScaling = -1, true }, "Recipe.LR -1: expected a positive learning rate"},
+		{"Recipe.DecayFactor", func(c *Config) { c.Recipe.DecayFactor = 0 }, "Recipe.DecayFactor 0: expected a value in (0, 1] with Recipe.DecayEpochs"},
+		{"Recipe.Epochs", func(c *Config) { c.Recipe.Cosine, c.Recipe.DecayEpochs = true, nil }, "Recipe.Epochs 1: expected more than Recipe.WarmupEpochs (1) with Recipe.Cosine"},
+		{"Data.Set", func(c *Config) { c.Data.Set = "imagenet" }, `Data.Set "imagenet": expected mnist, fashion-mnist`},
+		{"Data.Set", func(c *Config) { c.Data.Set, c.Data.Dir = "folder", "" }, `Data.Set "folder": expected folder:DIR, or Data.Dir set`},
+		{"Data.Augment", func(c *Config) { c.Data.Augment = &augment.TrainOptions{} }, `Data.Augment: expected none with Data.Set "mnist"`},
+		{"Data.Canvas", func(c *Config) { c.Data.Canvas = data.CanvasOptions{Size: 40} }, `Data.Canvas: expected none with Data.Set "mnist"`},
+		{"Data.Mean", func(c *Config) { c.Data.Mean, c.Data.Std = []float64{0.5, 0.5}, []float64{0.2, 0.2} }, "Data.Mean [0.5 0.5]: "},
 	}
 	for i, tc := range tests {
 		t.Run(tc.field, func(t *testing.T) {

@@ -31,7 +31,7 @@ type Config struct {
 	BackboneLRMult float64
 	// Train holds the data, the schedule, the optimiser, the seed, the
 	// threads and Log, where the trainer's progress goes; the run sets its
-	// Model, LRMult, Out and Resume.
+	// Model, Recipe.LRMult, Out and Resume.
 	Train train.Config
 	// Runtime is where ONNX Runtime verifies and evaluates the fine-tuned
 	// model.
@@ -97,8 +97,8 @@ func NewPlan(cfg Config) (*Plan, error) {
 		outs := backbone.GetGraph().GetOutput()
 		p.feature = outs[len(outs)-1].GetName()
 	}
-	if p.cfg.Train.Data == "mnist-seg" && p.cfg.Train.Canvas.Size == 0 {
-		p.cfg.Train.Canvas.Size = int(in[2].Size)
+	if p.cfg.Train.Data.Set == "mnist-seg" && p.cfg.Train.Data.Canvas.Size == 0 {
+		p.cfg.Train.Data.Canvas.Size = int(in[2].Size)
 	}
 	open := p.cfg.Train
 	open.Model = cfg.Backbone
@@ -106,13 +106,13 @@ func NewPlan(cfg Config) (*Plan, error) {
 		return nil, err
 	}
 	if got := labelling(p.splits); got != task.Labels {
-		return nil, &train.FieldError{Field: "Train.Data", Value: open.Data, Err: fmt.Errorf("labelled %s; task %s trains on data labelled %s (%s)", got, task.Name, task.Labels, task.Labels.dataSets())}
+		return nil, &train.FieldError{Field: "Train.Data.Set", Value: open.Data.Set, Err: fmt.Errorf("labelled %s; task %s trains on data labelled %s (%s)", got, task.Name, task.Labels, task.Labels.dataSets())}
 	}
 	p.classes = cfg.Classes
 	if want := p.splits.Classes(); p.classes == 0 {
 		p.classes = want
 	} else if p.classes < want {
-		return nil, &train.FieldError{Field: "Classes", Value: p.classes, Err: fmt.Errorf("data set %s has %d classes; the head needs at least as many", open.Data, want)}
+		return nil, &train.FieldError{Field: "Classes", Value: p.classes, Err: fmt.Errorf("data set %s has %d classes; the head needs at least as many", open.Data.Set, want)}
 	}
 	if p.grafted, err = task.head(backbone, p.feature, p.classes, cfg.Train.Seed); err != nil {
 		return nil, &train.FieldError{Field: "Backbone", Value: cfg.Backbone, Err: err}

@@ -41,7 +41,7 @@ func planFixture(t *testing.T) (cfg transfer.Config, dynamic string) {
 		}
 	}
 	return transfer.Config{Backbone: paths[false], Task: "classify", BackboneLRMult: 1,
-		Train: train.Config{Data: "mnist", DataDir: dataDir, Epochs: 1, Batch: 8, LR: 0.01, Seed: 1},
+		Train: train.Config{Seed: 1, Data: train.DataConfig{Set: "mnist", Dir: dataDir}, Recipe: train.Recipe{Epochs: 1, Batch: 8, LR: 0.01}},
 		Out:   filepath.Join(dir, "out")}, paths[true]
 }
 
@@ -66,7 +66,7 @@ func TestNewPlanRefuses(t *testing.T) {
 		{"missing backbone", func(c *transfer.Config) { c.Backbone += ".missing" }, "Backbone", nil, "b28.onnx.missing"},
 		{"dynamic input size", func(c *transfer.Config) { c.Backbone = dynamic }, "Backbone", dynamic, "has a dynamic size"},
 		{"no such feature", func(c *transfer.Config) { c.Feature = "c9" }, "Backbone", good.Backbone, `the backbone has no output "c9"`},
-		{"segment on per-image data", func(c *transfer.Config) { c.Task = "segment" }, "Train.Data", "mnist", "labelled per image; task segment trains on data labelled per pixel"},
+		{"segment on per-image data", func(c *transfer.Config) { c.Task = "segment" }, "Train.Data.Set", "mnist", "labelled per image; task segment trains on data labelled per pixel"},
 		{"fewer classes than the data's", func(c *transfer.Config) { c.Classes = 5 }, "Classes", 5, "data set mnist has 10 classes"},
 	}
 	for _, tc := range tests {

@@ -83,7 +83,7 @@ func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	tcfg := cfg.Train
-	tcfg.Model, tcfg.LRMult, tcfg.Out, tcfg.Resume = grafted, p.mult, filepath.Join(cfg.Out, RunDir), cfg.Resume
+	tcfg.Model, tcfg.Recipe.LRMult, tcfg.Out, tcfg.Resume = grafted, p.mult, filepath.Join(cfg.Out, RunDir), cfg.Resume
 	metrics, err := train.Train(ctx, tcfg)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
 	if len(metrics) == 0 {
 		return nil, fmt.Errorf("%s: the training run recorded no epoch", tcfg.Out)
 	}
-	res := &Result{Backbone: cfg.Backbone, BackboneTop1: p.top1, Task: p.task.Name, Data: tcfg.Data, Feature: p.feature,
+	res := &Result{Backbone: cfg.Backbone, BackboneTop1: p.top1, Task: p.task.Name, Data: tcfg.Data.Set, Feature: p.feature,
 		Classes: p.classes, FreezeBackbone: cfg.Freeze, BackboneLRMult: cfg.BackboneLRMult, Epochs: len(metrics),
 		Engine: p.task.engine(metrics[len(metrics)-1], p.classes), Model: filepath.Join(cfg.Out, train.ModelFile)}
 	if cfg.Freeze {
@@ -119,7 +119,7 @@ func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Session != nil {
 		o.Session(sess)
 	}
-	env := evalEnv{sess: sess, model: res.Model, splits: p.splits, batch: tcfg.Batch, workers: train.Workers(tcfg), out: cfg.Out, progress: o.Eval}
+	env := evalEnv{sess: sess, model: res.Model, splits: p.splits, batch: tcfg.Recipe.Batch, workers: train.Workers(tcfg), out: cfg.Out, progress: o.Eval}
 	e, err := p.task.evaluate(ctx, env)
 	if err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ type Request struct {
 	Path string
 	// Data names the data set (train.DataSets) and DataDir its folder
 	// ("": the set-up cache); ValCropRatio is the validation crop of image
-	// folders (train.Config.ValCropRatio).
+	// folders (train.Config.Data.ValCropRatio).
 	Data, DataDir string
 	ValCropRatio  float64
 	// Batch is the number of images a run (0: DefaultBatch); a model with
@@ -88,12 +88,12 @@ func Evaluate(ctx context.Context, sess *ort.Session, req Request) (Result, erro
 	if err != nil {
 		return r, err
 	}
-	cfg := train.Config{Model: req.Path, Data: req.Data, DataDir: req.DataDir, ValCropRatio: req.ValCropRatio, Log: req.Log}
-	if cfg.Mean, cfg.Std, err = modelNorm(m); err != nil {
+	cfg := train.Config{Model: req.Path, Data: train.DataConfig{Set: req.Data, Dir: req.DataDir, ValCropRatio: req.ValCropRatio}, Log: req.Log}
+	if cfg.Data.Mean, cfg.Data.Std, err = modelNorm(m); err != nil {
 		return r, err
 	}
 	r.Normalization = "data set default"
-	if cfg.Mean != nil {
+	if cfg.Data.Mean != nil {
 		r.Normalization = "model metadata"
 	}
 	if top1, ok := m.Metadata(train.MetaTop1); ok {
