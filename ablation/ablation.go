@@ -229,26 +229,29 @@ func buildModel(arch models.Config, variant, path string) (string, error) {
 	return path, nil
 }
 
-// Recipe returns the training configuration of a run with features on
-// top of base: the paper's schedules and refinements fitted to base's
-// epochs (see [ScaledSteps] and [WarmupEpochs]).
-func Recipe(base train.Config, features []Feature, teacher string, mixupOff int) train.Config {
+// Recipe returns the recipe of a run with features on top of base: the
+// paper's schedules and refinements fitted to base's epochs (see
+// [ScaledSteps] and [WarmupEpochs]). base's epochs, batch, learning rate,
+// weight decay, momentum and distillation weights are kept; its schedule
+// and refinements are replaced. recipes/*.yaml are this function's
+// results at the paper's scale ([PaperFiles]).
+func Recipe(base train.Recipe, features []Feature, teacher string, mixupOff int) train.Recipe {
 	c := base
-	c.Recipe.DecayEpochs, c.Recipe.DecayFactor = ScaledSteps(base.Recipe.Epochs), 0.1
-	c.Recipe.Cosine, c.Recipe.WarmupEpochs, c.Recipe.ZeroGamma, c.Recipe.NoWDBias = false, 0, false, false
-	c.Recipe.LabelSmoothing, c.Recipe.Mixup, c.Recipe.MixupOffEpochs, c.Recipe.Teacher = 0, 0, 0, ""
+	c.DecayEpochs, c.DecayFactor = ScaledSteps(base.Epochs), 0.1
+	c.Cosine, c.WarmupEpochs, c.ZeroGamma, c.NoWDBias = false, 0, false, false
+	c.LabelSmoothing, c.Mixup, c.MixupOffEpochs, c.Teacher = 0, 0, 0, ""
 	for _, f := range features {
 		switch f {
 		case Efficient:
-			c.Recipe.WarmupEpochs, c.Recipe.ZeroGamma, c.Recipe.NoWDBias = WarmupEpochs(base.Recipe.Epochs), true, true
+			c.WarmupEpochs, c.ZeroGamma, c.NoWDBias = WarmupEpochs(base.Epochs), true, true
 		case Cosine:
-			c.Recipe.Cosine, c.Recipe.DecayEpochs = true, nil
+			c.Cosine, c.DecayEpochs = true, nil
 		case Smoothing:
-			c.Recipe.LabelSmoothing, c.Recipe.Smoothing = smoothingEpsilon, train.SmoothUniform
+			c.LabelSmoothing, c.Smoothing = smoothingEpsilon, train.SmoothUniform
 		case Distill:
-			c.Recipe.Teacher = teacher
+			c.Teacher = teacher
 		case Mixup:
-			c.Recipe.Mixup, c.Recipe.MixupOffEpochs = mixupAlpha, mixupOff
+			c.Mixup, c.MixupOffEpochs = mixupAlpha, mixupOff
 		}
 	}
 	return c
@@ -292,7 +295,8 @@ func describe(features []Feature) string {
 // (with Resume), and returns its row. Run calls it for every step; other
 // studies (the demo) call it with their own steps.
 func (cfg Config) TrainStep(ctx context.Context, s Step, model, teacher string) (*Row, error) {
-	run := Recipe(cfg.Base, s.Features, teacher, cfg.MixupOffEpochs)
+	run := cfg.Base
+	run.Recipe = Recipe(cfg.Base.Recipe, s.Features, teacher, cfg.MixupOffEpochs)
 	run.Model, run.Out, run.Log = model, filepath.Join(cfg.Out, s.Name), cfg.Log
 	_, err := os.Stat(filepath.Join(run.Out, train.CheckpointFile))
 	run.Resume = err == nil && cfg.Resume

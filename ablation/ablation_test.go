@@ -64,7 +64,7 @@ func TestRecipe(t *testing.T) {
 		"distill-mixup": {cosine: true, warmup: 1, zeroGamma: true, noWDBias: true, smoothing: 0.1, mixup: 0.2, teacher: "t.onnx"},
 	}
 	for _, s := range Steps {
-		c := Recipe(base, s.Features, "t.onnx", 2)
+		c := train.Config{Recipe: Recipe(base.Recipe, s.Features, "t.onnx", 2)}
 		got := recipe{c.Recipe.DecayEpochs, c.Recipe.Cosine, c.Recipe.ZeroGamma, c.Recipe.NoWDBias, c.Recipe.WarmupEpochs, c.Recipe.LabelSmoothing, c.Recipe.Mixup, c.Recipe.Teacher}
 		w := want[s.Name]
 		if !slices.Equal(got.steps, w.steps) || got.cosine != w.cosine || got.zeroGamma != w.zeroGamma || got.noWDBias != w.noWDBias ||

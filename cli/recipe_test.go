@@ -3,10 +3,14 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/bot-onnx/bot-onnx/ablation"
+	"github.com/bot-onnx/bot-onnx/mnistdemo"
 	"github.com/bot-onnx/bot-onnx/train"
+	"github.com/urfave/cli/v2"
 )
 
 // TestTrainRecipe: a YAML recipe sets the options, command-line flags
@@ -99,5 +103,80 @@ func TestTrainDependentFlags(t *testing.T) {
 		if code == 0 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%s: exit %d, stderr %q; want one line containing %q", tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+// TestRecipeFilesAreTheStudys: each recipes/*.yaml, read by `train
+// --config` as a user's run reads it, gives the recipe of ablation's step
+// of the same name at the paper's scale (ablation.PaperFiles, from which
+// the files are written): the keys are train's flags, and the values the
+// study's.
+func TestRecipeFilesAreTheStudys(t *testing.T) {
+	for _, f := range ablation.PaperFiles {
+		cmd := trainCommand()
+		var got train.Config
+		cmd.Action = func(c *cli.Context) (err error) {
+			got, err = trainConfig(c)
+			return err
+		}
+		app := &cli.App{Commands: []*cli.Command{cmd}}
+		path := filepath.Join("..", "recipes", f.Name+".yaml")
+		if err := app.Run([]string{"bot-onnx", "train", "--config", path, "--model", "m.onnx", "--data", "mnist", "--out", "x"}); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		want := f.Recipe()
+		// Settings the recipe does not use keep the flags' defaults.
+		if want.Optimizer == "" {
+			want.Optimizer, want.LARSTrust = got.Recipe.Optimizer, got.Recipe.LARSTrust
+		}
+		if want.LabelSmoothing == 0 {
+			want.Smoothing = got.Recipe.Smoothing
+		}
+		if want.Teacher == "" {
+			want.Distill = got.Recipe.Distill
+		}
+		if !reflect.DeepEqual(got.Recipe, want) {
+			t.Errorf("%s reads as\n%+v\nablation's %s is\n%+v", path, got.Recipe, f.Name, want)
+		}
+	}
+}
+
+// TestDemoTrainCommandsAreItsRecipes: the train commands of the demo's
+// report, parsed as the command line parses them, give the recipes the
+// demo trains its runs with (package ablation's steps).
+func TestDemoTrainCommandsAreItsRecipes(t *testing.T) {
+	b := mnistdemo.Quick
+	found := 0
+	for _, line := range strings.Split(mnistdemo.Commands(&mnistdemo.Result{Budget: b}), "\n") {
+		fields := strings.Fields(line)
+		if fields[1] != "train" {
+			continue
+		}
+		cmd := trainCommand()
+		var got train.Config
+		cmd.Action = func(c *cli.Context) (err error) {
+			got, err = trainConfig(c)
+			return err
+		}
+		if err := (&cli.App{Commands: []*cli.Command{cmd}}).Run(fields); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		for _, r := range mnistdemo.ClassifierRuns {
+			if got.Out != "runs/"+r.Name {
+				continue
+			}
+			found++
+			want := r.Recipe(b)
+			want.Optimizer, want.LARSTrust, want.Distill = got.Recipe.Optimizer, got.Recipe.LARSTrust, got.Recipe.Distill
+			if want.LabelSmoothing == 0 {
+				want.Smoothing = got.Recipe.Smoothing
+			}
+			if !reflect.DeepEqual(got.Recipe, want) {
+				t.Errorf("%s reads as\n%+v\nthe demo trains %s with\n%+v", line, got.Recipe, r.Name, want)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("%d train commands of the demo's runs, want 2 (d-baseline, d-tricks)", found)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bot-onnx/bot-onnx/ablation"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
@@ -52,9 +53,9 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "lr-factor", Value: 0.1, Usage: "decay factor of the step schedule"},
 			&cli.IntFlag{Name: "warmup-epochs", Usage: "linear warmup from 0 over this many epochs, counted in batches"},
 			&cli.BoolFlag{Name: "linear-scaling", Usage: "scale the learning rate by batch/256"},
-			&cli.Float64Flag{Name: "wd", Value: 1e-4, Usage: "weight decay (L2 term of the gradient)"},
+			&cli.Float64Flag{Name: "wd", Value: ablation.Paper.WeightDecay, Usage: "weight decay (L2 term of the gradient)"},
 			&cli.BoolFlag{Name: "no-wd-bias", Usage: "no weight decay on rank-1 parameters (biases, BatchNorm γ and β)"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "Nesterov momentum (LARS: heavy-ball momentum)"},
+			&cli.Float64Flag{Name: "momentum", Value: ablation.Paper.Momentum, Usage: "Nesterov momentum (LARS: heavy-ball momentum)"},
 			&cli.StringFlag{Name: "optimizer", Value: "nag", Usage: "nag, or lars (layer-wise rates for very large batches; rank-1 parameters excluded)"},
 			&cli.Float64Flag{Name: "lars-trust", Value: 0.001, Usage: "LARS trust coefficient η"},
 			&cli.BoolFlag{Name: "zero-gamma", Usage: "start the last BatchNorm of every residual block at γ = 0"},
@@ -63,9 +64,9 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "mixup", Usage: "mixup α: λ ~ Beta(α, α) per batch, the batch mixed with itself reversed (0: off)"},
 			&cli.IntFlag{Name: "mixup-off-epochs", Usage: "train the last N epochs without mixup"},
 			&cli.StringFlag{Name: "teacher", Usage: "an .onnx classifier to distil from, run in ONNX Runtime on each (mixed) batch"},
-			&cli.Float64Flag{Name: "temperature", Value: 20, Usage: "distillation temperature T"},
-			&cli.Float64Flag{Name: "hard-weight", Value: 1, Usage: "weight of the loss against the labels (paper 1, GluonCV 0.5)"},
-			&cli.Float64Flag{Name: "distill-weight", Value: 1, Usage: "weight of T²·CE(softmax(teacher/T), softmax(student/T)) (paper 1, GluonCV 0.5)"},
+			&cli.Float64Flag{Name: "temperature", Value: ablation.Paper.Distill.T, Usage: "distillation temperature T"},
+			&cli.Float64Flag{Name: "hard-weight", Value: ablation.Paper.Distill.Hard, Usage: "weight of the loss against the labels (paper 1, GluonCV 0.5)"},
+			&cli.Float64Flag{Name: "distill-weight", Value: ablation.Paper.Distill.Soft, Usage: "weight of T²·CE(softmax(teacher/T), softmax(student/T)) (paper 1, GluonCV 0.5)"},
 			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime library for the teacher (else the usual search)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the data order"},
 			&cli.IntFlag{Name: "threads", Usage: "replicas, each on its share of the batch (default: one per core)"},
@@ -76,69 +77,12 @@ func trainCommand() *cli.Command {
 			memoryLimitFlag(),
 		}, canvasFlags()...),
 		Action: func(c *cli.Context) error {
-			if c.IsSet("config") {
-				if err := applyRecipe(c, c.String("config")); err != nil {
-					return err
-				}
-			}
-			for _, required := range []string{"model", "data", "out"} {
-				if c.String(required) == "" {
-					return fmt.Errorf("--%s is required (on the command line or in --config)", required)
-				}
-			}
-			if err := dependentFlags(c); err != nil {
-				return err
-			}
-			cosine, steps, err := scheduleFlags(c)
+			cfg, err := trainConfig(c)
 			if err != nil {
 				return err
-			}
-			smoothing, err := train.ParseSmoothing(c.String("smoothing"))
-			if err != nil {
-				return fmt.Errorf("--smoothing: %w", err)
-			}
-			mean, std, err := normFlags(c)
-			if err != nil {
-				return err
-			}
-			aug, err := augmentFlags(c)
-			if err != nil {
-				return err
-			}
-			canvas, err := canvasOptions(c)
-			if err != nil {
-				return err
-			}
-			memoryLimit, err := memoryLimitFrom(c)
-			if err != nil {
-				return err
-			}
-			precision, err := kernel.ParsePrecision(c.String("precision"))
-			if err != nil {
-				return fmt.Errorf("--precision %q: expected fp32 or bf16", c.String("precision"))
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg := train.Config{
-				Model: c.String("model"), Init: c.String("init"), Seed: c.Uint64("seed"),
-				Data: train.DataConfig{
-					Set: c.String("data"), Dir: c.String("data-dir"), Canvas: canvas, Mean: mean, Std: std, Augment: aug,
-					ValCropRatio: c.Float64("val-crop-ratio"), SkipBad: c.Bool("skip-bad"), TrainLimit: c.Int("train-limit"),
-				},
-				Recipe: train.Recipe{
-					Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
-					DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
-					WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"),
-					Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
-					LabelSmoothing: c.Float64("label-smoothing"), Smoothing: smoothing, Mixup: c.Float64("mixup"), MixupOffEpochs: c.Int("mixup-off-epochs"),
-					Teacher: c.String("teacher"), Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
-				},
-				Engine: train.Engine{
-					Threads: c.Int("threads"), MicroBatch: c.Int("micro-batch"), Precision: precision, Workers: c.Int("workers"),
-					TeacherLib: c.String("ort-lib"), MemoryLimit: memoryLimit,
-				},
-				Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
-			}
 			metrics, err := train.Train(ctx, cfg)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -148,7 +92,7 @@ func trainCommand() *cli.Command {
 			}
 			last := metrics[len(metrics)-1]
 			score := fmt.Sprintf("test top-1 %.2f%%", 100*last.TestTop1)
-			if canvas.Size > 0 {
+			if cfg.Data.Canvas.Size > 0 {
 				score = fmt.Sprintf("test pixel accuracy %.2f%%, mean IoU %.4f", 100*last.PixelAccuracy, last.MeanIoU)
 			}
 			fmt.Fprintf(c.App.Writer, "wrote %s: %d epochs, %s, loss %.4f; metrics in %s\n",
@@ -156,6 +100,72 @@ func trainCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// trainConfig reads train's flags, with the recipe of --config under them,
+// into a train.Config.
+func trainConfig(c *cli.Context) (train.Config, error) {
+	if c.IsSet("config") {
+		if err := applyRecipe(c, c.String("config")); err != nil {
+			return train.Config{}, err
+		}
+	}
+	for _, required := range []string{"model", "data", "out"} {
+		if c.String(required) == "" {
+			return train.Config{}, fmt.Errorf("--%s is required (on the command line or in --config)", required)
+		}
+	}
+	if err := dependentFlags(c); err != nil {
+		return train.Config{}, err
+	}
+	cosine, steps, err := scheduleFlags(c)
+	if err != nil {
+		return train.Config{}, err
+	}
+	smoothing, err := train.ParseSmoothing(c.String("smoothing"))
+	if err != nil {
+		return train.Config{}, fmt.Errorf("--smoothing: %w", err)
+	}
+	mean, std, err := normFlags(c)
+	if err != nil {
+		return train.Config{}, err
+	}
+	aug, err := augmentFlags(c)
+	if err != nil {
+		return train.Config{}, err
+	}
+	canvas, err := canvasOptions(c)
+	if err != nil {
+		return train.Config{}, err
+	}
+	memoryLimit, err := memoryLimitFrom(c)
+	if err != nil {
+		return train.Config{}, err
+	}
+	precision, err := kernel.ParsePrecision(c.String("precision"))
+	if err != nil {
+		return train.Config{}, fmt.Errorf("--precision %q: expected fp32 or bf16", c.String("precision"))
+	}
+	return train.Config{
+		Model: c.String("model"), Init: c.String("init"), Seed: c.Uint64("seed"),
+		Data: train.DataConfig{
+			Set: c.String("data"), Dir: c.String("data-dir"), Canvas: canvas, Mean: mean, Std: std, Augment: aug,
+			ValCropRatio: c.Float64("val-crop-ratio"), SkipBad: c.Bool("skip-bad"), TrainLimit: c.Int("train-limit"),
+		},
+		Recipe: train.Recipe{
+			Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
+			DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
+			WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"),
+			Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
+			LabelSmoothing: c.Float64("label-smoothing"), Smoothing: smoothing, Mixup: c.Float64("mixup"), MixupOffEpochs: c.Int("mixup-off-epochs"),
+			Teacher: c.String("teacher"), Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
+		},
+		Engine: train.Engine{
+			Threads: c.Int("threads"), MicroBatch: c.Int("micro-batch"), Precision: precision, Workers: c.Int("workers"),
+			TeacherLib: c.String("ort-lib"), MemoryLimit: memoryLimit,
+		},
+		Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
+	}, nil
 }
 
 // memoryLimitFlag is --memory-limit of the commands that train.

@@ -66,6 +66,25 @@ var (
 		Canvas: 64, Canvases: 6000, TestCanvases: 1000, SegEpochs: 6, SegBatch: 32, SegLR: 0.05}
 )
 
+// recipe is what every classification run shares before its features:
+// the budget's epochs, batch and learning rate, and the paper's weight
+// decay and momentum.
+func (b Budget) recipe() train.Recipe {
+	return train.Recipe{Epochs: b.Epochs, Batch: b.Batch, LR: b.LR, WeightDecay: ablation.Paper.WeightDecay, Momentum: ablation.Paper.Momentum}
+}
+
+// Recipe returns the recipe run r trains with under budget b: package
+// ablation's step of r's features, fitted to b.
+func (r ClassifierRun) Recipe(b Budget) train.Recipe {
+	return ablation.Recipe(b.recipe(), r.Features, "", b.MixupOffEpochs)
+}
+
+// classifierRun returns the run of ClassifierRuns named name.
+func classifierRun(name string) ClassifierRun {
+	i := slices.IndexFunc(ClassifierRuns, func(r ClassifierRun) bool { return r.Name == name })
+	return ClassifierRuns[i]
+}
+
 // ClassifierRun is one classification run of the demo: which model, which
 // recipe, and, for the D runs, the backbone moved to segmentation.
 type ClassifierRun struct {
@@ -196,7 +215,7 @@ func (d *demo) run(ctx context.Context) (res *Result, err error) {
 		Base: train.Config{
 			Seed:   d.Budget.Seed,
 			Data:   train.DataConfig{Set: "mnist", Dir: d.DataDir, TrainLimit: d.Budget.TrainLimit},
-			Recipe: train.Recipe{Epochs: d.Budget.Epochs, Batch: d.Budget.Batch, LR: d.Budget.LR, WeightDecay: 1e-4, Momentum: 0.9},
+			Recipe: d.Budget.recipe(),
 			Engine: train.Engine{Threads: d.Threads},
 		},
 		MixupOffEpochs: d.Budget.MixupOffEpochs, Out: filepath.Join(d.Out, RunsDir), Resume: true, Log: d.Log,
@@ -391,9 +410,10 @@ func (d *demo) segment(ctx context.Context, r *RunResult) error {
 	_, statErr := os.Stat(out)
 	plan, err := transfer.NewPlan(transfer.Config{Backbone: backbone, Task: "segment", Feature: feature, BackboneLRMult: 1,
 		Train: train.Config{
-			Seed:   d.Budget.Seed,
-			Data:   train.DataConfig{Set: "mnist-seg", Dir: d.DataDir, Canvas: data.CanvasOptions{Seed: d.Budget.Seed, Size: d.Budget.Canvas, Train: d.Budget.Canvases, Test: d.Budget.TestCanvases}},
-			Recipe: train.Recipe{Epochs: d.Budget.SegEpochs, Batch: d.Budget.SegBatch, LR: d.Budget.SegLR, Cosine: true, WeightDecay: 1e-4, Momentum: 0.9},
+			Seed: d.Budget.Seed,
+			Data: train.DataConfig{Set: "mnist-seg", Dir: d.DataDir, Canvas: data.CanvasOptions{Seed: d.Budget.Seed, Size: d.Budget.Canvas, Train: d.Budget.Canvases, Test: d.Budget.TestCanvases}},
+			Recipe: train.Recipe{Epochs: d.Budget.SegEpochs, Batch: d.Budget.SegBatch, LR: d.Budget.SegLR, Cosine: true,
+				WeightDecay: ablation.Paper.WeightDecay, Momentum: ablation.Paper.Momentum},
 			Engine: train.Engine{Threads: d.Threads},
 			Log:    d.Log,
 		},

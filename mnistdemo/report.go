@@ -102,11 +102,13 @@ func document(res *Result) report.Document {
 	add(variantTable(res))
 
 	add(report.Heading{Level: 2, Text: "Training refinements (the paper's Table 6)"})
+	baseline, tricks := classifierRun("d-baseline").Recipe(b), classifierRun("d-tricks").Recipe(b)
 	add(report.Paragraph(fmt.Sprintf("Every run starts from its model's seeded weights with the same budget: %d epochs, batch %d, base learning rate %g, "+
-		"Nesterov momentum 0.9, weight decay 1e-4. The baseline decays the learning rate ×0.1 at epochs %v (the paper's 30, 60, 90 of 120, scaled); "+
+		"Nesterov momentum %g, weight decay %g. The baseline decays the learning rate ×%g at epochs %v (the paper's 30, 60, 90 of 120, scaled); "+
 		"the tricks are %d epoch(s) of linear warmup, zero γ in the last BatchNorm of every block, no weight decay on biases and BatchNorm, "+
-		"cosine decay, label smoothing ε = 0.1 and mixup α = 0.2 (off for the last %d epoch(s)).",
-		b.Epochs, b.Batch, b.LR, ablation.ScaledSteps(b.Epochs), ablation.WarmupEpochs(b.Epochs), b.MixupOffEpochs)))
+		"cosine decay, label smoothing ε = %g and mixup α = %g (off for the last %d epoch(s)).",
+		b.Epochs, b.Batch, b.LR, baseline.Momentum, baseline.WeightDecay, baseline.DecayFactor, baseline.DecayEpochs,
+		tricks.WarmupEpochs, tricks.LabelSmoothing, tricks.Mixup, tricks.MixupOffEpochs)))
 	add(recipeTable(res))
 	add(report.Gallery{
 		{Path: ablation.LossPlot, Alt: "training and test loss", Caption: "training loss per step and test loss per epoch"},
@@ -239,14 +241,24 @@ func Commands(res *Result) string {
 	if b.TrainLimit > 0 {
 		limit = fmt.Sprintf(" --train-limit %d", b.TrainLimit)
 	}
-	steps := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(ablation.ScaledSteps(b.Epochs))), ","), "[]")
-	common := fmt.Sprintf("--data mnist%s --epochs %d --batch %d --lr %g --seed %d", limit, b.Epochs, b.Batch, b.LR, b.Seed)
+	common := fmt.Sprintf("--data mnist%s --seed %d", limit, b.Seed)
+	// The runs' recipes as train's flags, from the recipes the demo trained.
+	recipe := func(name string) string {
+		var flags []string
+		for _, s := range ablation.Settings(classifierRun(name).Recipe(b)) {
+			if s.Value == "true" {
+				flags = append(flags, "--"+s.Key)
+			} else {
+				flags = append(flags, "--"+s.Key+" "+s.Value)
+			}
+		}
+		return strings.Join(flags, " ")
+	}
 	lines := []string{
 		fmt.Sprintf("bot-onnx build --model resnet20 --input 1x28x28 --variant A --seed %d -o r20a.onnx", b.Seed),
 		fmt.Sprintf("bot-onnx tweak --variant D --seed %d r20a.onnx -o r20d.onnx", b.Seed),
-		fmt.Sprintf("bot-onnx train --model r20d.onnx %s --lr-steps %s --out runs/d-baseline", common, steps),
-		fmt.Sprintf("bot-onnx train --model r20d.onnx %s --lr-mode cosine --warmup-epochs %d --zero-gamma --no-wd-bias --label-smoothing 0.1 "+
-			"--mixup 0.2 --mixup-off-epochs %d --out runs/d-tricks", common, ablation.WarmupEpochs(b.Epochs), b.MixupOffEpochs),
+		fmt.Sprintf("bot-onnx train --model r20d.onnx %s %s --out runs/d-baseline", common, recipe("d-baseline")),
+		fmt.Sprintf("bot-onnx train --model r20d.onnx %s %s --out runs/d-tricks", common, recipe("d-tricks")),
 		"bot-onnx export runs/d-tricks -o d-tricks.onnx",
 		"bot-onnx eval d-tricks.onnx --data mnist",
 		fmt.Sprintf("bot-onnx export runs/d-tricks --head none --features %s --input-size %dx%d -o d-tricks-backbone.onnx", feature, b.Canvas, b.Canvas),
