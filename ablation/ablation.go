@@ -73,11 +73,11 @@ const (
 
 // Config is one study.
 type Config struct {
-	// Base holds what every run shares: data, epochs, batch, base
-	// learning rate, weight decay, momentum, seed, threads, the training
-	// limit, the distillation's temperature and weights. Its schedule and
-	// refinement fields are set by each step; Model, Out and Resume are set
-	// per run.
+	// Base holds what every run shares: the seed, the data and its
+	// training limit, the engine, and in its Recipe the epochs, batch,
+	// base learning rate, weight decay, momentum and the distillation's
+	// temperature and weights. Each step sets its Recipe's schedule and
+	// refinements ([Recipe]); Model, Out and Resume are set per run.
 	Base train.Config
 	// Student and Teacher are the architectures; both are built once with
 	// Seed so that every step starts from the same weights.

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -124,6 +125,56 @@ func TestFlatSettings(t *testing.T) {
 	const refusal = `ckpt was made with Data.Dir "", Recipe.WeightDecay 0.0001; this run asks Data.Dir "elsewhere", Recipe.WeightDecay 0`
 	if err := r.compareSettings("ckpt", string(flat)); err == nil || err.Error() != refusal {
 		t.Errorf("other settings than the flat ones: %v;\nwant %s", err, refusal)
+	}
+}
+
+// TestResumeFlatCheckpoint: a run whose checkpoint holds its settings in
+// the flat form of the Config before it was grouped resumes.
+func TestResumeFlatCheckpoint(t *testing.T) {
+	dataDir, model := fixture(t, 10)
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := config(dataDir, model, out, 1)
+	if _, err := Train(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(out, CheckpointFile)
+	c, err := LoadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flatten the groups as the old Config held them: Data and DataDir for
+	// the set and its folder, every other field at the top.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(c.Config), &top); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"Data", "Recipe", "Engine"} {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(top[g], &fields); err != nil {
+			t.Fatal(err)
+		}
+		delete(top, g)
+		for k, v := range fields {
+			switch {
+			case g == "Data" && k == "Set":
+				k = "Data"
+			case g == "Data" && k == "Dir":
+				k = "DataDir"
+			}
+			top[k] = v
+		}
+	}
+	flat, _ := json.Marshal(top)
+	if strings.Contains(string(flat), `"Recipe"`) || !strings.Contains(string(flat), `"DataDir"`) {
+		t.Fatalf("not flat: %s", flat)
+	}
+	c.Config = string(flat)
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Recipe.Epochs, cfg.Resume = 2, true
+	if metrics, err := Train(context.Background(), cfg); err != nil || len(metrics) != 2 {
+		t.Fatalf("resuming a checkpoint with flat settings: %d epochs, %v", len(metrics), err)
 	}
 }
 
