@@ -410,7 +410,7 @@ func TestMicroBatchesGiveTheBatchGradient(t *testing.T) {
 	}
 	bad := accumulated
 	bad.Engine.MicroBatch, bad.Out = 10, filepath.Join(dir, "bad")
-	if _, err := Train(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "MicroBatch 10: expected a divisor of Batch (32)") {
+	if _, err := Train(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "Engine.MicroBatch 10: expected a divisor of Recipe.Batch (32)") {
 		t.Errorf("micro-batch 10 of 32: %v", err)
 	}
 }
