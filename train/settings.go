@@ -71,9 +71,11 @@ func decodeSettings(s string) (Config, error) {
 // holds the field a flat Config named name, "" for a field of Config
 // itself.
 func legacyGroup(name string) string {
-	for _, g := range []any{DataConfig{}, Recipe{}, Engine{}} {
-		if _, ok := reflect.TypeOf(g).FieldByName(name); ok {
-			return map[string]string{"DataConfig": "Data", "Recipe": "Recipe", "Engine": "Engine"}[reflect.TypeOf(g).Name()]
+	for group, t := range map[string]reflect.Type{
+		"Data": reflect.TypeFor[DataConfig](), "Recipe": reflect.TypeFor[Recipe](), "Engine": reflect.TypeFor[Engine](),
+	} {
+		if _, ok := t.FieldByName(name); ok {
+			return group
 		}
 	}
 	return ""
