@@ -42,7 +42,7 @@ func benchCommand() *cli.Command {
 				&cli.StringFlag{Name: "data", Usage: "folder:DIR: also measure the loader (decode + the paper's augmentation of DIR/train) alone and feeding the trainer"},
 				&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "loader goroutines with --data"},
 				&cli.StringFlag{Name: "peer", Value: "torch", Usage: "torch: also run Debian's PyTorch (/usr/bin/python3) on the same model, in NCHW and in channels_last; none"},
-				&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+				jsonFlag(),
 			},
 			Action: benchTrain,
 		}, inferCommand()},

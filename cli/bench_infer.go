@@ -11,22 +11,16 @@ import (
 
 // inferCommand is `bench infer`.
 func inferCommand() *cli.Command {
-	flags := runtimeFlags()
-	for _, f := range flags {
-		if f, ok := f.(*cli.IntFlag); ok && f.Name == "threads" {
-			f.Value, f.Usage = runtime.NumCPU(), "intra-op threads of ONNX Runtime, and PyTorch's threads"
-		}
-	}
 	return &cli.Command{
 		Name:      "infer",
 		Usage:     "inference throughput in ONNX Runtime (images/s, median of timed runs on seeded random input), beside PyTorch's",
 		UsageText: "bot-onnx bench infer model.onnx --batch 8 [--provider auto|cpu|cuda|tensorrt] [--threads T] [--runs N] [--warmup N] [--peer torch|none] [--json]",
-		Flags: append(flags,
-			&cli.IntFlag{Name: "batch", Value: 8, Usage: "images a run (a model with a fixed batch size takes only its own)"},
+		Flags: append(runtimeFlagsWithThreads(runtime.NumCPU(), "intra-op threads of ONNX Runtime, and PyTorch's threads"),
+			&cli.IntFlag{Name: "batch", Value: bench.DefaultInferBatch, Usage: "images a run (a model with a fixed batch size takes only its own)"},
 			&cli.IntFlag{Name: "runs", Value: 10, Usage: "timed runs"},
 			&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed runs first"},
 			&cli.StringFlag{Name: "peer", Value: "torch", Usage: "torch: also run Debian's PyTorch (/usr/bin/python3) on the model's architecture as ResNet-A; none"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			jsonFlag(),
 		),
 		Action: benchInfer,
 	}

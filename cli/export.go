@@ -48,7 +48,7 @@ func exportCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the verification input"},
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads for the verification (0: its default)"},
 			&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so for the verification"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			jsonFlag(),
 		},
 		Action: runExport,
 	}

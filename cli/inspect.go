@@ -21,7 +21,7 @@ func inspectCommand() *cli.Command {
 		Name:      "inspect",
 		Usage:     "show a model's inputs, outputs, opset, parameters, MACs and operators",
 		UsageText: "bot-onnx inspect model.onnx [--json]",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object"}},
+		Flags:     []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("inspect: expected one model file, found %d arguments", c.NArg())

@@ -20,6 +20,18 @@ func runtimeFlags() []cli.Flag {
 	}
 }
 
+// runtimeFlagsWithThreads are runtimeFlags with --threads defaulting to
+// value and described by usage.
+func runtimeFlagsWithThreads(value int, usage string) []cli.Flag {
+	flags := runtimeFlags()
+	for i, f := range flags {
+		if f.Names()[0] == "threads" {
+			flags[i] = &cli.IntFlag{Name: "threads", Value: value, Usage: usage}
+		}
+	}
+	return flags
+}
+
 // runtimeOptions reads runtimeFlags.
 func runtimeOptions(c *cli.Context) (ort.Options, error) {
 	p, err := ort.ParseProvider(c.String("provider"))
@@ -81,7 +93,7 @@ func predictCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Usage: "input shape NxCxHxW (default: the model's, with dynamic sizes set to 1)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the random input (standard normal values)"},
 			&cli.IntFlag{Name: "runs", Value: 5, Usage: "timed runs after one warm-up run; the median is reported"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			jsonFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			if c.Int("runs") < 1 {
