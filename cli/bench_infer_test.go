@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bot-onnx/bot-onnx/bench"
 	"github.com/bot-onnx/bot-onnx/graph"
 )
 
@@ -43,5 +45,11 @@ func TestBenchInferBadInput(t *testing.T) {
 	code, stdout, stderr := run("bench", "infer", anonymous, "--peer", "none", "--runs", "1", "--provider", "cpu")
 	if code != 0 || !strings.Contains(stdout, "(architecture unknown), batch 8 3x32x32, cpu provider") || strings.Contains(stdout, "PyTorch") {
 		t.Errorf("--peer none: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = run("bench", "infer", path, "--peer", "none", "--runs", "2", "--batch", "2", "--provider", "cpu", "--threads", "1", "--json")
+	var res bench.InferResult
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || res.Architecture != "resnet20-A" || len(res.RunMS) != 2 ||
+		res.Input[0] != 2 || res.Threads != 1 || res.Torch != nil {
+		t.Errorf("--json: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/report"
@@ -57,26 +60,13 @@ func (in inspection) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "  MACs       unknown: %s\n", in.MACsError)
 	}
-	ops := make([]string, 0, len(in.Ops))
-	for op := range in.Ops {
-		ops = append(ops, op)
-	}
-	sort.Slice(ops, func(i, j int) bool {
-		if in.Ops[ops[i]] != in.Ops[ops[j]] {
-			return in.Ops[ops[i]] > in.Ops[ops[j]]
-		}
-		return ops[i] < ops[j]
-	})
+	// The most frequent operators first, then by name.
+	ops := slices.SortedFunc(maps.Keys(in.Ops), func(a, b string) int { return cmp.Or(in.Ops[b]-in.Ops[a], strings.Compare(a, b)) })
 	fmt.Fprintf(w, "  %d nodes:\n", in.Nodes)
 	for _, op := range ops {
 		fmt.Fprintf(w, "    %-20s %d\n", op, in.Ops[op])
 	}
-	keys := make([]string, 0, len(in.Metadata))
-	for k := range in.Metadata {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(in.Metadata)) {
 		fmt.Fprintf(w, "  metadata %s = %s\n", k, in.Metadata[k])
 	}
 	if in.Valid {
