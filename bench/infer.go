@@ -8,6 +8,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/ort"
+	"github.com/bot-onnx/bot-onnx/train"
 )
 
 // DefaultInferBatch is Infer's batch size for a model whose batch size is
@@ -66,10 +67,16 @@ func (e *UnknownArchitectureError) Error() string {
 
 // Infer times the classifier sess runs (loaded from path) on seeded random
 // input of o.Batch images (the median of o.Runs runs) and, with o.Peer,
-// the PyTorch peer on the same batch, input and classes.
+// the PyTorch peer on the same batch, input and classes. Refused options
+// come back as *train.FieldError naming the InferOptions field.
 func Infer(sess *ort.Session, path string, o InferOptions) (*InferResult, error) {
-	if o.Runs < 1 || o.Warmup < 0 || (o.Peer && o.Threads < 1) {
-		return nil, fmt.Errorf("Runs %d, Warmup %d, Threads %d: expected Runs positive, Warmup 0 or more, Threads positive with the peer", o.Runs, o.Warmup, o.Threads)
+	switch {
+	case o.Runs < 1:
+		return nil, &train.FieldError{Field: "Runs", Value: o.Runs, Want: "a positive count"}
+	case o.Warmup < 0:
+		return nil, &train.FieldError{Field: "Warmup", Value: o.Warmup, Want: "0 or more"}
+	case o.Peer && o.Threads < 1:
+		return nil, &train.FieldError{Field: "Threads", Value: o.Threads, Want: "a positive count with Peer", With: []string{"Peer"}}
 	}
 	in, out, _, err := classifier.IO(sess, path)
 	if err != nil {
@@ -78,13 +85,13 @@ func Infer(sess *ort.Session, path string, o InferOptions) (*InferResult, error)
 	batch := o.Batch
 	switch fixed := int(max(in.Shape[0], 0)); {
 	case fixed > 0 && batch != 0 && batch != fixed:
-		return nil, fmt.Errorf("Batch %d: the model's input %q has a fixed batch size of %d", batch, in.Name, fixed)
+		return nil, &train.FieldError{Field: "Batch", Value: batch, Want: fmt.Sprintf("the fixed batch size %d of the model's input %q", fixed, in.Name)}
 	case fixed > 0:
 		batch = fixed
 	case batch == 0:
 		batch = DefaultInferBatch
 	case batch < 0:
-		return nil, fmt.Errorf("Batch %d: expected at least 1", batch)
+		return nil, &train.FieldError{Field: "Batch", Value: batch, Want: "a positive count, or 0 for the model's"}
 	}
 	m, err := graph.Load(path)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/ort"
+	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
@@ -98,7 +99,10 @@ func TestInferWithoutPeer(t *testing.T) {
 	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "carries no bot-onnx.model metadata") {
 		t.Errorf("peer for an anonymous model: %v", err)
 	}
-	if _, err := bench.Infer(sess, path, bench.InferOptions{Runs: 0}); err == nil || !strings.Contains(err.Error(), "Runs 0") {
-		t.Errorf("no runs: %v", err)
+	for field, o := range map[string]bench.InferOptions{"Runs": {}, "Warmup": {Runs: 1, Warmup: -1}, "Threads": {Runs: 1, Peer: true}, "Batch": {Runs: 1, Batch: -1}} {
+		var fe *train.FieldError
+		if _, err := bench.Infer(sess, path, o); !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%+v: %v, want a FieldError on %s", o, err, field)
+		}
 	}
 }

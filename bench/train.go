@@ -67,6 +67,9 @@ type TrainSummary struct {
 	TorchPeakRSSMiB        float64    `json:"torch_peak_rss_mib,omitempty"`
 	TorchBestMemoryFormats []string   `json:"torch_best_memory_formats,omitempty"`
 	Ratio                  float64    `json:"ratio_to_torch,omitempty"`
+	// TorchMedians are the median images/s of each of the peer's
+	// configurations over the runs, in the order of each run's Torch.
+	TorchMedians []float64 `json:"-"`
 }
 
 // CompareTraining measures s. Each run times bot-onnx (at fp32 too with
@@ -130,6 +133,15 @@ func (s *TrainSummary) summarise() {
 	}
 	s.ImagesPerSecond, s.FP32ImagesPerSecond, s.BF16Speedup = Median(own), Median(fp32), Median(speedup)
 	s.TorchImagesPerSecond, s.Ratio = Median(torch), Median(ratio)
+	if len(s.Runs) > 0 {
+		for i := range s.Runs[0].Torch {
+			var rates []float64
+			for _, r := range s.Runs {
+				rates = append(rates, r.Torch[i].ImagesPerSecond)
+			}
+			s.TorchMedians = append(s.TorchMedians, Median(rates))
+		}
+	}
 }
 
 // Median returns the median of v (the mean of the middle two for an even

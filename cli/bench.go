@@ -124,11 +124,7 @@ func printTrainBench(w io.Writer, res trainBench) {
 		return
 	}
 	for i, first := range res.Runs[0].Torch {
-		var rates []float64
-		for _, r := range res.Runs {
-			rates = append(rates, r.Torch[i].ImagesPerSecond)
-		}
-		fmt.Fprintf(w, "PyTorch   %s %s %s, %d threads: %.1f images/s\n", first.Torch, first.MemoryFormat, first.Precision, first.Threads, bench.Median(rates))
+		fmt.Fprintf(w, "PyTorch   %s %s %s, %d threads: %.1f images/s\n", first.Torch, first.MemoryFormat, first.Precision, first.Threads, res.TorchMedians[i])
 	}
 	fmt.Fprintf(w, "PyTorch   peak RSS %.0f MiB\n", res.TorchPeakRSSMiB)
 	fmt.Fprintf(w, "ratio     %.2f× PyTorch's faster configuration (%s)\n", res.Ratio, strings.Join(slices.Compact(slices.Sorted(slices.Values(res.TorchBestMemoryFormats))), ", "))
