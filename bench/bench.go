@@ -1,6 +1,9 @@
-// Package bench runs the peer bot-onnx measures itself against: Debian's
-// PyTorch on the same model and batch. The Python scripts are embedded, so
-// the bot-onnx binary runs them from anywhere.
+// Package bench measures bot-onnx beside the peer it measures itself
+// against, Debian's PyTorch on the same model and batch: training
+// throughput and memory (Train, CompareTraining), with the image-folder
+// loader alone and feeding training, and inference throughput in ONNX
+// Runtime (Infer). The Python scripts are embedded, so the bot-onnx binary
+// runs them from anywhere.
 package bench
 
 import (

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
+	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
 // TrainSpec is one comparison of training throughput: bot-onnx's engine
@@ -64,6 +67,9 @@ type TrainSummary struct {
 	TorchPeakRSSMiB        float64    `json:"torch_peak_rss_mib,omitempty"`
 	TorchBestMemoryFormats []string   `json:"torch_best_memory_formats,omitempty"`
 	Ratio                  float64    `json:"ratio_to_torch,omitempty"`
+	// TorchMedians are the median images/s of each of the peer's
+	// configurations over the runs, in the order of each run's Torch.
+	TorchMedians []float64 `json:"-"`
 }
 
 // CompareTraining measures s. Each run times bot-onnx (at fp32 too with
@@ -127,6 +133,15 @@ func (s *TrainSummary) summarise() {
 	}
 	s.ImagesPerSecond, s.FP32ImagesPerSecond, s.BF16Speedup = Median(own), Median(fp32), Median(speedup)
 	s.TorchImagesPerSecond, s.Ratio = Median(torch), Median(ratio)
+	if len(s.Runs) > 0 {
+		for i := range s.Runs[0].Torch {
+			var rates []float64
+			for _, r := range s.Runs {
+				rates = append(rates, r.Torch[i].ImagesPerSecond)
+			}
+			s.TorchMedians = append(s.TorchMedians, Median(rates))
+		}
+	}
 }
 
 // Median returns the median of v (the mean of the middle two for an even
@@ -187,4 +202,93 @@ func PeakRSSMiB() float64 {
 // String describes the spec in one line, for progress and errors.
 func (s TrainSpec) String() string {
 	return fmt.Sprintf("%s-%s batch %d %s %s", s.Name, s.Variant, s.Batch, s.Input, s.Precision)
+}
+
+// TrainConfig is a training benchmark: a model of the zoo at a variant,
+// CHW input and class count, trained on random data beside the PyTorch
+// peer (CompareTraining) and, with Data, fed by the image-folder loader.
+type TrainConfig struct {
+	Model   string   // a models name, e.g. "resnet20"
+	Variant string   // A, B, C or D, in either case
+	Input   [3]int64 // C, H, W
+	Classes int      // 0: the model's default
+	Batch   int
+	// Precision of bot-onnx's convolutions and the peer's autocast.
+	Precision     kernel.Precision
+	Warmup, Steps int
+	Threads       int // bot-onnx's replicas, the peer's threads
+	Runs          int // repetitions of the comparison
+	Peer          bool
+	// Data, "folder:DIR", also measures the loader of DIR/train (decoding
+	// and the paper's augmentation) alone and feeding training, with
+	// Workers goroutines.
+	Data    string
+	Workers int
+	// Progress, if not nil, is called before each run of the comparison.
+	Progress func(run int, s TrainSpec)
+}
+
+// TrainResult is a training benchmark: the settings, the comparison's
+// runs and medians, and the loader's figures with Data; what `bench train
+// --json` prints.
+type TrainResult struct {
+	Model     string `json:"model"`
+	Variant   string `json:"variant"`
+	Batch     int    `json:"batch"`
+	Input     string `json:"input"`
+	Threads   int    `json:"threads"`
+	Precision string `json:"precision"`
+	CPU       string `json:"cpu,omitempty"`
+	ISA       string `json:"isa"`
+	TrainSummary
+	// With Data: the loader's rate alone, and training fed by it (the
+	// loader's waits included) with its workers sharing the cores.
+	Data                  string  `json:"data,omitempty"`
+	Workers               int     `json:"workers,omitempty"`
+	LoaderImagesPerSecond float64 `json:"loader_images_per_second,omitempty"`
+	FedImagesPerSecond    float64 `json:"fed_images_per_second,omitempty"`
+}
+
+// Train builds cfg's model and measures it. Refused settings come back as
+// *train.FieldError naming the TrainConfig field.
+func Train(ctx context.Context, cfg TrainConfig) (*TrainResult, error) {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"Steps", cfg.Steps}, {"Batch", cfg.Batch}, {"Threads", cfg.Threads}, {"Runs", cfg.Runs}} {
+		if f.v < 1 {
+			return nil, &train.FieldError{Field: f.name, Value: f.v, Want: "a positive count"}
+		}
+	}
+	dir := ""
+	if cfg.Data != "" {
+		var err error
+		if dir, err = loaderDir(cfg); err != nil {
+			return nil, err
+		}
+	}
+	c, h, w := cfg.Input[0], cfg.Input[1], cfg.Input[2]
+	m, _, err := tweaks.Build(models.Config{Model: cfg.Model, Classes: cfg.Classes, InChannels: int(c), Height: int(h), Width: int(w)}, cfg.Variant)
+	if err != nil {
+		return nil, err
+	}
+	spec := TrainSpec{Model: m, Name: cfg.Model, Variant: strings.ToUpper(cfg.Variant), Batch: cfg.Batch,
+		Input: fmt.Sprintf("%dx%dx%d", c, h, w), Classes: cfg.Classes, Precision: cfg.Precision, Warmup: cfg.Warmup, Steps: cfg.Steps,
+		Threads: cfg.Threads, Runs: cfg.Runs, Peer: cfg.Peer}
+	var progress func(int)
+	if cfg.Progress != nil {
+		progress = func(i int) { cfg.Progress(i, spec) }
+	}
+	sum, err := CompareTraining(spec, progress)
+	if err != nil {
+		return nil, err
+	}
+	res := &TrainResult{Model: spec.Name, Variant: spec.Variant, Batch: spec.Batch, Input: spec.Input, Threads: spec.Threads,
+		Precision: cfg.Precision.String(), CPU: kernel.CPUName(), ISA: kernel.HostFeatures().ISA(), TrainSummary: *sum}
+	if dir != "" {
+		if err := measureLoader(ctx, cfg, dir, spec, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }

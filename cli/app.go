@@ -76,6 +76,9 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// jsonFlag is the --json flag of a command that prints one JSON object.
+func jsonFlag() cli.Flag { return &cli.BoolFlag{Name: "json", Usage: "print one JSON object"} }
+
 // parseDims parses "3x224x224" into sizes; want is the number of
 // dimensions expected and what names them in errors.
 func parseDims(flag, s string, want int, form string) ([]int64, error) {

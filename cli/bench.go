@@ -1,44 +1,24 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/bench"
-	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/models"
-	"github.com/bot-onnx/bot-onnx/train"
-	"github.com/bot-onnx/bot-onnx/train/augment"
-	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
-	"github.com/bot-onnx/bot-onnx/tweaks"
 	"github.com/urfave/cli/v2"
 )
 
-// trainBench is what `bench train --json` prints: the comparison's
-// settings, its runs and medians, and the loader's figures with --data.
-type trainBench struct {
-	Model     string `json:"model"`
-	Variant   string `json:"variant"`
-	Batch     int    `json:"batch"`
-	Input     string `json:"input"`
-	Threads   int    `json:"threads"`
-	Precision string `json:"precision"`
-	CPU       string `json:"cpu,omitempty"`
-	ISA       string `json:"isa"`
-	bench.TrainSummary
-	// With --data: the loader's rate alone, and training fed by it (the
-	// loader's waits included) with its workers sharing the cores.
-	Data                  string  `json:"data,omitempty"`
-	Workers               int     `json:"workers,omitempty"`
-	LoaderImagesPerSecond float64 `json:"loader_images_per_second,omitempty"`
-	FedImagesPerSecond    float64 `json:"fed_images_per_second,omitempty"`
-}
+// trainBench is what `bench train --json` prints.
+type trainBench = bench.TrainResult
+
+// benchFieldFlags are bench train's flags by the bench.TrainConfig field
+// each sets.
+var benchFieldFlags = map[string]string{"Data": "--data", "Input": "--input", "Workers": "--workers",
+	"Steps": "--steps", "Batch": "--batch", "Threads": "--threads", "Runs": "--runs"}
 
 func benchCommand() *cli.Command {
 	return &cli.Command{
@@ -62,7 +42,7 @@ func benchCommand() *cli.Command {
 				&cli.StringFlag{Name: "data", Usage: "folder:DIR: also measure the loader (decode + the paper's augmentation of DIR/train) alone and feeding the trainer"},
 				&cli.IntFlag{Name: "workers", Value: runtime.NumCPU(), Usage: "loader goroutines with --data"},
 				&cli.StringFlag{Name: "peer", Value: "torch", Usage: "torch: also run Debian's PyTorch (/usr/bin/python3) on the same model, in NCHW and in channels_last; none"},
-				&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+				jsonFlag(),
 			},
 			Action: benchTrain,
 		}, inferCommand()},
@@ -84,32 +64,23 @@ func benchTrain(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--precision %q: expected fp32 or bf16", c.String("precision"))
 	}
-	m, _, err := tweaks.Build(models.Config{Model: c.String("model"), Classes: c.Int("classes"), InChannels: int(dims[0]), Height: int(dims[1]), Width: int(dims[2])}, c.String("variant"))
+	cfg := bench.TrainConfig{Model: c.String("model"), Variant: c.String("variant"), Input: [3]int64(dims), Classes: c.Int("classes"),
+		Batch: c.Int("batch"), Precision: precision, Warmup: c.Int("warmup"), Steps: c.Int("steps"), Threads: c.Int("threads"),
+		Runs: c.Int("runs"), Peer: c.String("peer") == "torch", Data: c.String("data"), Workers: c.Int("workers")}
+	if c.IsSet("data") && cfg.Data == "" {
+		return fmt.Errorf(`--data "": expected folder:DIR`)
+	}
+	if cfg.Runs > 1 {
+		cfg.Progress = func(i int, s bench.TrainSpec) { fmt.Fprintf(c.App.ErrWriter, "run %d/%d: %s\n", i+1, s.Runs, s) }
+	}
+	res, err := bench.Train(c.Context, cfg)
 	if err != nil {
-		return err
-	}
-	spec := bench.TrainSpec{Model: m, Name: c.String("model"), Variant: strings.ToUpper(c.String("variant")), Batch: c.Int("batch"),
-		Input: c.String("input"), Classes: c.Int("classes"), Precision: precision, Warmup: c.Int("warmup"), Steps: c.Int("steps"),
-		Threads: c.Int("threads"), Runs: c.Int("runs"), Peer: c.String("peer") == "torch"}
-	var progress func(int)
-	if spec.Runs > 1 {
-		progress = func(i int) { fmt.Fprintf(c.App.ErrWriter, "run %d/%d: %s\n", i+1, spec.Runs, spec) }
-	}
-	sum, err := bench.CompareTraining(spec, progress)
-	if err != nil {
-		return err
-	}
-	res := trainBench{Model: spec.Name, Variant: spec.Variant, Batch: spec.Batch, Input: spec.Input, Threads: spec.Threads,
-		Precision: precision.String(), CPU: kernel.CPUName(), ISA: kernel.HostFeatures().ISA(), TrainSummary: *sum}
-	if c.IsSet("data") {
-		if err := benchLoader(c, m, precision, &res, dims); err != nil {
-			return err
-		}
+		return inFlags(err, benchFieldFlags)
 	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, res)
 	}
-	printTrainBench(c.App.Writer, res)
+	printTrainBench(c.App.Writer, *res)
 	return nil
 }
 
@@ -153,82 +124,8 @@ func printTrainBench(w io.Writer, res trainBench) {
 		return
 	}
 	for i, first := range res.Runs[0].Torch {
-		var rates []float64
-		for _, r := range res.Runs {
-			rates = append(rates, r.Torch[i].ImagesPerSecond)
-		}
-		fmt.Fprintf(w, "PyTorch   %s %s %s, %d threads: %.1f images/s\n", first.Torch, first.MemoryFormat, first.Precision, first.Threads, bench.Median(rates))
+		fmt.Fprintf(w, "PyTorch   %s %s %s, %d threads: %.1f images/s\n", first.Torch, first.MemoryFormat, first.Precision, first.Threads, res.TorchMedians[i])
 	}
 	fmt.Fprintf(w, "PyTorch   peak RSS %.0f MiB\n", res.TorchPeakRSSMiB)
 	fmt.Fprintf(w, "ratio     %.2f× PyTorch's faster configuration (%s)\n", res.Ratio, strings.Join(slices.Compact(slices.Sorted(slices.Values(res.TorchBestMemoryFormats))), ", "))
-}
-
-// benchLoader measures the image-folder loader of --data alone, then
-// training steps fed by it, into res.
-func benchLoader(c *cli.Context, m *graph.Model, precision kernel.Precision, res *trainBench, dims []int64) error {
-	dir, ok := strings.CutPrefix(c.String("data"), "folder:")
-	if !ok || dir == "" {
-		return fmt.Errorf("--data %q: expected folder:DIR", c.String("data"))
-	}
-	if dims[1] != dims[2] || (dims[0] != 1 && dims[0] != 3) {
-		return fmt.Errorf("--input %s: image folders feed square 1- or 3-channel inputs", c.String("input"))
-	}
-	if c.Int("workers") < 1 {
-		return fmt.Errorf("--workers must be positive, found %d", c.Int("workers"))
-	}
-	opts := augment.DefaultTrainOptions(int(dims[1]))
-	if dims[0] == 1 {
-		opts.Channels, opts.Lighting, opts.Mean, opts.Std = 1, false, []float64{117}, []float64{58}
-	}
-	pipe, err := augment.NewTrain(opts)
-	if err != nil {
-		return err
-	}
-	set, err := data.Folder(filepath.Join(dir, "train"), data.FolderOptions{Transform: pipe, Seed: 1})
-	if err != nil {
-		return err
-	}
-	batch, workers, steps := c.Int("batch"), c.Int("workers"), c.Int("steps")
-	if set.Len() < batch {
-		return fmt.Errorf("--data %s: %d training images, fewer than one batch of %d", dir, set.Len(), batch)
-	}
-	res.Data, res.Workers = c.String("data"), workers
-	if res.LoaderImagesPerSecond, err = train.LoaderRate(c.Context, set, batch, workers, steps); err != nil {
-		return err
-	}
-	loader, err := data.NewLoader(set, data.LoaderConfig{BatchSize: batch, Shuffle: true, Seed: 2, DropLast: true, Workers: workers})
-	if err != nil {
-		return err
-	}
-	var (
-		it    *data.Iter
-		epoch int
-	)
-	defer func() {
-		if it != nil {
-			it.Close()
-		}
-	}()
-	next := func() (*data.Batch, error) {
-		for {
-			if it == nil {
-				if it, err = loader.Epoch(c.Context, epoch, 0); err != nil {
-					return nil, err
-				}
-				epoch++
-			}
-			b, err := it.Next()
-			if !errors.Is(err, io.EOF) {
-				return b, err
-			}
-			it.Close()
-			it = nil
-		}
-	}
-	times, err := train.StepTimes(m, batch, c.Int("threads"), precision, c.Int("warmup"), steps, next)
-	if err != nil {
-		return err
-	}
-	res.FedImagesPerSecond = float64(batch) / train.Median(times).Seconds()
-	return nil
 }

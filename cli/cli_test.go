@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/ort"
@@ -31,13 +32,13 @@ func TestBuildThenInspectJSON(t *testing.T) {
 		t.Fatalf("inspect: exit %d: %s", code, stderr)
 	}
 	var got struct {
-		Params  int64          `json:"params"`
-		MACs    int64          `json:"macs"`
-		Ops     map[string]int `json:"ops"`
-		Opset   int64          `json:"opset"`
-		Valid   bool           `json:"valid"`
-		Inputs  []tensorInfo   `json:"inputs"`
-		Outputs []tensorInfo   `json:"outputs"`
+		Params  int64              `json:"params"`
+		MACs    int64              `json:"macs"`
+		Ops     map[string]int     `json:"ops"`
+		Opset   int64              `json:"opset"`
+		Valid   bool               `json:"valid"`
+		Inputs  []graph.TensorInfo `json:"inputs"`
+		Outputs []graph.TensorInfo `json:"outputs"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("inspect --json printed %q: %v", stdout, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/urfave/cli/v2"
 )
 
@@ -47,7 +48,7 @@ func exportCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the verification input"},
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads for the verification (0: its default)"},
 			&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so for the verification"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			jsonFlag(),
 		},
 		Action: runExport,
 	}
@@ -66,16 +67,11 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	out := c.String("output")
-	if same(src, out) {
+	res, err := export.FromPath(src, out, opts)
+	if errors.Is(err, export.ErrOutputIsSource) {
 		return fmt.Errorf("export: -o %s names the source model itself; write the export elsewhere", out)
-	}
-	m, err := graph.Load(src)
-	if err != nil {
+	} else if err != nil {
 		return err
-	}
-	res, err := export.File(m, out, opts)
-	if err != nil {
-		return fmt.Errorf("export %s: %w", src, err)
 	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, exportResult{Source: src, Result: res})
@@ -141,18 +137,11 @@ func sourceModel(arg string) (string, error) {
 	if !info.IsDir() {
 		return arg, nil
 	}
-	path := filepath.Join(arg, "model.onnx")
+	path := filepath.Join(arg, train.ModelFile)
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("export: run folder %s has no model.onnx (expected the model `bot-onnx train --out %s` writes)", arg, arg)
 	}
 	return path, nil
-}
-
-// same reports whether two paths name one file.
-func same(a, b string) bool {
-	x, errA := os.Stat(a)
-	y, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(x, y)
 }
 
 // printExport writes the human summary of an export.

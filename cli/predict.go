@@ -3,10 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/urfave/cli/v2"
@@ -21,6 +18,18 @@ func runtimeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0: ONNX Runtime's default)"},
 		&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (else $" + ort.LibraryEnv + ", the set-up cache, the system's)"},
 	}
+}
+
+// runtimeFlagsWithThreads are runtimeFlags with --threads defaulting to
+// value and described by usage.
+func runtimeFlagsWithThreads(value int, usage string) []cli.Flag {
+	flags := runtimeFlags()
+	for i, f := range flags {
+		if f.Names()[0] == "threads" {
+			flags[i] = &cli.IntFlag{Name: "threads", Value: value, Usage: usage}
+		}
+	}
+	return flags
 }
 
 // runtimeOptions reads runtimeFlags.
@@ -84,7 +93,7 @@ func predictCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Usage: "input shape NxCxHxW (default: the model's, with dynamic sizes set to 1)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the random input (standard normal values)"},
 			&cli.IntFlag{Name: "runs", Value: 5, Usage: "timed runs after one warm-up run; the median is reported"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			jsonFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			if c.Int("runs") < 1 {
@@ -138,60 +147,17 @@ func predict(c *cli.Context, sess *ort.Session, path string) (prediction, error)
 	}
 	p := prediction{Model: path, Provider: string(sess.Provider()), Fallback: sess.Fallback(),
 		InputName: in.Name, InputShape: shape, OutputName: outs[0].Name, Runs: c.Int("runs")}
-	y, times, err := timeRuns(sess, randomInput(shape, c.Uint64("seed")), 1, p.Runs)
+	tm, err := sess.Time(ort.RandomInput(shape, c.Uint64("seed")), 1, p.Runs)
 	if err != nil {
 		return p, err
 	}
-	p.OutputShape = y[0].Shape
-	p.First = y[0].Data[:min(5, len(y[0].Data))]
-	p.LatenciesMS = milliseconds(times)
-	sorted := slices.Sorted(slices.Values(p.LatenciesMS))
-	p.LatencyMS = sorted[len(sorted)/2]
+	y := tm.Outputs[0]
+	p.OutputShape, p.First = y.Shape, y.Data[:min(5, len(y.Data))]
+	p.LatenciesMS, p.LatencyMS = tm.Milliseconds(), tm.MedianMilliseconds()
 	if p.LatencyMS > 0 && len(shape) > 0 {
 		p.ImagesPerS = float64(shape[0]) / (p.LatencyMS / 1000)
 	}
 	return p, nil
-}
-
-// randomInput returns a tensor of the given shape filled with standard
-// normal values drawn from PCG seeded with seed: the same input every run.
-func randomInput(shape []int64, seed uint64) ort.Tensor {
-	rng := rand.New(rand.NewPCG(seed, 0))
-	x := ort.Tensor{Shape: shape, Data: make([]float32, prodInt(shape))}
-	for i := range x.Data {
-		x.Data[i] = float32(rng.NormFloat64())
-	}
-	return x
-}
-
-// timeRuns runs sess on x warmup times, then runs times timed, and returns
-// the outputs of the first run and the timed runs' latencies.
-func timeRuns(sess *ort.Session, x ort.Tensor, warmup, runs int) ([]ort.Tensor, []time.Duration, error) {
-	var first []ort.Tensor
-	var times []time.Duration
-	for run := -warmup; run < runs; run++ {
-		start := time.Now()
-		y, err := sess.Run(x)
-		if err != nil {
-			return nil, nil, err
-		}
-		if run >= 0 {
-			times = append(times, time.Since(start))
-		}
-		if first == nil {
-			first = y
-		}
-	}
-	return first, times, nil
-}
-
-// milliseconds converts durations to milliseconds, to the microsecond.
-func milliseconds(ds []time.Duration) []float64 {
-	out := make([]float64, len(ds))
-	for i, d := range ds {
-		out[i] = float64(d.Microseconds()) / 1000
-	}
-	return out
 }
 
 // exampleDims writes a model's input shape as a --input example, with 1
@@ -202,12 +168,4 @@ func exampleDims(shape []int64) string {
 		parts[i] = fmt.Sprint(max(d, 1))
 	}
 	return strings.Join(parts, "x")
-}
-
-func prodInt(dims []int64) int64 {
-	n := int64(1)
-	for _, d := range dims {
-		n *= d
-	}
-	return n
 }
