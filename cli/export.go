@@ -11,6 +11,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/urfave/cli/v2"
 )
@@ -165,7 +166,7 @@ func printExport(w io.Writer, src string, res *export.Result) {
 		fmt.Fprintf(w, "  output %-13s %-7s %s%s\n", v.Name, v.Type, v.Shape, note)
 	}
 	if f := res.Fold; f != nil {
-		fmt.Fprintf(w, "folded %d BatchNormalization %s into the preceding Conv; %d kept\n", f.Folded, plural(f.Folded, "node", "nodes"), len(f.Kept))
+		fmt.Fprintf(w, "folded %d BatchNormalization %s into the preceding Conv; %d kept\n", f.Folded, report.Plural(f.Folded, "node", "nodes"), len(f.Kept))
 		for _, k := range f.Kept {
 			fmt.Fprintf(w, "  kept %s\n", k)
 		}

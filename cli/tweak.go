@@ -87,16 +87,9 @@ func printReports(c *cli.Context, reports []tweaks.Report) {
 			fmt.Fprintf(c.App.Writer, "pass %s: %s\n", r.Pass, r.Note)
 			continue
 		}
-		fmt.Fprintf(c.App.Writer, "pass %s: %d %s\n", r.Pass, len(r.Changes), plural(len(r.Changes), "change", "changes"))
+		fmt.Fprintf(c.App.Writer, "pass %s: %d %s\n", r.Pass, len(r.Changes), report.Plural(len(r.Changes), "change", "changes"))
 		for _, ch := range r.Changes {
 			fmt.Fprintf(c.App.Writer, "  %-9s %s\n", ch.Block, ch.What)
 		}
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 )
 
 // fp16Ops are the operators ToFloat16 converts: every float input and
@@ -40,7 +41,7 @@ func ToFloat16(m *graph.Model) error {
 	}
 	if len(refused) > 0 {
 		return fmt.Errorf("fp16: no float16 conversion for %s (%d %s): the float16 export handles %s",
-			strings.Join(refused[:min(3, len(refused))], ", "), len(refused), plural(len(refused), "node", "nodes"), opList(fp16Ops))
+			strings.Join(refused[:min(3, len(refused))], ", "), len(refused), report.Plural(len(refused), "node", "nodes"), opList(fp16Ops))
 	}
 	inits := make([]*onnx.TensorProto, len(g.GetInitializer()))
 	for i, t := range g.GetInitializer() {
@@ -121,11 +122,4 @@ func opList(ops map[string]bool) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

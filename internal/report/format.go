@@ -27,6 +27,14 @@ func Thousands(n int64) string {
 	return b.String()
 }
 
+// Plural picks the word for n things: one when n is 1, else many.
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // WriteJSON saves v as indented JSON at path, whole or not at all, so
 // that an interrupted run never leaves a half-written results file.
 func WriteJSON(path string, v any) error {
