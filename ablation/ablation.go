@@ -80,7 +80,10 @@ type Config struct {
 	// refinements ([Recipe]); Model, Out and Resume are set per run.
 	Base train.Config
 	// Student and Teacher are the architectures; both are built once with
-	// Seed so that every step starts from the same weights.
+	// Seed so that every step starts from the same weights. A Student
+	// without an input size takes the data set's images
+	// ([train.ImageShape]); a Teacher without a Model is the Student's
+	// configuration with [DefaultTeacher].
 	Student, Teacher models.Config
 	Variant          string // A, B, C or D, applied to both
 	// MixupOffEpochs is passed to the mixup steps.
@@ -143,6 +146,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Out, studentFile)); err == nil && !cfg.Resume {
 		return nil, &train.FieldError{Field: "Out", Value: cfg.Out, Want: "a folder without a study, or Resume to continue the study it holds already", With: []string{"Resume"}}
+	}
+	if err := cfg.fillModels(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
@@ -213,6 +219,42 @@ func StepNames() []string {
 // buildModel builds arch as variant and saves it to path, or, when path
 // exists from an earlier start of the study, checks that it is the same
 // model.
+// DefaultTeacher is the teacher for student's layout: a deeper model of
+// the same zoo, resnet56 for the CIFAR layout and resnet152 (the paper's
+// teacher) for ImageNet's.
+func DefaultTeacher(student models.Arch) string {
+	if student.CIFAR {
+		return "resnet56"
+	}
+	return "resnet152"
+}
+
+// fillModels gives the student the data set's input when it has none and
+// the teacher its defaults, and refuses a teacher whose layout is not the
+// student's (distillation compares their logits on the same images).
+func (cfg *Config) fillModels() error {
+	arch, err := models.Lookup(cfg.Student.Model)
+	if err != nil {
+		return &train.FieldError{Field: "Student.Model", Value: cfg.Student.Model, Err: err}
+	}
+	if s := &cfg.Student; s.InChannels == 0 && s.Height == 0 && s.Width == 0 {
+		s.InChannels, s.Height, s.Width = train.ImageShape(cfg.Base.Data.Set)
+	}
+	if cfg.Teacher.Model == "" {
+		cfg.Teacher = cfg.Student
+		cfg.Teacher.Model = DefaultTeacher(arch)
+	}
+	t, err := models.Lookup(cfg.Teacher.Model)
+	if err != nil {
+		return &train.FieldError{Field: "Teacher.Model", Value: cfg.Teacher.Model, Err: err}
+	}
+	if t.CIFAR != arch.CIFAR {
+		return &train.FieldError{Field: "Teacher.Model", Value: cfg.Teacher.Model,
+			Want: fmt.Sprintf("a model of the student's layout (%s)", cfg.Student.Model), With: []string{"Student.Model"}}
+	}
+	return nil
+}
+
 func buildModel(arch models.Config, variant, path string) (string, error) {
 	if _, err := tweaks.ForVariant(variant); err != nil {
 		return "", &train.FieldError{Field: "Variant", Value: variant, Err: err}

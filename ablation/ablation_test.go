@@ -211,3 +211,55 @@ func TestTrainStepWithoutMetrics(t *testing.T) {
 		t.Errorf("a finished step without its metrics: %v", err)
 	}
 }
+
+// TestFillModels: a student without an input takes its data set's images
+// and a teacher without a model is the student's deeper relative of the
+// same layout; a teacher of the other layout is refused by field.
+func TestFillModels(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		set              string
+		student, teacher models.Config
+		wantStudent      models.Config
+		wantTeacher      string
+		refused          string
+	}{
+		{"fashion-mnist", "fashion-mnist", models.Config{Model: "resnet20", Classes: 10}, models.Config{},
+			models.Config{Model: "resnet20", Classes: 10, InChannels: 1, Height: 28, Width: 28}, "resnet56", ""},
+		{"cifar10 with a directory", "cifar10:/tmp/c", models.Config{Model: "resnet20"}, models.Config{},
+			models.Config{Model: "resnet20", InChannels: 3, Height: 32, Width: 32}, "resnet56", ""},
+		{"folder, ImageNet layout", "folder:/d", models.Config{Model: "resnet18"}, models.Config{},
+			models.Config{Model: "resnet18", InChannels: 3, Height: 224, Width: 224}, "resnet152", ""},
+		{"input given", "mnist", models.Config{Model: "resnet20", InChannels: 3, Height: 32, Width: 32}, models.Config{Model: "resnet32"},
+			models.Config{Model: "resnet20", InChannels: 3, Height: 32, Width: 32}, "resnet32", ""},
+		{"teacher of another layout", "mnist", models.Config{Model: "resnet20"}, models.Config{Model: "resnet50"}, models.Config{}, "", "Teacher.Model"},
+		{"unknown student", "mnist", models.Config{Model: "resnet21"}, models.Config{}, models.Config{}, "", "Student.Model"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Student: tc.student, Teacher: tc.teacher}
+			cfg.Base.Data.Set = tc.set
+			err := cfg.fillModels()
+			if tc.refused != "" {
+				var fe *train.FieldError
+				if !errors.As(err, &fe) || fe.Field != tc.refused {
+					t.Fatalf("error %v, want a FieldError on %s", err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Student != tc.wantStudent {
+				t.Errorf("student %+v, want %+v", cfg.Student, tc.wantStudent)
+			}
+			want := cfg.Student
+			want.Model = tc.wantTeacher
+			if tc.teacher.Model != "" {
+				want = tc.teacher
+			}
+			if cfg.Teacher != want {
+				t.Errorf("teacher %+v, want %+v", cfg.Teacher, want)
+			}
+		})
+	}
+}

@@ -90,43 +90,23 @@ func ablateCommand() *cli.Command {
 	}
 }
 
-// ablateModels reads the student's and the teacher's architectures.
+// ablateModels reads the student's architecture and the teacher's name;
+// ablation fills what they leave out (the input, the teacher's defaults).
 func ablateModels(c *cli.Context) (student, teacher models.Config, err error) {
-	arch, err := models.Lookup(c.String("model"))
-	if err != nil {
-		return student, teacher, err
-	}
-	input := c.String("input")
-	if input == "" {
-		switch name, _, _ := strings.Cut(c.String("data"), ":"); name {
-		case "mnist", "fashion-mnist":
-			input = "1x28x28"
-		case "cifar10":
-			input = "3x32x32"
-		default:
-			input = "3x224x224"
-		}
-	}
-	dims, err := parseDims("input", input, 3, "1x28x28")
-	if err != nil {
-		return student, teacher, err
-	}
 	if c.Int("classes") < 1 || (c.IsSet("width") && c.Int("width") < 1) {
 		return student, teacher, fmt.Errorf("--classes and --width must be positive, found %d and %d", c.Int("classes"), c.Int("width"))
 	}
-	student = models.Config{Model: c.String("model"), Classes: c.Int("classes"), InChannels: int(dims[0]), Height: int(dims[1]), Width: int(dims[2]),
-		BaseWidth: c.Int("width"), Seed: c.Uint64("seed")}
-	teacher = student
-	if teacher.Model = c.String("teacher-model"); teacher.Model == "" {
-		teacher.Model = "resnet152"
-		if arch.CIFAR {
-			teacher.Model = "resnet56"
+	student = models.Config{Model: c.String("model"), Classes: c.Int("classes"), BaseWidth: c.Int("width"), Seed: c.Uint64("seed")}
+	if c.IsSet("input") {
+		dims, err := parseDims("input", c.String("input"), 3, "1x28x28")
+		if err != nil {
+			return student, teacher, err
 		}
+		student.InChannels, student.Height, student.Width = int(dims[0]), int(dims[1]), int(dims[2])
 	}
-	if t, err := models.Lookup(teacher.Model); err != nil {
-		return student, teacher, fmt.Errorf("--teacher-model: %w", err)
-	} else if t.CIFAR != arch.CIFAR {
-		return student, teacher, fmt.Errorf("--teacher-model %s: expected a model of the student's layout (%s)", teacher.Model, c.String("model"))
+	if c.IsSet("teacher-model") {
+		teacher = student
+		teacher.Model = c.String("teacher-model")
 	}
 	return student, teacher, nil
 }

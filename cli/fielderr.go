@@ -57,7 +57,7 @@ var ablateFieldFlags = map[string]string{
 	"MixupOffEpochs": "--mixup-off-epochs", "Recipe.MixupOffEpochs": "--mixup-off-epochs",
 	"Recipe.Distill.T": "--temperature", "Recipe.Distill.Hard": "--hard-weight", "Recipe.Distill.Soft": "--distill-weight",
 	"Seed": "--seed", "Engine.Threads": "--threads", "Engine.TeacherLib": "--ort-lib",
-	"Steps": "--steps", "Variant": "--variant", "Out": "--out", "Resume": "--resume",
+	"Steps": "--steps", "Variant": "--variant", "Student.Model": "--model", "Teacher.Model": "--teacher-model", "Out": "--out", "Resume": "--resume",
 }
 
 // scheduleFieldFlags are schedule's flags by the train.Schedule field each sets.

@@ -20,6 +20,20 @@ const (
 	SegmentationDataSets = "mnist-seg"
 )
 
+// ImageShape is the channels, height and width of set's images, which a
+// model built for set takes: 1×28×28 for MNIST and Fashion-MNIST, 3×32×32
+// for CIFAR-10, and ImageNet's 3×224×224 for folders, whose images are
+// cropped to the model's size whatever their own.
+func ImageShape(set string) (c, h, w int) {
+	switch name, _, _ := strings.Cut(set, ":"); name {
+	case "mnist", "fashion-mnist":
+		return 1, 28, 28
+	case "cifar10":
+		return 3, 32, 32
+	}
+	return 3, 224, 224
+}
+
 // Splits is a data set opened for a model: its training and test splits,
 // fitted to the model's input and normalised. A classification set fills
 // Train and Test, a set labelled per pixel DenseTrain and DenseTest.
