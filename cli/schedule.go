@@ -14,21 +14,13 @@ func scheduleCommand() *cli.Command {
 		Name:      "schedule",
 		Usage:     "print the learning rate of every step, as the trainer computes it",
 		UsageText: "bot-onnx schedule --epochs 120 --batch 1024 --lr 0.1 [--linear-scaling] [--warmup-epochs 5] [--lr-mode cosine|step] [--lr-steps 30,60,90] [--lr-factor 0.1] --steps-per-epoch N [--csv] [--png out.png]",
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "epochs", Value: 120},
-			&cli.IntFlag{Name: "batch", Value: 256},
-			&cli.Float64Flag{Name: "lr", Value: 0.1, Usage: "base learning rate"},
-			&cli.BoolFlag{Name: "linear-scaling", Usage: "scale the learning rate by batch/256"},
-			&cli.IntFlag{Name: "warmup-epochs"},
-			&cli.StringFlag{Name: "lr-mode", Value: "step", Usage: "step or cosine"},
-			&cli.StringFlag{Name: "lr-steps", Usage: "epochs at which the step schedule decays, e.g. 30,60,90"},
-			&cli.Float64Flag{Name: "lr-factor", Value: 0.1},
+		Flags: append(scheduleFlags(120, 256, 0.1, "30,60,90"),
 			&cli.IntFlag{Name: "steps-per-epoch", Required: true, Usage: "batches per epoch (training images / batch)"},
 			&cli.BoolFlag{Name: "csv", Usage: "print step,epoch,lr for every step (else one line per epoch)"},
 			&cli.StringFlag{Name: "png", Usage: "also plot the learning rate per step into this PNG file"},
-		},
+		),
 		Action: func(c *cli.Context) error {
-			cosine, steps, err := scheduleFlags(c)
+			cosine, steps, err := readSchedule(c)
 			if err != nil {
 				return err
 			}

@@ -44,15 +44,7 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "val-crop-ratio", Value: augment.DefaultCropRatio, Usage: "folders: validation images resized to size/ratio on the shorter side, then centre-cropped"},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "folders: skip image files that do not decode, with a warning and a count (default: stop at the first)"},
 			&cli.IntFlag{Name: "workers", Usage: "goroutines decoding and augmenting ahead of the trainer (default: one per core for folders, 1 otherwise)"},
-			&cli.IntFlag{Name: "epochs", Value: 1},
 			&cli.IntFlag{Name: "train-limit", Usage: "train on this many training examples drawn once with --seed (0: all)"},
-			&cli.IntFlag{Name: "batch", Value: 128},
-			&cli.Float64Flag{Name: "lr", Value: 0.1, Usage: "base learning rate"},
-			&cli.StringFlag{Name: "lr-mode", Value: "step", Usage: "learning-rate schedule: step, or cosine (per batch, after warmup)"},
-			&cli.StringFlag{Name: "lr-steps", Usage: "epochs at which the step schedule decays, e.g. 30,60,90"},
-			&cli.Float64Flag{Name: "lr-factor", Value: 0.1, Usage: "decay factor of the step schedule"},
-			&cli.IntFlag{Name: "warmup-epochs", Usage: "linear warmup from 0 over this many epochs, counted in batches"},
-			&cli.BoolFlag{Name: "linear-scaling", Usage: "scale the learning rate by batch/256"},
 			&cli.Float64Flag{Name: "wd", Value: ablation.Paper.WeightDecay, Usage: "weight decay (L2 term of the gradient)"},
 			&cli.BoolFlag{Name: "no-wd-bias", Usage: "no weight decay on rank-1 parameters (biases, BatchNorm γ and β)"},
 			&cli.Float64Flag{Name: "momentum", Value: ablation.Paper.Momentum, Usage: "Nesterov momentum (LARS: heavy-ball momentum)"},
@@ -75,7 +67,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
 			memoryLimitFlag(),
-		}, canvasFlags()...),
+		}, slices.Concat(scheduleFlags(1, 128, 0.1, "30,60,90"), canvasFlags())...),
 		Action: func(c *cli.Context) error {
 			cfg, err := trainConfig(c)
 			if err != nil {
@@ -118,7 +110,7 @@ func trainConfig(c *cli.Context) (train.Config, error) {
 	if err := dependentFlags(c); err != nil {
 		return train.Config{}, err
 	}
-	cosine, steps, err := scheduleFlags(c)
+	cosine, steps, err := readSchedule(c)
 	if err != nil {
 		return train.Config{}, err
 	}
@@ -185,8 +177,24 @@ func memoryLimitFrom(c *cli.Context) (int64, error) {
 	return n, nil
 }
 
-// scheduleFlags reads --lr-mode and --lr-steps.
-func scheduleFlags(c *cli.Context) (cosine bool, steps []int, err error) {
+// scheduleFlags are the flags of a learning-rate schedule, which train,
+// transfer and schedule share; the defaults and the example of --lr-steps
+// are each command's.
+func scheduleFlags(epochs, batch int, lr float64, stepsExample string) []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "epochs", Value: epochs, Usage: "passes over the training set"},
+		&cli.IntFlag{Name: "batch", Value: batch, Usage: "images a step"},
+		&cli.Float64Flag{Name: "lr", Value: lr, Usage: "base learning rate"},
+		&cli.StringFlag{Name: "lr-mode", Value: "step", Usage: "learning-rate schedule: step, or cosine (per batch, after warmup)"},
+		&cli.StringFlag{Name: "lr-steps", Usage: "epochs at which the step schedule decays, e.g. " + stepsExample},
+		&cli.Float64Flag{Name: "lr-factor", Value: 0.1, Usage: "decay factor of the step schedule"},
+		&cli.IntFlag{Name: "warmup-epochs", Usage: "linear warmup from 0 over this many epochs, counted in batches"},
+		&cli.BoolFlag{Name: "linear-scaling", Usage: "scale the learning rate by batch/256"},
+	}
+}
+
+// readSchedule reads --lr-mode and --lr-steps.
+func readSchedule(c *cli.Context) (cosine bool, steps []int, err error) {
 	switch mode := c.String("lr-mode"); mode {
 	case "step":
 	case "cosine":

@@ -128,7 +128,7 @@ func transferConfigFrom(c *cli.Context) (transfer.Config, error) {
 	if c.Bool("freeze-backbone") && c.IsSet("backbone-lr-mult") {
 		return cfg, errors.New("--backbone-lr-mult has no effect with --freeze-backbone (a frozen backbone does not train)")
 	}
-	cosine, steps, err := scheduleFlags(c)
+	cosine, steps, err := readSchedule(c)
 	if err != nil {
 		return cfg, err
 	}
