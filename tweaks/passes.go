@@ -258,24 +258,17 @@ func checkD(r *structure.ResNet) (string, error) {
 }
 
 func rewriteD(r *structure.ResNet, m *graph.Model, _ *rand.Rand) ([]Change, error) {
-	shapes, err := graph.InferShapes(m)
-	if err != nil {
-		return nil, err
-	}
 	b := graph.Edit(m.GetGraph(), nil)
 	var changes []Change
 	for _, blk := range stridedProjections(r) {
 		sc := blk.Shortcut
 		s := ints2(sc, "strides", 1)
 		x := sc.GetInput()[0]
+		// End padding of stride−1, excluded from the count, gives ceil_mode's
+		// result at every size: an odd size gets the main path's ceil(n/s)
+		// rows, and at a multiple of s no window reaches the padding. So the
+		// pool is right whatever size the model is later run or exported at.
 		end := [2]int64{s[0] - 1, s[1] - 1}
-		if shape := shapes[x]; len(shape) == 4 {
-			for i := range end {
-				if d := shape[i+2]; d.Known() && d.Size%s[i] == 0 {
-					end[i] = 0
-				}
-			}
-		}
 		name := sc.GetName() + ".pool"
 		if sc.GetName() == "" {
 			name = "shortcut.pool"
@@ -284,10 +277,8 @@ func rewriteD(r *structure.ResNet, m *graph.Model, _ *rand.Rand) ([]Change, erro
 		pooled := b.AveragePool(name, x, graph.PoolAttrs{Kernel: s, Stride: s, Pads: [4]int64{0, 0, end[0], end[1]}})
 		graph.ReplaceInput(sc, x, pooled)
 		graph.SetAttr(sc, graph.AttrInts("strides", 1, 1))
-		what := fmt.Sprintf("average pool %d×%d stride %d (count_include_pad=0) inserted before the 1×1 projection %q, now stride 1", s[0], s[1], s[0], sc.GetName())
-		if end != [2]int64{} {
-			what += fmt.Sprintf("; end padding %v where the size is odd or unknown, as ceil_mode=1", end)
-		}
+		what := fmt.Sprintf("average pool %d×%d stride %d (count_include_pad=0, end padding %v as ceil_mode=1) inserted before the 1×1 projection %q, now stride 1",
+			s[0], s[1], s[0], end, sc.GetName())
 		changes = append(changes, Change{blk.Label, what})
 	}
 	return changes, nil
