@@ -2,9 +2,11 @@ package export
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/structure"
 )
 
 // setInputShape declares the input's batch (symbolic "batch", or
@@ -28,11 +30,41 @@ func setInputShape(m *graph.Model, opts Options) error {
 	case opts.InputSize != nil:
 		s[2], s[3] = graph.Dim{Size: opts.InputSize[0]}, graph.Dim{Size: opts.InputSize[1]}
 	}
+	if opts.DynamicSize || opts.InputSize != nil {
+		padShortcutPools(g)
+	}
 	g.Input[0] = graph.ValueInfo(in.GetName(), graph.Float, s)
 	if _, err := graph.InferShapes(m); err != nil {
 		return fmt.Errorf("input shape %v does not fit the network: %w", s, err)
 	}
 	return nil
+}
+
+// padShortcutPools gives each ResNet-D shortcut pool without padding an
+// end padding of stride−1, excluded from its count: ceil_mode's result.
+// A model tweaked at a size whose stages are all even (224) may have been
+// written without it, and at another size an odd stage would make the
+// shortcut one row shorter than the main path's strided conv, so that the
+// block's Add fails. At sizes that divide by the stride no window reaches
+// the padding, so the model's outputs there do not change. A graph that is
+// not a ResNet has no such pools and is left as it is.
+func padShortcutPools(g *onnx.GraphProto) {
+	r, err := structure.Find(g)
+	if err != nil {
+		return
+	}
+	for _, b := range r.Blocks {
+		p := b.Pool
+		if p == nil || graph.StringAttr(p, "auto_pad", "NOTSET") != "NOTSET" || graph.IntAttr(p, "ceil_mode", 0) != 0 || graph.IntAttr(p, "count_include_pad", 0) != 0 {
+			continue
+		}
+		k, stride := graph.IntsAttr(p, "kernel_shape", nil), graph.IntsAttr(p, "strides", nil)
+		pads := graph.IntsAttr(p, "pads", []int64{0, 0, 0, 0})
+		if len(k) != 2 || !slices.Equal(k, stride) || !slices.Equal(pads, []int64{0, 0, 0, 0}) {
+			continue
+		}
+		graph.SetAttr(p, graph.AttrInts("pads", 0, 0, stride[0]-1, stride[1]-1))
+	}
 }
 
 // minIRVersion is the IR version that came with each opset newer than

@@ -27,8 +27,7 @@ exports have opset 17 and a dynamic batch axis on `input` and `logits`. The
 trace input is 1 x 3 x 224 x 224: the batch axis stays dynamic, but the graph
 input declares the spatial size 224 x 224 (ONNX Runtime then refuses other
 sizes). 224 is the size the stem's strides were designed for, so static shape
-inference sees the usual 112/56/28/14/7 feature maps and pass D's pools need
-no padding. The ops themselves hold no spatial size (torchvision ends with
+inference sees the usual 112/56/28/14/7 feature maps. The ops themselves hold no spatial size (torchvision ends with
 AdaptiveAvgPool2d, exported as GlobalAveragePool).
 
 With torch 1.13 the folded export has no Identity nodes for these models
