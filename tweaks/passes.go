@@ -3,6 +3,7 @@ package tweaks
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
@@ -285,10 +286,28 @@ func rewriteD(r *structure.ResNet, m *graph.Model, _ *rand.Rand) ([]Change, erro
 }
 
 // features tells which of the paper's tweaks a structure has.
-type features struct{ b, c, d bool }
+type features struct {
+	b, c, d bool
+	// noB and noC mark a tweak that does not exist for the architecture:
+	// B for basic blocks, whose stride is on a 3×3 conv from the start, and
+	// C for the CIFAR stem, a single 3×3 stride-1 conv.
+	noB, noC bool
+}
 
 func featuresOf(r *structure.ResNet) features {
-	f := features{b: len(stridedBottlenecks(r)) == 0, c: r.StemErr == nil}
+	var f features
+	f.noB = !slices.ContainsFunc(r.Blocks, func(b *structure.Block) bool { return len(b.Main) == 3 })
+	f.b = !f.noB && len(stridedBottlenecks(r)) == 0
+	if convs := r.Stem.Convs; r.StemErr == nil && len(convs) > 0 {
+		small := true
+		for _, c := range convs {
+			if k, err := r.Kernel(c); err != nil || k[0] > 3 || k[1] > 3 {
+				small = false
+			}
+		}
+		f.c = small && len(convs) > 1
+		f.noC = small && len(convs) == 1 && ints2(convs[0], "strides", 1) == one && r.Stem.MaxPool == nil
+	}
 	for _, b := range r.Blocks {
 		if b.Pool != nil {
 			f.d = true
@@ -297,11 +316,6 @@ func featuresOf(r *structure.ResNet) features {
 	for _, b := range r.Blocks {
 		if b.Shortcut != nil && ints2(b.Shortcut, "strides", 1) != one {
 			f.d = false
-		}
-	}
-	for _, c := range r.Stem.Convs {
-		if k, err := r.Kernel(c); err != nil || k[0] > 3 || k[1] > 3 {
-			f.c = false
 		}
 	}
 	return f

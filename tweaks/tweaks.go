@@ -171,7 +171,7 @@ func Apply(m *graph.Model, passes []Pass, opts Options) (*graph.Model, []Report,
 		names[i] = string(p)
 	}
 	out.SetMetadata(MetaTweaks, strings.Join(names, ","))
-	out.SetMetadata(models.MetaVariant, variantName(featuresOf(final)))
+	out.SetMetadata(models.MetaVariant, variantName(featuresOf(final), slices.Concat(passes, applied)))
 	return out, reports, nil
 }
 
@@ -187,10 +187,16 @@ func appliedPasses(m *graph.Model) []Pass {
 	return passes
 }
 
-// variantName names a structure with the paper's letters: D when it has
-// B's strides, C's stem and D's pooled shortcuts, C for B + C, B for B
-// alone, A for none; any other combination is A plus what it has, e.g. "A+D".
-func variantName(f features) string {
+// variantName names a structure with the paper's letters, by what it has:
+// D when it has B's strides, C's stem and D's pooled shortcuts, C for B +
+// C, B for B alone, A for none; any other combination is A plus what it
+// has, e.g. "A+D". A tweak that does not exist for the architecture (B for
+// basic blocks, C for the CIFAR stem) counts as had when it was asked for
+// or a later letter is had: ResNet-20 with pooled shortcuts is D, and
+// ResNet-20 rewritten by the no-op B is B, not C.
+func variantName(f features, asked []Pass) string {
+	f.b = f.b || f.noB && (slices.Contains(asked, B) || f.c || f.noC && slices.Contains(asked, C) || f.d)
+	f.c = f.c || f.noC && (slices.Contains(asked, C) || f.d)
 	switch {
 	case f.b && f.c && f.d:
 		return "D"

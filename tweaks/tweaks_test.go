@@ -102,6 +102,12 @@ func TestReportsAndVariantNames(t *testing.T) {
 		{"resnet101", []Pass{B, C, D}, map[Pass]int{B: 3, C: 1, D: 3}, "D"},
 		{"resnet18", []Pass{B}, map[Pass]int{B: 0}, "B"},
 		{"resnet20", []Pass{B, C, D}, map[Pass]int{B: 0, C: 0, D: 2}, "D"},
+		{"resnet20", []Pass{D}, map[Pass]int{D: 2}, "D"},
+		// B and C do not exist for ResNet-20 (basic blocks, a 3×3 stem):
+		// the model is what was asked for, not C.
+		{"resnet20", []Pass{B}, map[Pass]int{B: 0}, "B"},
+		{"resnet20", []Pass{B, C}, map[Pass]int{B: 0, C: 0}, "C"},
+		{"resnet18", []Pass{D}, map[Pass]int{D: 3}, "A+BD"},
 	}
 	for _, tc := range tests {
 		out, reports := apply(t, build(t, models.Config{Model: tc.model}), tc.passes...)
