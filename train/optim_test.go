@@ -73,7 +73,7 @@ func TestNAGDecayMask(t *testing.T) {
 }
 
 func TestSchedule(t *testing.T) {
-	s := Schedule{Base: 0.4, StepsPerEpoch: 10, WarmupEpochs: 2, DecayEpochs: []int{3, 5}, Factor: 0.1}
+	s := Schedule{Base: 0.4, StepsPerEpoch: 10, WarmupEpochs: 2, DecayEpochs: []int{3, 5}, Factor: 0.1, Epochs: 6}
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,15 +94,18 @@ func TestSchedule(t *testing.T) {
 		s     Schedule
 		field string
 	}{
-		{Schedule{Base: 0, StepsPerEpoch: 1}, "Base"},
-		{Schedule{Base: 0.1, StepsPerEpoch: 0}, "StepsPerEpoch"},
-		{Schedule{Base: 0.1, StepsPerEpoch: 1, WarmupEpochs: -1}, "WarmupEpochs"},
-		{Schedule{Base: 0.1, StepsPerEpoch: 1, DecayEpochs: []int{5, 3}, Factor: 0.1}, "DecayEpochs"},
-		{Schedule{Base: 0.1, StepsPerEpoch: 1, DecayEpochs: []int{3}, Factor: 2}, "Factor"},
-		{Schedule{Base: math.NaN(), StepsPerEpoch: 1}, "Base"},
-		{Schedule{Base: math.Inf(1), StepsPerEpoch: 1}, "Base"},
+		{Schedule{Base: 0, StepsPerEpoch: 1, Epochs: 9}, "Base"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 0, Epochs: 9}, "StepsPerEpoch"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, Epochs: 9, WarmupEpochs: -1}, "WarmupEpochs"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, Epochs: 9, DecayEpochs: []int{5, 3}, Factor: 0.1}, "DecayEpochs"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, Epochs: 9, DecayEpochs: []int{3}, Factor: 2}, "Factor"},
+		{Schedule{Base: math.NaN(), StepsPerEpoch: 1, Epochs: 9}, "Base"},
+		{Schedule{Base: math.Inf(1), StepsPerEpoch: 1, Epochs: 9}, "Base"},
 		{Schedule{Base: 0.1, StepsPerEpoch: 1, Cosine: true, DecayEpochs: []int{3}, Factor: 0.1, Epochs: 5}, "DecayEpochs"},
 		{Schedule{Base: 0.1, StepsPerEpoch: 1, Cosine: true, WarmupEpochs: 2, Epochs: 2}, "Epochs"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, Epochs: -5}, "Epochs"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, Epochs: 3, WarmupEpochs: 4}, "WarmupEpochs"},
+		{Schedule{Base: 0.1, StepsPerEpoch: 1, Epochs: 3, Factor: math.NaN()}, "Factor"},
 	} {
 		var fe *FieldError
 		if err := bad.s.Validate(); !errors.As(err, &fe) || fe.Field != bad.field {

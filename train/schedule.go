@@ -38,9 +38,11 @@ func (s Schedule) Validate() error {
 		return refuse("Base", s.Base, "a positive learning rate")
 	case s.StepsPerEpoch < 1:
 		return refuse("StepsPerEpoch", s.StepsPerEpoch, "at least 1")
-	case s.WarmupEpochs < 0:
-		return refuse("WarmupEpochs", s.WarmupEpochs, "0 or more")
-	case len(s.DecayEpochs) > 0 && !(s.Factor > 0 && s.Factor <= 1):
+	case s.Epochs < 1:
+		return refuse("Epochs", s.Epochs, "at least 1")
+	case s.WarmupEpochs < 0 || s.WarmupEpochs > s.Epochs:
+		return refuse("WarmupEpochs", s.WarmupEpochs, fmt.Sprintf("0 to Epochs (%d)", s.Epochs), "Epochs")
+	case (len(s.DecayEpochs) > 0 || s.Factor != 0) && !(s.Factor > 0 && s.Factor <= 1):
 		return refuse("Factor", s.Factor, "a value in (0, 1] with DecayEpochs", "DecayEpochs")
 	case !slices.IsSorted(s.DecayEpochs):
 		return refuse("DecayEpochs", s.DecayEpochs, "increasing epochs")

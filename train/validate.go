@@ -2,12 +2,16 @@ package train
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
 
 // validate refuses the settings of cfg that are wrong whatever the model
-// and the data, before anything is loaded.
+// and the data, before anything is loaded or written. Each number is
+// checked so that NaN fails it (!(x >= 0) rather than x < 0) and
+// infinities are refused: either would reach the first step and stop the
+// run there with a NaN loss.
 func validate(cfg Config) error {
 	switch {
 	case cfg.Recipe.Epochs < 1:
@@ -18,13 +22,13 @@ func validate(cfg Config) error {
 		return refuse("Engine.MicroBatch", cfg.Engine.MicroBatch, "0 (the whole batch) or a divisor of Recipe.Batch", "Recipe.Batch")
 	case cfg.Engine.MicroBatch > 0 && cfg.Recipe.Batch%cfg.Engine.MicroBatch != 0:
 		return refuse("Engine.MicroBatch", cfg.Engine.MicroBatch, fmt.Sprintf("a divisor of Recipe.Batch (%d)", cfg.Recipe.Batch), "Recipe.Batch")
-	case cfg.Recipe.Momentum < 0 || cfg.Recipe.Momentum >= 1:
+	case !(cfg.Recipe.Momentum >= 0 && cfg.Recipe.Momentum < 1):
 		return refuse("Recipe.Momentum", cfg.Recipe.Momentum, "a value in [0, 1)")
-	case cfg.Recipe.WeightDecay < 0:
+	case !(cfg.Recipe.WeightDecay >= 0) || math.IsInf(cfg.Recipe.WeightDecay, 0):
 		return refuse("Recipe.WeightDecay", cfg.Recipe.WeightDecay, "0 or more")
-	case cfg.Recipe.LabelSmoothing < 0 || cfg.Recipe.LabelSmoothing >= 1:
+	case !(cfg.Recipe.LabelSmoothing >= 0 && cfg.Recipe.LabelSmoothing < 1):
 		return refuse("Recipe.LabelSmoothing", cfg.Recipe.LabelSmoothing, "a value in [0, 1)")
-	case cfg.Recipe.Mixup < 0:
+	case !(cfg.Recipe.Mixup >= 0) || math.IsInf(cfg.Recipe.Mixup, 0):
 		return refuse("Recipe.Mixup", cfg.Recipe.Mixup, "0 (off) or more")
 	case cfg.Recipe.MixupOffEpochs < 0:
 		return refuse("Recipe.MixupOffEpochs", cfg.Recipe.MixupOffEpochs, "0 or more")
@@ -40,15 +44,15 @@ func validate(cfg Config) error {
 		return refuse("Recipe.ZeroGamma", true, "false with Init: zero γ resets trained weights", "Init")
 	case cfg.Recipe.Optimizer != "" && cfg.Recipe.Optimizer != "nag" && cfg.Recipe.Optimizer != "lars":
 		return refuse("Recipe.Optimizer", cfg.Recipe.Optimizer, "nag or lars")
-	case cfg.Recipe.Optimizer == "lars" && !(cfg.Recipe.LARSTrust > 0):
+	case cfg.Recipe.Optimizer == "lars" && (!(cfg.Recipe.LARSTrust > 0) || math.IsInf(cfg.Recipe.LARSTrust, 0)):
 		return refuse("Recipe.LARSTrust", cfg.Recipe.LARSTrust, "a positive trust coefficient")
 	case cfg.Engine.Precision != kernel.FP32 && cfg.Engine.Precision != kernel.BF16:
 		return refuse("Engine.Precision", cfg.Engine.Precision, "fp32 or bf16")
-	case cfg.Recipe.Teacher != "" && !(cfg.Recipe.Distill.T > 0):
+	case cfg.Recipe.Teacher != "" && (!(cfg.Recipe.Distill.T > 0) || math.IsInf(cfg.Recipe.Distill.T, 0)):
 		return refuse("Recipe.Distill.T", cfg.Recipe.Distill.T, "a positive temperature")
-	case cfg.Recipe.Teacher != "" && cfg.Recipe.Distill.Hard < 0:
+	case cfg.Recipe.Teacher != "" && (!(cfg.Recipe.Distill.Hard >= 0) || math.IsInf(cfg.Recipe.Distill.Hard, 0)):
 		return refuse("Recipe.Distill.Hard", cfg.Recipe.Distill.Hard, "0 or more")
-	case cfg.Recipe.Teacher != "" && !(cfg.Recipe.Distill.Soft > 0):
+	case cfg.Recipe.Teacher != "" && (!(cfg.Recipe.Distill.Soft > 0) || math.IsInf(cfg.Recipe.Distill.Soft, 0)):
 		return refuse("Recipe.Distill.Soft", cfg.Recipe.Distill.Soft, "a positive weight")
 	}
 	return nil

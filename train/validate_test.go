@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,16 @@ func TestRefusedFieldsAreFieldErrors(t *testing.T) {
 		{"Recipe.LR", func(c *Config) { c.Recipe.LR, c.Recipe.LinearScaling = -1, true }, "Recipe.LR -1: expected a positive learning rate"},
 		{"Recipe.DecayFactor", func(c *Config) { c.Recipe.DecayFactor = 0 }, "Recipe.DecayFactor 0: expected a value in (0, 1] with Recipe.DecayEpochs"},
 		{"Recipe.Epochs", func(c *Config) { c.Recipe.Cosine, c.Recipe.DecayEpochs = true, nil }, "Recipe.Epochs 1: expected more than Recipe.WarmupEpochs (1) with Recipe.Cosine"},
+		// NaN fails every check and infinities are refused, before a step runs.
+		{"Recipe.Momentum", func(c *Config) { c.Recipe.Momentum = math.NaN() }, "Recipe.Momentum NaN: expected a value in [0, 1)"},
+		{"Recipe.WeightDecay", func(c *Config) { c.Recipe.WeightDecay = math.NaN() }, "Recipe.WeightDecay NaN: expected 0 or more"},
+		{"Recipe.WeightDecay", func(c *Config) { c.Recipe.WeightDecay = math.Inf(1) }, "Recipe.WeightDecay +Inf: expected 0 or more"},
+		{"Recipe.LabelSmoothing", func(c *Config) { c.Recipe.LabelSmoothing = math.NaN() }, "Recipe.LabelSmoothing NaN: expected a value in [0, 1)"},
+		{"Recipe.Mixup", func(c *Config) { c.Recipe.Mixup = math.Inf(1) }, "Recipe.Mixup +Inf: expected 0 (off) or more"},
+		{"Recipe.Mixup", func(c *Config) { c.Recipe.Mixup = math.NaN() }, "Recipe.Mixup NaN: expected 0 (off) or more"},
+		{"Recipe.Distill.Hard", func(c *Config) { teacher(c); c.Recipe.Distill.Hard = math.NaN() }, "Recipe.Distill.Hard NaN: expected 0 or more"},
+		{"Recipe.DecayFactor", func(c *Config) { c.Recipe.DecayFactor = math.NaN() }, "Recipe.DecayFactor NaN: expected a value in (0, 1]"},
+		{"Recipe.WarmupEpochs", func(c *Config) { c.Recipe.WarmupEpochs = 2 }, "Recipe.WarmupEpochs 2: expected 0 to Recipe.Epochs (1)"},
 		{"Data.Set", func(c *Config) { c.Data.Set = "imagenet" }, `Data.Set "imagenet": expected mnist, fashion-mnist`},
 		{"Data.Set", func(c *Config) { c.Data.Set, c.Data.Dir = "folder", "" }, `Data.Set "folder": expected folder:DIR, or Data.Dir set`},
 		{"Data.Augment", func(c *Config) { c.Data.Augment = &augment.TrainOptions{} }, `Data.Augment: expected none with Data.Set "mnist"`},
@@ -67,6 +78,9 @@ func TestRefusedFieldsAreFieldErrors(t *testing.T) {
 			}
 			if msg := err.Error(); !strings.HasPrefix(msg, tc.want) || strings.Contains(msg, "\n") {
 				t.Errorf("error %q; want one line starting %q", msg, tc.want)
+			}
+				if entries, err := os.ReadDir(cfg.Out); len(entries) > 0 || err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a refused run left %d files in its folder (%v)", len(entries), err)
 			}
 		})
 	}
