@@ -79,7 +79,7 @@ func TestRefusedFieldsAreFieldErrors(t *testing.T) {
 			if msg := err.Error(); !strings.HasPrefix(msg, tc.want) || strings.Contains(msg, "\n") {
 				t.Errorf("error %q; want one line starting %q", msg, tc.want)
 			}
-				if entries, err := os.ReadDir(cfg.Out); len(entries) > 0 || err != nil && !errors.Is(err, os.ErrNotExist) {
+			if entries, err := os.ReadDir(cfg.Out); len(entries) > 0 || err != nil && !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a refused run left %d files in its folder (%v)", len(entries), err)
 			}
 		})
