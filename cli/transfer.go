@@ -208,7 +208,7 @@ func transferError(err error, out string) error {
 func transferProgress(w io.Writer) transfer.Options {
 	return transfer.Options{
 		Session: func(sess *ort.Session) { noteFallback(w, sess) },
-		Eval:    evalBar(w),
+		Eval:    evalBar(w, nil),
 		Backbone: func(i, n int, path string, finished bool) {
 			if finished {
 				fmt.Fprintf(w, "== %d/%d %s: done already\n", i, n, path)
