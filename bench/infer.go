@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/eval/classifier"
@@ -82,16 +83,9 @@ func Infer(sess *ort.Session, path string, o InferOptions) (*InferResult, error)
 	if err != nil {
 		return nil, err
 	}
-	batch := o.Batch
-	switch fixed := int(max(in.Shape[0], 0)); {
-	case fixed > 0 && batch != 0 && batch != fixed:
-		return nil, &train.FieldError{Field: "Batch", Value: batch, Want: fmt.Sprintf("the fixed batch size %d of the model's input %q", fixed, in.Name)}
-	case fixed > 0:
-		batch = fixed
-	case batch == 0:
-		batch = DefaultInferBatch
-	case batch < 0:
-		return nil, &train.FieldError{Field: "Batch", Value: batch, Want: "a positive count, or 0 for the model's"}
+	batch, err := classifier.BatchSize(in, o.Batch, DefaultInferBatch)
+	if err != nil {
+		return nil, err
 	}
 	m, err := graph.Load(path)
 	if err != nil {
@@ -129,6 +123,26 @@ func Infer(sess *ort.Session, path string, o InferOptions) (*InferResult, error)
 		res.Note = peerNote(res)
 	}
 	return res, nil
+}
+
+// WriteText writes res for a person: ONNX Runtime's throughput on the
+// model, and the PyTorch peer's beside it where it ran (what `bot-onnx
+// bench infer` prints without --json).
+func (res *InferResult) WriteText(w io.Writer) error {
+	arch := res.Architecture
+	if arch == "" {
+		arch = "architecture unknown"
+	}
+	_, err := fmt.Fprintf(w, "ONNX Runtime %s (%s), batch %d %dx%dx%d, %s provider, %d threads: %.1f images/s (median of %d runs)\n",
+		res.Model, arch, res.Input[0], res.Input[1], res.Input[2], res.Input[3], res.Provider, res.Threads, res.ImagesPerSecond, len(res.RunMS))
+	if err == nil && res.Torch != nil {
+		_, err = fmt.Fprintf(w, "PyTorch      %s %s, eval mode, %d threads: %.1f images/s, peak RSS %.0f MiB\nratio        %.2f× PyTorch\n",
+			res.Torch.Torch, res.PeerArchitecture, res.Torch.Threads, res.Torch.ImagesPerSecond, res.Torch.PeakRSSMiB, res.Ratio)
+	}
+	if err == nil && res.Note != "" {
+		_, err = fmt.Fprintf(w, "note: %s\n", res.Note)
+	}
+	return err
 }
 
 // peerNote says how the PyTorch peer's model differs from the benchmarked

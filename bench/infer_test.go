@@ -106,3 +106,26 @@ func TestInferWithoutPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestInferResultWriteText writes hand-made results as `bench infer`
+// prints them: without a peer and architecture, and with the peer's line,
+// ratio and note.
+func TestInferResultWriteText(t *testing.T) {
+	res := &bench.InferResult{Model: "a.onnx", Input: []int64{8, 3, 32, 32}, Provider: "cpu", Threads: 2,
+		ImagesPerSecond: 1234.56, RunMS: []float64{1, 2, 3}}
+	var b strings.Builder
+	want := "ONNX Runtime a.onnx (architecture unknown), batch 8 3x32x32, cpu provider, 2 threads: 1234.6 images/s (median of 3 runs)\n"
+	if err := res.WriteText(&b); err != nil || b.String() != want {
+		t.Errorf("without a peer: %v\n%s\nwant\n%s", err, b.String(), want)
+	}
+	res.Architecture, res.PeerArchitecture, res.Ratio, res.Note = "resnet20-D", "resnet20-A", 1.5, "the peer differs"
+	res.Torch = &bench.TorchResult{Torch: "2.1.0", Threads: 2, ImagesPerSecond: 823.04, PeakRSSMiB: 301.4}
+	b.Reset()
+	want = "ONNX Runtime a.onnx (resnet20-D), batch 8 3x32x32, cpu provider, 2 threads: 1234.6 images/s (median of 3 runs)\n" +
+		"PyTorch      2.1.0 resnet20-A, eval mode, 2 threads: 823.0 images/s, peak RSS 301 MiB\n" +
+		"ratio        1.50× PyTorch\n" +
+		"note: the peer differs\n"
+	if err := res.WriteText(&b); err != nil || b.String() != want {
+		t.Errorf("with the peer: %v\n%s\nwant\n%s", err, b.String(), want)
+	}
+}

@@ -33,7 +33,7 @@ func TestBenchInferBadInput(t *testing.T) {
 		{[]string{filepath.Join(dir, "none.onnx")}, "does not exist"},
 		{[]string{path, "--peer", "tensorflow"}, `--peer "tensorflow"`},
 		{[]string{path, "--runs", "0"}, "--runs"},
-		{[]string{path, "--batch", "0"}, "--batch"},
+		{[]string{path, "--batch", "-1"}, "--batch -1"},
 		{[]string{anonymous}, "carries no bot-onnx.model metadata"},
 	} {
 		code, stdout, stderr := run(append([]string{"bench", "infer"}, tc.args...)...)

@@ -10,9 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// metaVariant is the metadata key holding a model's ResNet variant.
-const metaVariant = models.MetaVariant
-
 func modelsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "models",
@@ -24,15 +21,7 @@ func modelsCommand() *cli.Command {
 			}
 			for _, name := range models.Names() {
 				arch, _ := models.Lookup(name)
-				layout := "ImageNet layout (7×7 stem, max pool, 4 stages), 1000 classes, 3x224x224"
-				if arch.CIFAR {
-					layout = "CIFAR layout (3×3 stem, 3 stages of 16/32/64), 10 classes, 3x32x32"
-				}
-				block := "basic blocks"
-				if arch.Block == models.Bottleneck {
-					block = "bottleneck blocks"
-				}
-				fmt.Fprintf(c.App.Writer, "%-10s %s, %s\n", name, block, layout)
+				fmt.Fprintf(c.App.Writer, "%-10s %s\n", name, arch.Describe())
 			}
 			return nil
 		},
@@ -84,7 +73,9 @@ func buildCommand() *cli.Command {
 				return err
 			}
 			if !c.Bool("json") {
-				printReports(c, reports)
+				if err := tweaks.WriteReports(c.App.Writer, reports); err != nil {
+					return err
+				}
 			}
 			return printSummary(c, out, m)
 		},
@@ -98,7 +89,7 @@ func printSummary(c *cli.Context, path string, m *graph.Model) error {
 		return err
 	}
 	name, _ := m.Metadata(models.MetaModel)
-	variant, _ := m.Metadata(metaVariant)
+	variant, _ := m.Metadata(models.MetaVariant)
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, map[string]any{
 			"path": path, "model": name, "variant": variant,

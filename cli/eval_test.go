@@ -14,18 +14,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bot-onnx/bot-onnx/eval/classifier"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
 )
 
 // evalJSON runs `eval --json` with args and decodes its result.
-func evalJSON(t *testing.T, args ...string) evaluation {
+func evalJSON(t *testing.T, args ...string) classifier.Result {
 	t.Helper()
 	code, stdout, stderr := run(append([]string{"eval", "--json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("eval %v: exit %d: %s", args, code, stderr)
 	}
-	var e evaluation
+	var e classifier.Result
 	if err := json.Unmarshal([]byte(stdout), &e); err != nil {
 		t.Fatalf("eval --json printed %q: %v", stdout, err)
 	}
@@ -153,8 +154,8 @@ func TestEvalBadInput(t *testing.T) {
 		{"missing data folder", []string{model, "--data", "mnist", "--data-dir", filepath.Join(dir, "nothing")}, "nothing"},
 		{"input does not fit", append([]string{rgb32}, mnist...), "does not fit mnist's 1×28×28 images"},
 		{"fewer classes", append([]string{fiveClasses}, mnist...), "5 classes, fewer than the 10 of mnist"},
-		{"negative limit", append([]string{model, "--limit", "-1"}, mnist...), "--limit"},
-		{"zero batch", append([]string{model, "--batch", "0"}, mnist...), "--batch"},
+		{"negative limit", append([]string{model, "--limit", "-1"}, mnist...), "--limit -1"},
+		{"negative batch", append([]string{model, "--batch", "-1"}, mnist...), "--batch -1"},
 		{"unknown provider", append([]string{model, "--provider", "rocm"}, mnist...), "unknown execution provider"},
 	}
 	for _, tc := range tests {
@@ -178,7 +179,7 @@ func TestEvalProviders(t *testing.T) {
 	if code != 0 {
 		t.Fatal(stderr)
 	}
-	var e evaluation
+	var e classifier.Result
 	if err := json.Unmarshal([]byte(stdout), &e); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"maps"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/ort"
@@ -25,7 +23,7 @@ func transferCommand() *cli.Command {
 		UsageText: "bot-onnx transfer --backbone b.onnx --task classify|segment --data … [--feature NAME] --epochs N [--freeze-backbone | --backbone-lr-mult 0.1]\n" +
 			"   [--classes K] [--batch B] [--lr 0.01] [--lr-mode step|cosine] [--warmup-epochs K] [--wd 1e-4] [--momentum 0.9] [--seed S] [--threads T]\n" +
 			"   [--provider auto|cpu|cuda|tensorrt] [--device-id N] [--ort-lib PATH] --out DIR [--resume] [--json]",
-		Description: "Tasks: " + taskNames() + ".\n" +
+		Description: "Tasks: " + transfer.TaskSummary() + ".\n" +
 			"DIR receives grafted.onnx (the backbone with its new head), run/ (the training run), model.onnx (the\n" +
 			"fine-tuned model, exported and verified), metrics.json (the engine's last evaluation and ONNX\n" +
 			"Runtime's) and, for segmentation, prediction-<i>.png (test examples, their ground truth and prediction).",
@@ -62,8 +60,7 @@ func transferCommand() *cli.Command {
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, res)
 			}
-			printTransfer(c.App.Writer, res)
-			return nil
+			return res.WriteText(c.App.Writer)
 		},
 	}
 }
@@ -113,38 +110,34 @@ func transferFlags() []cli.Flag {
 
 // transferConfigFrom reads transferFlags.
 func transferConfigFrom(c *cli.Context) (transfer.Config, error) {
-	var cfg transfer.Config
 	for _, required := range []string{"task", "data", "out"} {
 		if c.String(required) == "" {
-			return cfg, fmt.Errorf("--%s is required", required)
+			return transfer.Config{}, fmt.Errorf("--%s is required", required)
 		}
 	}
-	if _, err := transfer.LookupTask(c.String("task")); err != nil {
-		return cfg, transferError(err, "")
-	}
 	if err := dependentFlags(c); err != nil {
-		return cfg, err
+		return transfer.Config{}, err
 	}
 	if c.Bool("freeze-backbone") && c.IsSet("backbone-lr-mult") {
-		return cfg, errors.New("--backbone-lr-mult has no effect with --freeze-backbone (a frozen backbone does not train)")
+		return transfer.Config{}, errors.New("--backbone-lr-mult has no effect with --freeze-backbone (a frozen backbone does not train)")
 	}
 	cosine, steps, err := readSchedule(c)
 	if err != nil {
-		return cfg, err
+		return transfer.Config{}, err
 	}
 	canvas, err := transferCanvas(c)
 	if err != nil {
-		return cfg, err
+		return transfer.Config{}, err
 	}
 	ropts, err := runtimeOptions(c)
 	if err != nil {
-		return cfg, err
+		return transfer.Config{}, err
 	}
 	memoryLimit, err := memoryLimitFrom(c)
 	if err != nil {
-		return cfg, err
+		return transfer.Config{}, err
 	}
-	cfg = transfer.Config{
+	return transfer.Config{
 		Task: c.String("task"), Feature: c.String("feature"), Classes: c.Int("classes"),
 		Freeze: c.Bool("freeze-backbone"), BackboneLRMult: c.Float64("backbone-lr-mult"),
 		Train: train.Config{
@@ -158,16 +151,7 @@ func transferConfigFrom(c *cli.Context) (transfer.Config, error) {
 			Log:    c.App.ErrWriter,
 		},
 		Runtime: ropts, Out: c.String("out"), Resume: c.Bool("resume"), ProducerVersion: Version,
-	}
-	switch {
-	case cfg.Train.Recipe.Epochs < 1:
-		return cfg, fmt.Errorf("--epochs must be at least 1, found %d", cfg.Train.Recipe.Epochs)
-	case cfg.Train.Recipe.Batch < 1:
-		return cfg, fmt.Errorf("--batch must be at least 1, found %d", cfg.Train.Recipe.Batch)
-	case cfg.Train.Data.TrainLimit < 0:
-		return cfg, fmt.Errorf("--train-limit must be 0 (all) or more, found %d", cfg.Train.Data.TrainLimit)
-	}
-	return cfg, nil
+	}, nil
 }
 
 // transferCanvas reads the canvas flags; the canvas size is 0 (the
@@ -184,10 +168,11 @@ func transferCanvas(c *cli.Context) (o data.CanvasOptions, err error) {
 }
 
 // transferFieldFlags are transfer's flags by the transfer.Config field
-// each sets; fields of its Train are train's, named as train names them.
+// each sets; fields of its Train are train's (transferError maps them both
+// as train names them and under Train).
 var transferFieldFlags = map[string]string{
 	"Backbone": "--backbone", "Task": "--task", "Feature": "--feature", "Classes": "--classes",
-	"BackboneLRMult": "--backbone-lr-mult", "Train.Data.Set": "--data",
+	"BackboneLRMult": "--backbone-lr-mult",
 }
 
 // transferError names the flags of a transfer's refusal.
@@ -199,6 +184,9 @@ func transferError(err error, out string) error {
 		return fmt.Errorf("%s holds a study already: pass --resume to continue it, or choose another --out", out)
 	}
 	flags := maps.Clone(trainFieldFlags)
+	for field, flag := range trainFieldFlags {
+		flags["Train."+field] = flag
+	}
 	maps.Copy(flags, transferFieldFlags)
 	return inFlags(err, flags)
 }
@@ -208,7 +196,7 @@ func transferError(err error, out string) error {
 func transferProgress(w io.Writer) transfer.Options {
 	return transfer.Options{
 		Session: func(sess *ort.Session) { noteFallback(w, sess) },
-		Eval:    evalBar(w),
+		Eval:    evalBar(w, nil),
 		Backbone: func(i, n int, path string, finished bool) {
 			if finished {
 				fmt.Fprintf(w, "== %d/%d %s: done already\n", i, n, path)
@@ -217,47 +205,4 @@ func transferProgress(w io.Writer) transfer.Options {
 			fmt.Fprintf(w, "== %d/%d %s\n", i, n, path)
 		},
 	}
-}
-
-// taskNames lists the tasks for usage texts.
-func taskNames() string {
-	var names []string
-	for _, t := range transfer.Tasks {
-		names = append(names, t.Name+" ("+t.About+")")
-	}
-	return strings.Join(names, "; ")
-}
-
-// printTransfer prints a transfer's result for a person.
-func printTransfer(w io.Writer, res *transfer.Result) {
-	how := fmt.Sprintf("backbone lr ×%g", res.BackboneLRMult)
-	if res.FreezeBackbone {
-		how = "backbone frozen"
-	}
-	fmt.Fprintf(w, "%s → %s on %s (feature %s, %d classes, %s): %d epochs, %.0f s of training\n",
-		res.Backbone, res.Task, res.Data, res.Feature, res.Classes, how, res.Epochs, res.TrainSeconds)
-	var columns []transfer.Column
-	if task, err := transfer.LookupTask(res.Task); err == nil {
-		columns = task.Columns
-	}
-	line := func(f transfer.Figures) string {
-		var parts []string
-		for _, c := range columns {
-			if _, ok := f[c.Key]; ok {
-				parts = append(parts, c.Header+" "+c.Format(f))
-			}
-		}
-		return strings.Join(parts, ", ")
-	}
-	fmt.Fprintf(w, "  engine        %s\n", line(res.Engine))
-	fmt.Fprintf(w, "  ONNX Runtime  %s (%s; max |engine − ONNX Runtime| %.2g)\n", line(res.ONNXRuntime), res.Provider, res.MaxAbsDiff)
-	if res.BackboneTop1 != nil {
-		fmt.Fprintf(w, "  the backbone's own top-1 (metadata): %.2f%%\n", 100**res.BackboneTop1)
-	}
-	out := filepath.Dir(res.Model)
-	fmt.Fprintf(w, "wrote %s (verified in ONNX Runtime against the trained model), %s", res.Model, filepath.Join(out, transfer.MetricsFile))
-	for _, img := range res.Images {
-		fmt.Fprintf(w, ", %s", filepath.Join(out, img))
-	}
-	fmt.Fprintln(w)
 }

@@ -3,21 +3,9 @@ package cli
 import (
 	"fmt"
 
-	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 	"github.com/urfave/cli/v2"
 )
-
-// tweakResult is what `tweak --json` prints.
-type tweakResult struct {
-	Input   string          `json:"input"`
-	Output  string          `json:"output"`
-	Variant string          `json:"variant"`
-	Reports []tweaks.Report `json:"passes"`
-	Before  graph.Counts    `json:"before"`
-	After   graph.Counts    `json:"after"`
-}
 
 func tweakCommand() *cli.Command {
 	return &cli.Command{
@@ -48,48 +36,14 @@ func tweakCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			in := c.Args().First()
-			m, err := graph.Load(in)
+			res, err := tweaks.RewriteFile(c.Args().First(), c.String("output"), passes, tweaks.Options{Seed: c.Uint64("seed")})
 			if err != nil {
-				return err
-			}
-			out, reports, err := tweaks.Apply(m, passes, tweaks.Options{Seed: c.Uint64("seed")})
-			if err != nil {
-				return fmt.Errorf("%s: %w", in, err)
-			}
-			res := tweakResult{Input: in, Output: c.String("output"), Reports: reports}
-			res.Variant, _ = out.Metadata(metaVariant)
-			if res.Before, err = graph.Count(m); err != nil {
-				return err
-			}
-			if res.After, err = graph.Count(out); err != nil {
-				return err
-			}
-			if err := out.Save(res.Output); err != nil {
 				return err
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, res)
 			}
-			printReports(c, reports)
-			fmt.Fprintf(c.App.Writer, "wrote %s: variant %s, %s → %s parameters, %.3f → %.3f G MACs per image\n",
-				res.Output, res.Variant, report.Thousands(res.Before.Params), report.Thousands(res.After.Params),
-				float64(res.Before.MACs)/1e9, float64(res.After.MACs)/1e9)
-			return nil
+			return res.WriteText(c.App.Writer)
 		},
-	}
-}
-
-// printReports writes each pass's changes, or why it changed nothing.
-func printReports(c *cli.Context, reports []tweaks.Report) {
-	for _, r := range reports {
-		if len(r.Changes) == 0 {
-			fmt.Fprintf(c.App.Writer, "pass %s: %s\n", r.Pass, r.Note)
-			continue
-		}
-		fmt.Fprintf(c.App.Writer, "pass %s: %d %s\n", r.Pass, len(r.Changes), report.Plural(len(r.Changes), "change", "changes"))
-		for _, ch := range r.Changes {
-			fmt.Fprintf(c.App.Writer, "  %-9s %s\n", ch.Block, ch.What)
-		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/tweaks"
 )
 
 func TestBuildVariantsThenInspect(t *testing.T) {
@@ -76,7 +77,7 @@ func TestTweakSavedFileEqualsDirectBuild(t *testing.T) {
 		t.Error("tweaking a saved A file gives another model than building D")
 	}
 	code, stdout, _ := run("tweak", tweaked, "--passes", "b,c,d", "--json", "-o", filepath.Join(dir, "again.onnx"))
-	var res tweakResult
+	var res tweaks.FileResult
 	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil {
 		t.Fatalf("tweak --json: exit %d, %q", code, stdout)
 	}

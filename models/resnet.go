@@ -76,6 +76,20 @@ func Lookup(name string) (Arch, error) {
 	return a, nil
 }
 
+// Describe says in a line what the architecture is: its blocks, and its
+// layout with the classes and input size Build gives it by default (what
+// `bot-onnx models` lists).
+func (a Arch) Describe() string {
+	block := "basic blocks"
+	if a.Block == Bottleneck {
+		block = "bottleneck blocks"
+	}
+	if a.CIFAR {
+		return block + ", CIFAR layout (3×3 stem, 3 stages of 16/32/64), 10 classes, 3x32x32"
+	}
+	return block + ", ImageNet layout (7×7 stem, max pool, 4 stages), 1000 classes, 3x224x224"
+}
+
 // depth counts the weighted layers: convs on the main path plus the classifier.
 func (a Arch) depth() int {
 	perBlock := 2

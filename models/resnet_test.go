@@ -216,3 +216,16 @@ func TestBuildErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDescribe says each layout's blocks, stem, classes and input size.
+func TestDescribe(t *testing.T) {
+	for name, want := range map[string]string{
+		"resnet50": "bottleneck blocks, ImageNet layout (7×7 stem, max pool, 4 stages), 1000 classes, 3x224x224",
+		"resnet20": "basic blocks, CIFAR layout (3×3 stem, 3 stages of 16/32/64), 10 classes, 3x32x32",
+	} {
+		arch, err := Lookup(name)
+		if got := arch.Describe(); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
+	}
+}

@@ -68,13 +68,23 @@ type Plan struct {
 // head and sets the backbone's learning-rate multipliers, refusing a
 // backbone without the feature or with a dynamic input size, a data set
 // labelled otherwise than the task trains on, a class count below the
-// data's, and an Out that holds another transfer.
+// data's, and an Out that holds another transfer. It also refuses, before
+// loading anything, the training settings a transfer cannot start with
+// (Train.Recipe.Epochs or Train.Recipe.Batch below 1, a negative
+// Train.Data.TrainLimit), which the trainer would refuse only once Run has
+// begun writing.
 func NewPlan(cfg Config) (*Plan, error) {
 	task, err := LookupTask(cfg.Task)
 	if err != nil {
 		return nil, err
 	}
-	switch m := cfg.BackboneLRMult; {
+	switch m, r := cfg.BackboneLRMult, cfg.Train.Recipe; {
+	case r.Epochs < 1:
+		return nil, &train.FieldError{Field: "Train.Recipe.Epochs", Value: r.Epochs, Want: "at least 1"}
+	case r.Batch < 1:
+		return nil, &train.FieldError{Field: "Train.Recipe.Batch", Value: r.Batch, Want: "at least 1"}
+	case cfg.Train.Data.TrainLimit < 0:
+		return nil, &train.FieldError{Field: "Train.Data.TrainLimit", Value: cfg.Train.Data.TrainLimit, Want: "0 (all) or more"}
 	case cfg.Classes < 0:
 		return nil, &train.FieldError{Field: "Classes", Value: cfg.Classes, Want: "a positive count, or 0 for the data set's"}
 	case !(m >= 0) || math.IsInf(m, 1):

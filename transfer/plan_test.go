@@ -61,6 +61,9 @@ func TestNewPlanRefuses(t *testing.T) {
 		want  string
 	}{
 		{"unknown task", func(c *transfer.Config) { c.Task = "detect" }, "Task", "detect", "unknown task; expected one of classify, segment"},
+		{"no epochs", func(c *transfer.Config) { c.Train.Recipe.Epochs = 0 }, "Train.Recipe.Epochs", 0, "expected at least 1"},
+		{"no batch", func(c *transfer.Config) { c.Train.Recipe.Batch = 0 }, "Train.Recipe.Batch", 0, "expected at least 1"},
+		{"negative train limit", func(c *transfer.Config) { c.Train.Data.TrainLimit = -1 }, "Train.Data.TrainLimit", -1, "expected 0 (all) or more"},
 		{"negative classes", func(c *transfer.Config) { c.Classes = -1 }, "Classes", -1, "expected a positive count"},
 		{"learning-rate multiplier NaN", func(c *transfer.Config) { c.BackboneLRMult = math.NaN() }, "BackboneLRMult", nil, "expected a finite value ≥ 0"},
 		{"missing backbone", func(c *transfer.Config) { c.Backbone += ".missing" }, "Backbone", nil, "b28.onnx.missing"},
@@ -111,5 +114,35 @@ func TestStudyMarkdown(t *testing.T) {
 		"| bare | — | 50.00% | — | — |\n"
 	if got := s.Markdown(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestResultWriteText writes a hand-made classify result as `bot-onnx
+// transfer` prints it: the task's columns the figures hold, the backbone's
+// own top-1, and the files beside the model.
+func TestResultWriteText(t *testing.T) {
+	top1 := 0.9712
+	r := &transfer.Result{Backbone: "b.onnx", BackboneTop1: &top1, Task: "classify", Data: "mnist", Feature: "c2", Classes: 10,
+		BackboneLRMult: 0.1, Epochs: 2, TrainSeconds: 12.4, Model: filepath.Join("out", "model.onnx"),
+		Engine:      transfer.Figures{"top1": 0.95, "top5": 0.999, "loss": 0.17},
+		ONNXRuntime: transfer.Figures{"top1": 0.95, "top5": 0.999, "loss": 0.1700004}, MaxAbsDiff: 4e-7, Provider: "cpu",
+		Images: []string{"a.png"}}
+	want := "b.onnx → classify on mnist (feature c2, 10 classes, backbone lr ×0.1): 2 epochs, 12 s of training\n" +
+		"  engine        top-1 95.00%, top-5 99.90%, loss 0.1700\n" +
+		"  ONNX Runtime  top-1 95.00%, top-5 99.90%, loss 0.1700 (cpu; max |engine − ONNX Runtime| 4e-07)\n" +
+		"  the backbone's own top-1 (metadata): 97.12%\n" +
+		"wrote " + filepath.Join("out", "model.onnx") + " (verified in ONNX Runtime against the trained model), " +
+		filepath.Join("out", "metrics.json") + ", " + filepath.Join("out", "a.png") + "\n"
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil || b.String() != want {
+		t.Errorf("WriteText: %v\n%s\nwant\n%s", err, b.String(), want)
+	}
+	r.FreezeBackbone = true
+	b.Reset()
+	if err := r.WriteText(&b); err != nil || !strings.Contains(b.String(), "(feature c2, 10 classes, backbone frozen)") {
+		t.Errorf("frozen: %v\n%s", err, b.String())
+	}
+	if s := transfer.TaskSummary(); !strings.HasPrefix(s, "classify (") || !strings.Contains(s, "); segment (an FCN head") {
+		t.Errorf("TaskSummary() = %q", s)
 	}
 }

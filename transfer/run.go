@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bot-onnx/bot-onnx/eval"
 	"github.com/bot-onnx/bot-onnx/export"
@@ -67,6 +69,50 @@ type Result struct {
 	Fallback string `json:"fallback,omitempty"`
 	// Images are the pictures written beside metrics.json.
 	Images []string `json:"images,omitempty"`
+}
+
+// WriteText writes r for a person: what was transferred and how, the
+// engine's and ONNX Runtime's figures in the task's columns, and the files
+// written (what `bot-onnx transfer` prints without --json).
+func (r *Result) WriteText(w io.Writer) error {
+	var columns []Column
+	if task, err := LookupTask(r.Task); err == nil {
+		columns = task.Columns
+	}
+	line := func(f Figures) string {
+		var parts []string
+		for _, c := range columns {
+			if _, ok := f[c.Key]; ok {
+				parts = append(parts, c.Header+" "+c.Format(f))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s → %s on %s (feature %s, %d classes, %s): %d epochs, %.0f s of training\n",
+		r.Backbone, r.Task, r.Data, r.Feature, r.Classes, r.backboneTraining(), r.Epochs, r.TrainSeconds)
+	fmt.Fprintf(&b, "  engine        %s\n", line(r.Engine))
+	fmt.Fprintf(&b, "  ONNX Runtime  %s (%s; max |engine − ONNX Runtime| %.2g)\n", line(r.ONNXRuntime), r.Provider, r.MaxAbsDiff)
+	if r.BackboneTop1 != nil {
+		fmt.Fprintf(&b, "  the backbone's own top-1 (metadata): %.2f%%\n", 100**r.BackboneTop1)
+	}
+	out := filepath.Dir(r.Model)
+	fmt.Fprintf(&b, "wrote %s (verified in ONNX Runtime against the trained model), %s", r.Model, filepath.Join(out, MetricsFile))
+	for _, img := range r.Images {
+		fmt.Fprintf(&b, ", %s", filepath.Join(out, img))
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// backboneTraining says how the backbone trained: frozen, or at a
+// multiple of the head's learning rate.
+func (r *Result) backboneTraining() string {
+	if r.FreezeBackbone {
+		return "backbone frozen"
+	}
+	return fmt.Sprintf("backbone lr ×%g", r.BackboneLRMult)
 }
 
 // Run fine-tunes the grafted model with train.Train (resuming its last

@@ -110,16 +110,12 @@ func (s *Study) Markdown() string {
 	var b strings.Builder
 	if len(s.Rows) > 0 {
 		r := s.Rows[0]
-		how := fmt.Sprintf("backbone lr ×%g", r.BackboneLRMult)
-		if r.FreezeBackbone {
-			how = "backbone frozen"
-		}
 		epochs := "epochs"
 		if r.Epochs == 1 {
 			epochs = "epoch"
 		}
 		fmt.Fprintf(&b, "Transfer to %s on %s: feature %s, %d classes, %d %s, %s; downstream figures measured in ONNX Runtime (%s) on the test split.\n\n",
-			s.Task, r.Data, r.Feature, r.Classes, r.Epochs, epochs, how, r.Provider)
+			s.Task, r.Data, r.Feature, r.Classes, r.Epochs, epochs, r.backboneTraining(), r.Provider)
 	}
 	b.WriteString("| backbone | its own top-1 |")
 	for _, c := range columns {

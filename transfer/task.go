@@ -149,6 +149,16 @@ func LookupTask(name string) (*Task, error) {
 	return nil, &train.FieldError{Field: "Task", Value: name, Err: fmt.Errorf("unknown task; expected one of %s", strings.Join(taskNames(), ", "))}
 }
 
+// TaskSummary lists the tasks with what each grafts and trains, "name
+// (about); …", for a usage text.
+func TaskSummary() string {
+	parts := make([]string, len(Tasks))
+	for i, t := range Tasks {
+		parts[i] = t.Name + " (" + t.About + ")"
+	}
+	return strings.Join(parts, "; ")
+}
+
 // taskNames lists the tasks' names.
 func taskNames() []string {
 	names := make([]string, len(Tasks))

@@ -32,8 +32,9 @@ type Request struct {
 	// folders (train.Config.Data.ValCropRatio).
 	Data, DataDir string
 	ValCropRatio  float64
-	// Batch is the number of images a run (0: DefaultBatch); a model with
-	// a fixed batch size takes its own, and refuses another.
+	// Batch is the number of images a run (0: the model's fixed batch
+	// size, else DefaultBatch); a model with a fixed batch size refuses
+	// another (see BatchSize).
 	Batch int
 	// Limit evaluates that many test images, drawn once with a fixed seed
 	// (0: all).
@@ -71,17 +72,41 @@ type Result struct {
 	TrainedTop1 *float64 `json:"trained_top1,omitempty"`
 }
 
+// WriteText writes r for a person: the figures, the normalisation, where
+// and how fast ONNX Runtime ran, and the trainer's own top-1 where the
+// model carries it (what `bot-onnx eval` prints without --json).
+func (r Result) WriteText(w io.Writer) error {
+	top5 := ""
+	if r.Classes > 5 {
+		top5 = fmt.Sprintf(", top-5 %.2f%%", 100*r.Top5)
+	}
+	_, err := fmt.Fprintf(w, "%s on %s: %d images, %d classes: top-1 %.2f%%%s, loss %.4f\n"+
+		"normalised with mean %v, std %v (%s)\n"+
+		"ONNX Runtime on %s, batch %d: %.1f images/s (inference alone), %.1f s in all\n",
+		r.Model, r.Data, r.Images, r.Classes, 100*r.Top1, top5, r.Loss, r.Mean, r.Std, r.Normalization,
+		r.Provider, r.Batch, r.ImagesPerSecond, r.Seconds)
+	if err == nil && r.TrainedTop1 != nil {
+		_, err = fmt.Fprintf(w, "the trainer's last top-1 (model metadata): %.2f%%\n", 100**r.TrainedTop1)
+	}
+	return err
+}
+
 // Evaluate runs sess, the classifier at req.Path, over the test split of
 // req.Data, fitted and normalised for the model as the trainer evaluates
 // it, and scores its logits as the trainer does (eval.Classification).
-// Cancelling ctx stops it with an error that says how far it got.
+// A refused Batch or Limit comes back as a *train.FieldError naming the
+// Request field. Cancelling ctx stops it with an error that says how far
+// it got.
 func Evaluate(ctx context.Context, sess *ort.Session, req Request) (Result, error) {
 	r := Result{Model: req.Path, Data: req.Data, Provider: string(sess.Provider()), Fallback: sess.Fallback()}
+	if req.Limit < 0 {
+		return r, &train.FieldError{Field: "Limit", Value: req.Limit, Want: "0 (all) or more"}
+	}
 	in, out, at, err := IO(sess, req.Path)
 	if err != nil {
 		return r, err
 	}
-	if r.Batch, err = batchSize(req.Batch, in); err != nil {
+	if r.Batch, err = BatchSize(in, req.Batch, DefaultBatch); err != nil {
 		return r, err
 	}
 	m, err := graph.Load(req.Path)
@@ -161,18 +186,21 @@ func IO(sess *ort.Session, path string) (in, out ort.ValueInfo, at int, err erro
 	return in, out, at, nil
 }
 
-// batchSize returns the batch size: the model's fixed one, which a
-// requested batch must match, or the request's (0: DefaultBatch).
-func batchSize(b int, in ort.ValueInfo) (int, error) {
+// BatchSize returns the batch size a classifier whose image input is in
+// (IO's) runs: the model's fixed one, which a requested b must match, else
+// b, or def when b is 0. Evaluate and bench.Infer share it, so that both
+// refuse a batch alike: as a *train.FieldError on "Batch", their options'
+// field.
+func BatchSize(in ort.ValueInfo, b, def int) (int, error) {
 	switch fixed := int(max(in.Shape[0], 0)); {
 	case b < 0:
-		return 0, fmt.Errorf("batch size %d: expected at least 1", b)
+		return 0, &train.FieldError{Field: "Batch", Value: b, Want: "a positive count, or 0 for the model's"}
 	case fixed > 0 && b != 0 && b != fixed:
-		return 0, fmt.Errorf("batch size %d: the model's input %q has a fixed batch size of %d", b, in.Name, fixed)
+		return 0, &train.FieldError{Field: "Batch", Value: b, Want: fmt.Sprintf("the fixed batch size %d of the model's input %q", fixed, in.Name)}
 	case fixed > 0:
 		return fixed, nil
 	case b == 0:
-		return DefaultBatch, nil
+		return def, nil
 	}
 	return b, nil
 }

@@ -1,6 +1,7 @@
 package classifier
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +13,8 @@ import (
 )
 
 // TestBatchSize: a model with a fixed batch size takes its own, and
-// refuses another; one that takes any takes the request's, or DefaultBatch.
+// refuses another; one that takes any takes the request's, or the default.
+// A refusal is a FieldError on Batch.
 func TestBatchSize(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -21,17 +23,18 @@ func TestBatchSize(t *testing.T) {
 		want      int
 		err       string
 	}{
-		{"dynamic, default", -1, 0, DefaultBatch, ""},
+		{"dynamic, default", -1, 0, 9, ""},
 		{"dynamic, requested", -1, 7, 7, ""},
 		{"fixed, default", 4, 0, 4, ""},
 		{"fixed, the same requested", 4, 4, 4, ""},
-		{"fixed, another requested", 4, 7, 0, `batch size 7: the model's input "x" has a fixed batch size of 4`},
-		{"negative", -1, -2, 0, "batch size -2: expected at least 1"},
+		{"fixed, another requested", 4, 7, 0, `Batch 7: expected the fixed batch size 4 of the model's input "x"`},
+		{"negative", -1, -2, 0, "Batch -2: expected a positive count, or 0 for the model's"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := batchSize(tc.requested, ort.ValueInfo{Name: "x", Shape: []int64{tc.fixed, 1, 28, 28}, ElementType: "float"})
-			if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			got, err := BatchSize(ort.ValueInfo{Name: "x", Shape: []int64{tc.fixed, 1, 28, 28}, ElementType: "float"}, tc.requested, 9)
+			var fe *train.FieldError
+			if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && (err.Error() != tc.err || !errors.As(err, &fe) || fe.Field != "Batch")) {
 				t.Errorf("batch %d, error %v; want %d, %q", got, err, tc.want, tc.err)
 			}
 		})
@@ -67,5 +70,27 @@ func TestModelNorm(t *testing.T) {
 				t.Errorf("mean %v, std %v, error %v; want %v, %v, %q", mean, std, err, tc.wantMean, tc.wantS, tc.err)
 			}
 		})
+	}
+}
+
+// TestResultWriteText writes a hand-made result as `bot-onnx eval` prints
+// it: top-5 only above five classes, the trainer's top-1 only when known.
+func TestResultWriteText(t *testing.T) {
+	top1 := 0.9912
+	r := Result{Model: "run/model.onnx", Data: "mnist", Images: 70, Classes: 10, Top1: 0.9857, Top5: 1, Loss: 0.04321,
+		Mean: []float64{0.1307}, Std: []float64{0.3081}, Normalization: "model metadata", Provider: "cpu", Batch: 32,
+		ImagesPerSecond: 1234.56, Seconds: 0.78, TrainedTop1: &top1}
+	want := "run/model.onnx on mnist: 70 images, 10 classes: top-1 98.57%, top-5 100.00%, loss 0.0432\n" +
+		"normalised with mean [0.1307], std [0.3081] (model metadata)\n" +
+		"ONNX Runtime on cpu, batch 32: 1234.6 images/s (inference alone), 0.8 s in all\n" +
+		"the trainer's last top-1 (model metadata): 99.12%\n"
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil || b.String() != want {
+		t.Errorf("WriteText: %v\n%s\nwant\n%s", err, b.String(), want)
+	}
+	r.Classes, r.TrainedTop1 = 5, nil
+	b.Reset()
+	if err := r.WriteText(&b); err != nil || strings.Contains(b.String(), "top-5") || strings.Contains(b.String(), "trainer") {
+		t.Errorf("five classes, no trained top-1: %v\n%s", err, b.String())
 	}
 }

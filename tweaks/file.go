@@ -1,0 +1,77 @@
+package tweaks
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
+	"github.com/bot-onnx/bot-onnx/models"
+)
+
+// FileResult is what RewriteFile did to a model file, with the counts
+// that show the passes' cost: what `bot-onnx tweak --json` prints.
+type FileResult struct {
+	Input  string `json:"input"`
+	Output string `json:"output"`
+	// Variant is the rewritten model's variant (models.MetaVariant).
+	Variant string   `json:"variant"`
+	Reports []Report `json:"passes"`
+	// Before and After count the input's and the output's parameters and
+	// MACs per image.
+	Before graph.Counts `json:"before"`
+	After  graph.Counts `json:"after"`
+}
+
+// RewriteFile runs the passes on the model in the file in, as Apply does,
+// and saves the rewritten model to out; on error out is not written.
+func RewriteFile(in, out string, passes []Pass, opts Options) (*FileResult, error) {
+	m, err := graph.Load(in)
+	if err != nil {
+		return nil, err
+	}
+	rewritten, reports, err := Apply(m, passes, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in, err)
+	}
+	res := &FileResult{Input: in, Output: out, Reports: reports}
+	res.Variant, _ = rewritten.Metadata(models.MetaVariant)
+	if res.Before, err = graph.Count(m); err != nil {
+		return nil, fmt.Errorf("%s: %w", in, err)
+	}
+	if res.After, err = graph.Count(rewritten); err != nil {
+		return nil, fmt.Errorf("%s rewritten: %w", in, err)
+	}
+	return res, rewritten.Save(out)
+}
+
+// WriteText writes r for a person: each pass's report (WriteReports), then
+// the file written with its variant and the counts before and after.
+func (r *FileResult) WriteText(w io.Writer) error {
+	if err := WriteReports(w, r.Reports); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "wrote %s: variant %s, %s → %s parameters, %.3f → %.3f G MACs per image\n",
+		r.Output, r.Variant, report.Thousands(r.Before.Params), report.Thousands(r.After.Params),
+		float64(r.Before.MACs)/1e9, float64(r.After.MACs)/1e9)
+	return err
+}
+
+// WriteReports writes each pass's changes for a person, block by block, or
+// why it changed nothing: what build and tweak print of Apply's reports.
+func WriteReports(w io.Writer, reports []Report) error {
+	var b strings.Builder
+	for _, r := range reports {
+		if len(r.Changes) == 0 {
+			fmt.Fprintf(&b, "pass %s: %s\n", r.Pass, r.Note)
+			continue
+		}
+		fmt.Fprintf(&b, "pass %s: %d %s\n", r.Pass, len(r.Changes), report.Plural(len(r.Changes), "change", "changes"))
+		for _, ch := range r.Changes {
+			fmt.Fprintf(&b, "  %-9s %s\n", ch.Block, ch.What)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
