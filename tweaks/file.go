@@ -1,6 +1,7 @@
 package tweaks
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -22,6 +23,10 @@ type FileResult struct {
 	// MACs per image.
 	Before graph.Counts `json:"before"`
 	After  graph.Counts `json:"after"`
+	// MACsError says why the MACs are not counted (0 in Before and After),
+	// as for a model whose input height and width are dynamic: the passes
+	// need no sizes, so such a model is rewritten all the same.
+	MACsError string `json:"macs_error,omitempty"`
 }
 
 // RewriteFile runs the passes on the model in the file in, as Apply does,
@@ -37,11 +42,11 @@ func RewriteFile(in, out string, passes []Pass, opts Options) (*FileResult, erro
 	}
 	res := &FileResult{Input: in, Output: out, Reports: reports}
 	res.Variant, _ = rewritten.Metadata(models.MetaVariant)
-	if res.Before, err = graph.Count(m); err != nil {
-		return nil, fmt.Errorf("%s: %w", in, err)
-	}
-	if res.After, err = graph.Count(rewritten); err != nil {
-		return nil, fmt.Errorf("%s rewritten: %w", in, err)
+	var before, after error
+	res.Before, before = graph.Count(m)
+	res.After, after = graph.Count(rewritten)
+	if err := cmp.Or(before, after); err != nil {
+		res.Before.MACs, res.After.MACs, res.MACsError = 0, 0, err.Error()
 	}
 	return res, rewritten.Save(out)
 }
@@ -52,9 +57,12 @@ func (r *FileResult) WriteText(w io.Writer) error {
 	if err := WriteReports(w, r.Reports); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "wrote %s: variant %s, %s → %s parameters, %.3f → %.3f G MACs per image\n",
-		r.Output, r.Variant, report.Thousands(r.Before.Params), report.Thousands(r.After.Params),
-		float64(r.Before.MACs)/1e9, float64(r.After.MACs)/1e9)
+	macs := fmt.Sprintf("%.3f → %.3f G MACs per image", float64(r.Before.MACs)/1e9, float64(r.After.MACs)/1e9)
+	if r.MACsError != "" {
+		macs = "MACs unknown (" + r.MACsError + ")"
+	}
+	_, err := fmt.Fprintf(w, "wrote %s: variant %s, %s → %s parameters, %s\n",
+		r.Output, r.Variant, report.Thousands(r.Before.Params), report.Thousands(r.After.Params), macs)
 	return err
 }
 

@@ -33,6 +33,12 @@ func TestWriteText(t *testing.T) {
 	if err := res.WriteText(&b); err != nil || b.String() != want {
 		t.Errorf("WriteText: %v\n%s\nwant\n%s", err, b.String(), want)
 	}
+	res.Before.MACs, res.After.MACs, res.MACsError = 0, 0, "dynamic height"
+	b.Reset()
+	want = strings.Replace(want, "4.089 → 4.345 G MACs per image", "MACs unknown (dynamic height)", 1)
+	if err := res.WriteText(&b); err != nil || b.String() != want {
+		t.Errorf("WriteText without MACs: %v\n%s\nwant\n%s", err, b.String(), want)
+	}
 	b.Reset()
 	if err := tweaks.WriteReports(&b, nil); err != nil || b.Len() != 0 {
 		t.Errorf("no reports: %v, %q", err, b.String())
@@ -61,6 +67,22 @@ func TestRewriteFile(t *testing.T) {
 	}
 	if _, err := graph.Load(out); err != nil {
 		t.Errorf("the rewritten model: %v", err)
+	}
+	// A model whose height and width are dynamic is rewritten all the same;
+	// its MACs are unknown (no sizes to count them at), its parameters not.
+	dims := m.GetGraph().GetInput()[0].GetType().GetTensorType().GetShape().GetDim()
+	dims[2].Reset()
+	dims[3].Reset()
+	dynamic, dynamicOut := filepath.Join(dir, "dynamic.onnx"), filepath.Join(dir, "dynamic-d.onnx")
+	if err := m.Save(dynamic); err != nil {
+		t.Fatal(err)
+	}
+	res, err = tweaks.RewriteFile(dynamic, dynamicOut, []tweaks.Pass{tweaks.B, tweaks.C, tweaks.D}, tweaks.Options{Seed: 1})
+	if err != nil {
+		t.Fatalf("a model of dynamic height and width: %v", err)
+	}
+	if res.Variant != "D" || res.MACsError == "" || res.Before.MACs != 0 || res.After.Params != res.Before.Params || res.After.Params == 0 {
+		t.Errorf("dynamic size: result %+v", res)
 	}
 	b := graph.NewBuilder("mlp", graph.DefaultOpset)
 	x := b.Flatten("flatten", b.Input("input", graph.Shape{{Param: "batch"}, {Size: 1}, {Size: 4}, {Size: 4}}), 1)
