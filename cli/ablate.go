@@ -1,13 +1,9 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/ablation"
 	"github.com/bot-onnx/bot-onnx/models"
@@ -59,7 +55,7 @@ func ablateCommand() *cli.Command {
 					steps = append(steps, strings.TrimSpace(name))
 				}
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(c)
 			defer stop()
 			cfg := ablation.Config{
 				Base: train.Config{

@@ -5,12 +5,18 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
+	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/urfave/cli/v2"
 )
 
@@ -52,7 +58,24 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 }
 
 // Main runs the application on args (os.Args form) and returns the exit status.
+//
+// SIGINT and SIGTERM end a command that does not watch for them (build,
+// tweak, export, …) with status 130, after removing the temporary file of
+// any model being written; a command that does (interruptible) stops by
+// itself and says how to resume.
 func Main(args []string, stdout, stderr io.Writer) int {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		for range signals {
+			if !graceful.Load() {
+				graph.RemovePendingWrites()
+				fmt.Fprintln(stderr, "bot-onnx: interrupted; nothing was written")
+				os.Exit(130)
+			}
+		}
+	}()
 	app := NewApp(stdout, stderr)
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
@@ -62,6 +85,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// graceful is set by a command that stops by itself on SIGINT and SIGTERM.
+var graceful atomic.Bool
+
+// interruptible returns the context of a command that stops by itself on
+// SIGINT and SIGTERM, at a point where what it wrote can be resumed from.
+func interruptible(c *cli.Context) (context.Context, context.CancelFunc) {
+	graceful.Store(true)
+	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 }
 
 // oneLine folds a multi-line message onto one line.

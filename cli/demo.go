@@ -3,10 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/ablation"
 	"github.com/bot-onnx/bot-onnx/mnistdemo"
@@ -48,7 +45,7 @@ func demoCommand() *cli.Command {
 				Stage:    func(n, total int, what string) { fmt.Fprintf(log, "== demo %d/%d: %s\n", n, total, what) },
 				Notice:   func(msg string) { fmt.Fprintln(log, msg) },
 				Progress: transferProgress(log)}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(c)
 			defer stop()
 			res, err := mnistdemo.Run(ctx, cfg)
 			if err != nil {

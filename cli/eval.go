@@ -3,10 +3,7 @@ package cli
 import (
 	"errors"
 	"io"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/eval"
 	"github.com/bot-onnx/bot-onnx/eval/classifier"
@@ -35,7 +32,7 @@ func evalCommand() *cli.Command {
 			if c.String("data") == "" {
 				return errors.New("eval: --data is required")
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(c)
 			defer stop()
 			sess, err := openModel(c)
 			if err != nil {

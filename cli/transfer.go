@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
@@ -48,7 +45,7 @@ func transferCommand() *cli.Command {
 			if err != nil {
 				return transferError(err, cfg.Out)
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(c)
 			defer stop()
 			res, err := plan.Run(ctx, transferProgress(c.App.ErrWriter))
 			if err != nil {

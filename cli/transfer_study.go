@@ -3,11 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/transfer"
 	"github.com/urfave/cli/v2"
@@ -40,7 +37,7 @@ func transferStudyCommand() *cli.Command {
 			if len(paths) == 0 {
 				return errors.New("--backbones: expected one or more backbone files, comma-separated")
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			ctx, stop := interruptible(c)
 			defer stop()
 			s, err := transfer.RunStudy(ctx, cfg, paths, transferProgress(c.App.ErrWriter))
 			if err != nil {

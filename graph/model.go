@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
@@ -139,14 +140,22 @@ func (m *Model) SaveOrMatch(path string) error {
 
 // WriteFileAtomic writes data to a temporary file in path's folder, syncs it
 // and renames it over path, so that a failure or interruption never leaves a
-// half-written file behind.
+// half-written file behind. It refuses a path that holds something other
+// than a regular file (a folder, a device such as /dev/null, a pipe), which
+// the rename would replace. While it writes, the temporary file is listed
+// for RemovePendingWrites.
 func WriteFileAtomic(path string, data []byte) error {
+	if err := CheckOutput(path); err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmpName := tmp.Name()
+	pendingWrites.Store(tmpName, true)
+	defer pendingWrites.Delete(tmpName)
 	fail := func(err error) error {
 		tmp.Close()
 		os.Remove(tmpName)
@@ -169,6 +178,61 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ErrOutputIsInput is CheckOutput's refusal of an output path that names
+// one of the inputs: writing it would destroy what is being read.
+var ErrOutputIsInput = errors.New("the output is an input file")
+
+// CheckOutput refuses an output path before any work is done for it: one
+// that names the same file as one of inputs ("" entries are skipped), or
+// that holds something other than a regular file (a folder, a device).
+// Commands call it first, so that a refusal leaves everything untouched.
+func CheckOutput(out string, inputs ...string) error {
+	info, err := os.Stat(out)
+	if err != nil {
+		return nil
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("write %s: expected a regular file or a new path, found %s", out, fileKind(info.Mode()))
+	}
+	for _, in := range inputs {
+		if in == "" {
+			continue
+		}
+		if a, err := os.Stat(in); err == nil && os.SameFile(a, info) {
+			return fmt.Errorf("%s: %w %s", out, ErrOutputIsInput, in)
+		}
+	}
+	return nil
+}
+
+// pendingWrites holds the temporary files WriteFileAtomic is writing.
+var pendingWrites sync.Map
+
+// RemovePendingWrites deletes the temporary files of the writes in
+// progress. A program calls it when a signal ends it before they finish,
+// so that an interrupted write of a large model leaves nothing behind.
+func RemovePendingWrites() {
+	pendingWrites.Range(func(name, _ any) bool {
+		os.Remove(name.(string))
+		return true
+	})
+}
+
+// fileKind names what a non-regular file is, for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file (" + m.Type().String() + ")"
 }
 
 // Equal reports whether two models are semantically identical: the same

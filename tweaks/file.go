@@ -30,8 +30,13 @@ type FileResult struct {
 }
 
 // RewriteFile runs the passes on the model in the file in, as Apply does,
-// and saves the rewritten model to out; on error out is not written.
+// and saves the rewritten model to out; on error out is not written. An
+// out that is in itself, or not a regular file, is refused first
+// (graph.CheckOutput).
 func RewriteFile(in, out string, passes []Pass, opts Options) (*FileResult, error) {
+	if err := graph.CheckOutput(out, in); err != nil {
+		return nil, err
+	}
 	m, err := graph.Load(in)
 	if err != nil {
 		return nil, err

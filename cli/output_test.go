@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestOutputGuard: an output path that names something other than a
+// regular file (a folder, a device) is refused in one line, exit status 1,
+// and left as it was.
+func TestOutputGuard(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, out, want string
+	}{
+		{"folder", dir, "expected a regular file or a new path, found a folder"},
+		{"device", os.DevNull, "expected a regular file or a new path, found a device"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := os.Stat(tc.out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main([]string{"bot-onnx", "build", "--model", "resnet20", "--width", "2", "-o", tc.out}, &stdout, &stderr)
+			msg := strings.TrimSpace(stderr.String())
+			if code != 1 || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Errorf("exit %d, stderr %q; want 1 and one line saying %q", code, msg, tc.want)
+			}
+			after, err := os.Stat(tc.out)
+			if err != nil || after.Mode() != before.Mode() {
+				t.Errorf("%s: mode %v before, %v after (%v)", tc.out, before.Mode(), after.Mode(), err)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the refused writes left %d files in %s", len(entries), dir)
+	}
+}
+
+// TestSIGTERMDuringWrite sends SIGTERM to `build` while it writes a
+// ResNet-152 (240 MB): it exits with status 130 saying so, and neither the
+// output nor its temporary file is left.
+func TestSIGTERMDuringWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds a ResNet-152")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r152.onnx")
+	cmd := exec.Command(os.Args[0], "build", "--model", "resnet152", "-o", out)
+	cmd.Env = append(os.Environ(), "BOT_ONNX_AS_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		temps, _ := filepath.Glob(filepath.Join(dir, ".r152.onnx.tmp-*"))
+		if len(temps) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no temporary file appeared within 2 minutes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("build ended with %v, want exit status 130; stderr %q", err, stderr.String())
+	}
+	if msg := strings.TrimSpace(stderr.String()); msg != "bot-onnx: interrupted; nothing was written" {
+		t.Errorf("stderr %q", msg)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("SIGTERM during the write left %d files: %v", len(entries), entries)
+	}
+}
