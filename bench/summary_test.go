@@ -2,6 +2,7 @@ package bench
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +26,46 @@ func TestSummarise(t *testing.T) {
 	}
 	if s.FP32ImagesPerSecond != 0 || s.BF16Speedup != 0 {
 		t.Errorf("fp32 %v, speed-up %v without bf16", s.FP32ImagesPerSecond, s.BF16Speedup)
+	}
+}
+
+// TestTrainResultWriteText: a hand-made two-run bf16 comparison with the
+// loader and the peer reads as `bot-onnx bench train` prints it.
+func TestTrainResultWriteText(t *testing.T) {
+	nchw := func(ips float64) *TorchResult {
+		return &TorchResult{ImagesPerSecond: ips, MemoryFormat: "nchw", Torch: "2.6.0", Precision: "bf16", Threads: 2}
+	}
+	cl := func(ips float64) *TorchResult {
+		return &TorchResult{ImagesPerSecond: ips, MemoryFormat: "channels_last", Torch: "2.6.0", Precision: "bf16", Threads: 2}
+	}
+	a, b := cl(80), nchw(60)
+	res := &TrainResult{Model: "resnet20", Variant: "A", Batch: 4, Input: "3x32x32", Threads: 2, Precision: "bf16", CPU: "Test CPU", ISA: "avx2",
+		TrainSummary: TrainSummary{
+			Runs: []TrainRun{
+				{ImagesPerSecond: 100, StepMS: []float64{10, 10}, FP32: &TrainRun{ImagesPerSecond: 50}, Torch: []*TorchResult{nchw(40), a}, Best: a, Ratio: 1.25},
+				{ImagesPerSecond: 120, StepMS: []float64{8, 9}, FP32: &TrainRun{ImagesPerSecond: 60}, Torch: []*TorchResult{b, cl(40)}, Best: b, Ratio: 2},
+			},
+			ImagesPerSecond: 110, PeakRSSMiB: 300.4, FP32ImagesPerSecond: 55, BF16Speedup: 2, TorchPeakRSSMiB: 400, Ratio: 1.6,
+			TorchBestMemoryFormats: []string{"nchw", "channels_last"}, TorchMedians: []float64{50, 60},
+		},
+		Data: "folder:/d", Workers: 2, LoaderImagesPerSecond: 220, FedImagesPerSecond: 99,
+	}
+	want := `cpu       Test CPU (avx2)
+run 1    bot-onnx 100.0 images/s (fp32 50.0, bf16 2.00×), PyTorch nchw 40.0, PyTorch channels_last 80.0: 1.25×
+run 2    bot-onnx 120.0 images/s (fp32 60.0, bf16 2.00×), PyTorch nchw 60.0, PyTorch channels_last 40.0: 2.00×
+bot-onnx  resnet20-A batch 4 3x32x32 bf16, 2 replicas: 110.0 images/s (median of 2 runs of 2 steps), peak RSS 300 MiB
+bot-onnx  fp32 in the same runs: 55.0 images/s; bf16 is 2.00× fp32
+loader    folder:/d, 2 workers: 220.0 images/s alone (2.00× the trainer); training fed by it: 99.0 images/s (0.90× random data)
+PyTorch   2.6.0 nchw bf16, 2 threads: 50.0 images/s
+PyTorch   2.6.0 channels_last bf16, 2 threads: 60.0 images/s
+PyTorch   peak RSS 400 MiB
+ratio     1.60× PyTorch's faster configuration (channels_last, nchw)
+`
+	var text strings.Builder
+	if err := res.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if text.String() != want {
+		t.Errorf("text\n%s\nwant\n%s", text.String(), want)
 	}
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -291,4 +292,57 @@ func Train(ctx context.Context, cfg TrainConfig) (*TrainResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// WriteText writes the comparison as `bot-onnx bench train` prints it for
+// a person to read: each run when there are several, then the medians,
+// the loader's rates with Data, and the peer's configurations with their
+// ratio; it returns the error of writing to w.
+func (res *TrainResult) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cpu       %s (%s)\n", res.CPU, res.ISA)
+	many := len(res.Runs) > 1
+	for i, r := range res.Runs {
+		if !many {
+			break
+		}
+		fmt.Fprintf(&b, "run %d    bot-onnx %.1f images/s", i+1, r.ImagesPerSecond)
+		if r.FP32 != nil {
+			fmt.Fprintf(&b, " (fp32 %.1f, bf16 %.2f×)", r.FP32.ImagesPerSecond, r.ImagesPerSecond/r.FP32.ImagesPerSecond)
+		}
+		for _, t := range r.Torch {
+			fmt.Fprintf(&b, ", PyTorch %s %.1f", t.MemoryFormat, t.ImagesPerSecond)
+		}
+		if r.Best != nil {
+			fmt.Fprintf(&b, ": %.2f×", r.Ratio)
+		}
+		b.WriteString("\n")
+	}
+	var first TrainRun
+	if len(res.Runs) > 0 {
+		first = res.Runs[0]
+	}
+	of := fmt.Sprintf("median of %d steps", len(first.StepMS))
+	if many {
+		of = fmt.Sprintf("median of %d runs of %d steps", len(res.Runs), len(first.StepMS))
+	}
+	fmt.Fprintf(&b, "bot-onnx  %s-%s batch %d %s %s, %d replicas: %.1f images/s (%s), peak RSS %.0f MiB\n",
+		res.Model, res.Variant, res.Batch, res.Input, res.Precision, res.Threads, res.ImagesPerSecond, of, res.PeakRSSMiB)
+	if res.FP32ImagesPerSecond > 0 {
+		fmt.Fprintf(&b, "bot-onnx  fp32 in the same runs: %.1f images/s; bf16 is %.2f× fp32\n", res.FP32ImagesPerSecond, res.BF16Speedup)
+	}
+	if res.Data != "" {
+		fmt.Fprintf(&b, "loader    %s, %d workers: %.1f images/s alone (%.2f× the trainer); training fed by it: %.1f images/s (%.2f× random data)\n",
+			res.Data, res.Workers, res.LoaderImagesPerSecond, res.LoaderImagesPerSecond/res.ImagesPerSecond,
+			res.FedImagesPerSecond, res.FedImagesPerSecond/res.ImagesPerSecond)
+	}
+	if len(first.Torch) > 0 {
+		for i, t := range first.Torch {
+			fmt.Fprintf(&b, "PyTorch   %s %s %s, %d threads: %.1f images/s\n", t.Torch, t.MemoryFormat, t.Precision, t.Threads, res.TorchMedians[i])
+		}
+		fmt.Fprintf(&b, "PyTorch   peak RSS %.0f MiB\n", res.TorchPeakRSSMiB)
+		fmt.Fprintf(&b, "ratio     %.2f× PyTorch's faster configuration (%s)\n", res.Ratio, strings.Join(slices.Compact(slices.Sorted(slices.Values(res.TorchBestMemoryFormats))), ", "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -2,10 +2,7 @@ package cli
 
 import (
 	"fmt"
-	"io"
 	"runtime"
-	"slices"
-	"strings"
 
 	"github.com/bot-onnx/bot-onnx/bench"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
@@ -80,52 +77,5 @@ func benchTrain(c *cli.Context) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, res)
 	}
-	printTrainBench(c.App.Writer, *res)
-	return nil
-}
-
-// printTrainBench prints a comparison: each run when there are several,
-// then the medians.
-func printTrainBench(w io.Writer, res trainBench) {
-	fmt.Fprintf(w, "cpu       %s (%s)\n", res.CPU, res.ISA)
-	many := len(res.Runs) > 1
-	for i, r := range res.Runs {
-		if !many {
-			break
-		}
-		line := fmt.Sprintf("run %d    bot-onnx %.1f images/s", i+1, r.ImagesPerSecond)
-		if r.FP32 != nil {
-			line += fmt.Sprintf(" (fp32 %.1f, bf16 %.2f×)", r.FP32.ImagesPerSecond, r.ImagesPerSecond/r.FP32.ImagesPerSecond)
-		}
-		for _, t := range r.Torch {
-			line += fmt.Sprintf(", PyTorch %s %.1f", t.MemoryFormat, t.ImagesPerSecond)
-		}
-		if r.Best != nil {
-			line += fmt.Sprintf(": %.2f×", r.Ratio)
-		}
-		fmt.Fprintln(w, line)
-	}
-	steps := len(res.Runs[0].StepMS)
-	of := fmt.Sprintf("median of %d steps", steps)
-	if many {
-		of = fmt.Sprintf("median of %d runs of %d steps", len(res.Runs), steps)
-	}
-	fmt.Fprintf(w, "bot-onnx  %s-%s batch %d %s %s, %d replicas: %.1f images/s (%s), peak RSS %.0f MiB\n",
-		res.Model, res.Variant, res.Batch, res.Input, res.Precision, res.Threads, res.ImagesPerSecond, of, res.PeakRSSMiB)
-	if res.FP32ImagesPerSecond > 0 {
-		fmt.Fprintf(w, "bot-onnx  fp32 in the same runs: %.1f images/s; bf16 is %.2f× fp32\n", res.FP32ImagesPerSecond, res.BF16Speedup)
-	}
-	if res.Data != "" {
-		fmt.Fprintf(w, "loader    %s, %d workers: %.1f images/s alone (%.2f× the trainer); training fed by it: %.1f images/s (%.2f× random data)\n",
-			res.Data, res.Workers, res.LoaderImagesPerSecond, res.LoaderImagesPerSecond/res.ImagesPerSecond,
-			res.FedImagesPerSecond, res.FedImagesPerSecond/res.ImagesPerSecond)
-	}
-	if len(res.Runs[0].Torch) == 0 {
-		return
-	}
-	for i, first := range res.Runs[0].Torch {
-		fmt.Fprintf(w, "PyTorch   %s %s %s, %d threads: %.1f images/s\n", first.Torch, first.MemoryFormat, first.Precision, first.Threads, res.TorchMedians[i])
-	}
-	fmt.Fprintf(w, "PyTorch   peak RSS %.0f MiB\n", res.TorchPeakRSSMiB)
-	fmt.Fprintf(w, "ratio     %.2f× PyTorch's faster configuration (%s)\n", res.Ratio, strings.Join(slices.Compact(slices.Sorted(slices.Values(res.TorchBestMemoryFormats))), ", "))
+	return res.WriteText(c.App.Writer)
 }

@@ -3,24 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/urfave/cli/v2"
 )
-
-// exportResult is what `export --json` prints.
-type exportResult struct {
-	Source string `json:"source"`
-	*export.Result
-}
 
 func exportCommand() *cli.Command {
 	return &cli.Command{
@@ -63,9 +52,9 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	src, err := sourceModel(c.Args().First())
+	src, err := train.ModelPath(c.Args().First())
 	if err != nil {
-		return err
+		return fmt.Errorf("export: %w", err)
 	}
 	out := c.String("output")
 	res, err := export.FromPath(src, out, opts)
@@ -75,10 +64,9 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		return printJSON(c.App.Writer, exportResult{Source: src, Result: res})
+		return printJSON(c.App.Writer, res)
 	}
-	printExport(c.App.Writer, src, res)
-	return nil
+	return res.WriteText(c.App.Writer)
 }
 
 // exportOptions reads the flags, refusing those that mean nothing without
@@ -124,56 +112,4 @@ func exportOptions(c *cli.Context) (export.Options, error) {
 		opts.InputSize = dims
 	}
 	return opts, nil
-}
-
-// sourceModel resolves the argument: a run folder means its model.onnx.
-func sourceModel(arg string) (string, error) {
-	info, err := os.Stat(arg)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("export: %s does not exist (expected a run folder or an .onnx file)", arg)
-		}
-		return "", fmt.Errorf("export: %w", err)
-	}
-	if !info.IsDir() {
-		return arg, nil
-	}
-	path := filepath.Join(arg, train.ModelFile)
-	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("export: run folder %s has no model.onnx (expected the model `bot-onnx train --out %s` writes)", arg, arg)
-	}
-	return path, nil
-}
-
-// printExport writes the human summary of an export.
-func printExport(w io.Writer, src string, res *export.Result) {
-	head, precision := "classifier", "float32"
-	if res.Head == export.Backbone {
-		head = "backbone"
-	}
-	if res.FP16 {
-		precision = "float16"
-	}
-	fmt.Fprintf(w, "wrote %s from %s: %s, %s, opset %d, %.1f MB\n", res.Output, src, head, precision, res.Opset, float64(res.Bytes)/1e6)
-	for _, v := range res.Inputs {
-		fmt.Fprintf(w, "  input  %-13s %-7s %s\n", v.Name, v.Type, v.Shape)
-	}
-	for i, v := range res.Outputs {
-		note := ""
-		if i < len(res.Features) {
-			note = fmt.Sprintf("  stride %d", res.Features[i].Stride)
-		}
-		fmt.Fprintf(w, "  output %-13s %-7s %s%s\n", v.Name, v.Type, v.Shape, note)
-	}
-	if f := res.Fold; f != nil {
-		fmt.Fprintf(w, "folded %d BatchNormalization %s into the preceding Conv; %d kept\n", f.Folded, report.Plural(f.Folded, "node", "nodes"), len(f.Kept))
-		for _, k := range f.Kept {
-			fmt.Fprintf(w, "  kept %s\n", k)
-		}
-	}
-	v := res.Verified
-	fmt.Fprintf(w, "verified in ONNX Runtime against the source on seeded input %v (seed %d):\n", v.InputShape, v.Seed)
-	for _, p := range v.Outputs {
-		fmt.Fprintf(w, "  %-13s max |diff| %.2g (bound %.2g, max |source| %.3g)\n", p.Output, p.MaxAbsDiff, p.Bound, p.MaxAbsRef)
-	}
 }

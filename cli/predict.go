@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/bot-onnx/bot-onnx/bench"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/urfave/cli/v2"
 )
@@ -69,20 +70,11 @@ func noteFallback(w io.Writer, sess *ort.Session) {
 }
 
 // prediction is what `predict --json` prints.
-type prediction struct {
-	Model       string    `json:"model"`
-	Provider    string    `json:"provider"`
-	Fallback    string    `json:"fallback,omitempty"`
-	InputName   string    `json:"input_name"`
-	InputShape  []int64   `json:"input_shape"`
-	OutputName  string    `json:"output_name"`
-	OutputShape []int64   `json:"output_shape"`
-	Runs        int       `json:"runs"`
-	LatencyMS   float64   `json:"latency_ms_median"`
-	ImagesPerS  float64   `json:"images_per_second"`
-	LatenciesMS []float64 `json:"latencies_ms"`
-	First       []float32 `json:"first_values"`
-}
+type prediction = bench.Prediction
+
+// predictFieldFlags are predict's flags by the bench.PredictOptions field
+// each sets.
+var predictFieldFlags = map[string]string{"Shape": "--input", "Runs": "--runs"}
 
 func predictCommand() *cli.Command {
 	return &cli.Command{
@@ -96,76 +88,27 @@ func predictCommand() *cli.Command {
 			jsonFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			if c.Int("runs") < 1 {
-				return fmt.Errorf("--runs: expected at least 1, found %d", c.Int("runs"))
-			}
 			sess, err := openModel(c)
 			if err != nil {
 				return err
 			}
 			defer sess.Close()
-			p, err := predict(c, sess, c.Args().First())
+			o := bench.PredictOptions{Seed: c.Uint64("seed"), Runs: c.Int("runs")}
+			if s := c.String("input"); c.IsSet("input") {
+				// Any number of sizes: Predict checks them against the model.
+				if o.Shape, err = parseDims("input", s, strings.Count(strings.ToLower(s), "x")+1, "NxCxHxW"); err != nil {
+					return err
+				}
+			}
+			p, err := bench.Predict(sess, c.Args().First(), o)
 			if err != nil {
-				return err
+				return inFlags(err, predictFieldFlags)
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, p)
 			}
 			noteFallback(c.App.ErrWriter, sess)
-			fmt.Fprintf(c.App.Writer, "%s on %s: %s %v → %s %v, median latency %.2f ms over %d runs (%.1f images/s)\n",
-				p.Model, p.Provider, p.InputName, p.InputShape, p.OutputName, p.OutputShape, p.LatencyMS, p.Runs, p.ImagesPerS)
-			fmt.Fprintf(c.App.Writer, "first values: %v\n", p.First)
-			return nil
+			return p.WriteText(c.App.Writer)
 		},
 	}
-}
-
-func predict(c *cli.Context, sess *ort.Session, path string) (prediction, error) {
-	ins, outs := sess.Inputs(), sess.Outputs()
-	if len(ins) != 1 {
-		return prediction{}, fmt.Errorf("%s: predict feeds models with one input, found %d", path, len(ins))
-	}
-	in := ins[0]
-	if in.ElementType != "float" {
-		return prediction{}, fmt.Errorf("%s: input %q has element type %s, predict feeds float", path, in.Name, in.ElementType)
-	}
-	shape := make([]int64, len(in.Shape))
-	for i, d := range in.Shape {
-		shape[i] = max(d, 1)
-	}
-	if c.IsSet("input") {
-		dims, err := parseDims("input", c.String("input"), len(in.Shape), exampleDims(in.Shape))
-		if err != nil {
-			return prediction{}, err
-		}
-		for i, d := range in.Shape {
-			if d > 0 && dims[i] != d {
-				return prediction{}, fmt.Errorf("--input %s: model input %q has fixed size %d in dimension %d, found %d", c.String("input"), in.Name, d, i, dims[i])
-			}
-		}
-		shape = dims
-	}
-	p := prediction{Model: path, Provider: string(sess.Provider()), Fallback: sess.Fallback(),
-		InputName: in.Name, InputShape: shape, OutputName: outs[0].Name, Runs: c.Int("runs")}
-	tm, err := sess.Time(ort.RandomInput(shape, c.Uint64("seed")), 1, p.Runs)
-	if err != nil {
-		return p, err
-	}
-	y := tm.Outputs[0]
-	p.OutputShape, p.First = y.Shape, y.Data[:min(5, len(y.Data))]
-	p.LatenciesMS, p.LatencyMS = tm.Milliseconds(), tm.MedianMilliseconds()
-	if p.LatencyMS > 0 && len(shape) > 0 {
-		p.ImagesPerS = float64(shape[0]) / (p.LatencyMS / 1000)
-	}
-	return p, nil
-}
-
-// exampleDims writes a model's input shape as a --input example, with 1
-// for dynamic sizes.
-func exampleDims(shape []int64) string {
-	parts := make([]string, len(shape))
-	for i, d := range shape {
-		parts[i] = fmt.Sprint(max(d, 1))
-	}
-	return strings.Join(parts, "x")
 }

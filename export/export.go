@@ -73,6 +73,9 @@ type Options struct {
 
 // Result says what an export produced and how it was verified.
 type Result struct {
+	// Source is the model file exported, as FromPath was given it; ""
+	// when File exported a model in memory.
+	Source string `json:"source,omitempty"`
 	Output string `json:"output"`
 	Head   Head   `json:"head"`
 	// Inputs and Outputs declare the exported model's values.

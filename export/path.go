@@ -13,7 +13,8 @@ import (
 var ErrOutputIsSource = errors.New("the output names the source model itself")
 
 // FromPath exports the model file src into the file out, as File does,
-// refusing (ErrOutputIsSource) an out that names src itself. Errors of
+// refusing (ErrOutputIsSource) an out that names src itself; the result's
+// Source is src. Errors of
 // loading src are graph.Load's; File's are prefixed "export SRC: ".
 func FromPath(src, out string, opts Options) (*Result, error) {
 	if a, err := os.Stat(src); err == nil {
@@ -29,5 +30,6 @@ func FromPath(src, out string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", src, err)
 	}
+	res.Source = src
 	return res, nil
 }

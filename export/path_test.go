@@ -31,7 +31,7 @@ func TestFromPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Output != out || res.Fold == nil || res.Fold.Folded == 0 {
+	if res.Source != src || res.Output != out || res.Fold == nil || res.Fold.Folded == 0 {
 		t.Errorf("result %+v", res)
 	}
 	if _, err := export.FromPath(src, out, export.Options{Opset: 12}); err == nil || !strings.HasPrefix(err.Error(), "export "+src+": ") {

@@ -1,7 +1,13 @@
 package graph
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
@@ -74,6 +80,58 @@ func Inspect(m *Model) Summary {
 		} else {
 			s.Problems = []string{err.Error()}
 		}
+	}
+	return s
+}
+
+// WriteText writes the summary of the model at path as `bot-onnx
+// inspect` prints it for a person to read: versions, inputs and outputs,
+// counts with commas, operators (the most frequent first), metadata and
+// the validator's verdict; it returns the error of writing to w.
+func (s Summary) WriteText(w io.Writer, path string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n  IR version %d, opset %d, producer %s\n", path, s.IRVersion, s.Opset, s.Producer)
+	for _, list := range []struct {
+		label string
+		ts    []TensorInfo
+	}{{"input ", s.Inputs}, {"output", s.Outputs}} {
+		for _, t := range list.ts {
+			fmt.Fprintf(&b, "  %s %-12s %s %v\n", list.label, t.Name, t.Type, t.Shape)
+		}
+	}
+	fmt.Fprintf(&b, "  parameters %s\n", thousands(s.Params))
+	if s.MACs != nil {
+		fmt.Fprintf(&b, "  MACs       %s per image (%.3f G; FLOPs = 2 × MACs)\n", thousands(*s.MACs), float64(*s.MACs)/1e9)
+	} else {
+		fmt.Fprintf(&b, "  MACs       unknown: %s\n", s.MACsError)
+	}
+	ops := slices.SortedFunc(maps.Keys(s.Ops), func(a, b string) int { return cmp.Or(s.Ops[b]-s.Ops[a], strings.Compare(a, b)) })
+	fmt.Fprintf(&b, "  %d nodes:\n", s.Nodes)
+	for _, op := range ops {
+		fmt.Fprintf(&b, "    %-20s %d\n", op, s.Ops[op])
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Metadata)) {
+		fmt.Fprintf(&b, "  metadata %s = %s\n", k, s.Metadata[k])
+	}
+	if s.Valid {
+		b.WriteString("  valid\n")
+	} else {
+		fmt.Fprintf(&b, "  INVALID: %d problems\n", len(s.Problems))
+		for _, p := range s.Problems {
+			fmt.Fprintf(&b, "    %s\n", p)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// thousands writes n with comma separators, 1234567 as "1,234,567", as
+// report.Thousands does for the rest of the project (graph cannot import
+// package report, which imports graph).
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
 	return s
 }

@@ -1,6 +1,9 @@
 package graph
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestInspect summarises a small graph: its data input with a symbolic
 // batch, its output, counts, operators, metadata and validity; a graph
@@ -30,5 +33,58 @@ func TestInspect(t *testing.T) {
 	m.GetGraph().GetNode()[1].Input = []string{"missing"}
 	if s := Inspect(m); s.Valid || len(s.Problems) == 0 {
 		t.Errorf("a broken graph: valid %v, problems %v", s.Valid, s.Problems)
+	}
+}
+
+// TestSummaryWriteText: a hand-made summary of an invalid model reads as
+// `bot-onnx inspect` prints it, operators by count then name; a valid one
+// without MACs says why they are unknown.
+func TestSummaryWriteText(t *testing.T) {
+	macs := int64(40_813_184)
+	s := Summary{IRVersion: 8, Opset: 17, Producer: "bot-onnx dev",
+		Inputs:  []TensorInfo{{Name: "input", Type: "FLOAT", Shape: []any{"batch", int64(3), int64(32), int64(32)}}},
+		Outputs: []TensorInfo{{Name: "logits", Type: "FLOAT", Shape: []any{"batch", int64(10)}}},
+		Params:  272_474, MACs: &macs, Nodes: 5, Ops: map[string]int{"Relu": 2, "Conv": 2, "Add": 1},
+		Metadata: map[string]string{"b": "2", "a": "1"}, Problems: []string{"node 1: no input", "node 2: no output"}}
+	want := `m.onnx
+  IR version 8, opset 17, producer bot-onnx dev
+  input  input        FLOAT [batch 3 32 32]
+  output logits       FLOAT [batch 10]
+  parameters 272,474
+  MACs       40,813,184 per image (0.041 G; FLOPs = 2 × MACs)
+  5 nodes:
+    Conv                 2
+    Relu                 2
+    Add                  1
+  metadata a = 1
+  metadata b = 2
+  INVALID: 2 problems
+    node 1: no input
+    node 2: no output
+`
+	var b strings.Builder
+	if err := s.WriteText(&b, "m.onnx"); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != want {
+		t.Errorf("text\n%s\nwant\n%s", b.String(), want)
+	}
+	s = Summary{Params: 1234, MACsError: "no shape for x", Valid: true}
+	b.Reset()
+	if err := s.WriteText(&b, "m.onnx"); err != nil {
+		t.Fatal(err)
+	}
+	if text := b.String(); !strings.Contains(text, "  parameters 1,234\n  MACs       unknown: no shape for x\n  0 nodes:\n  valid\n") {
+		t.Errorf("text\n%s", text)
+	}
+}
+
+// TestThousands: commas every three digits from the right, a sign kept
+// apart.
+func TestThousands(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 123456: "123,456", 1234567: "1,234,567", -123: "-123", -1234: "-1,234", -123456: "-123,456"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

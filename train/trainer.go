@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -57,6 +58,27 @@ const (
 	CheckpointFile = "checkpoint.bin"
 	StepsFile      = "steps.csv"
 )
+
+// ModelPath returns the model file that path names: path itself when it is
+// a file, or the ModelFile a run wrote when it is a run folder (Config.Out),
+// so that commands taking a trained model accept either. A path that does
+// not exist, or a folder without ModelFile, is refused.
+func ModelPath(path string) (string, error) {
+	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s does not exist (expected a run folder or an .onnx file)", path)
+	} else if err != nil {
+		return "", err
+	}
+	if !info.IsDir() {
+		return path, nil
+	}
+	model := filepath.Join(path, ModelFile)
+	if _, err := os.Stat(model); err != nil {
+		return "", fmt.Errorf("run folder %s has no %s (expected the model a training run writes there)", path, ModelFile)
+	}
+	return model, nil
+}
 
 // run is a training run in progress.
 type run struct {

@@ -414,3 +414,36 @@ func TestMicroBatchesGiveTheBatchGradient(t *testing.T) {
 		t.Errorf("micro-batch 10 of 32: %v", err)
 	}
 }
+
+// TestModelPath: a model file is itself, a run folder means its
+// model.onnx, and a folder without one or a missing path is refused
+// naming it.
+func TestModelPath(t *testing.T) {
+	dir := t.TempDir()
+	run, empty, file := filepath.Join(dir, "run"), filepath.Join(dir, "empty"), filepath.Join(dir, "m.onnx")
+	for _, d := range []string{run, empty} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{file, filepath.Join(run, ModelFile)} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, path, want, err string
+	}{
+		{"model file", file, file, ""},
+		{"run folder", run, filepath.Join(run, ModelFile), ""},
+		{"folder without a model", empty, "", "run folder " + empty + " has no model.onnx"},
+		{"missing path", filepath.Join(dir, "none"), "", filepath.Join(dir, "none") + " does not exist (expected a run folder or an .onnx file)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ModelPath(tc.path)
+			if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.HasPrefix(err.Error(), tc.err)) {
+				t.Errorf("ModelPath(%s) = %q, %v; want %q, error starting %q", tc.path, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
