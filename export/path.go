@@ -3,7 +3,6 @@ package export
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/bot-onnx/bot-onnx/graph"
 )
@@ -17,10 +16,10 @@ var ErrOutputIsSource = errors.New("the output names the source model itself")
 // Source is src. Errors of
 // loading src are graph.Load's; File's are prefixed "export SRC: ".
 func FromPath(src, out string, opts Options) (*Result, error) {
-	if a, err := os.Stat(src); err == nil {
-		if b, err := os.Stat(out); err == nil && os.SameFile(a, b) {
-			return nil, fmt.Errorf("%s: %w", out, ErrOutputIsSource)
-		}
+	if err := graph.CheckOutput(out, src); errors.Is(err, graph.ErrOutputIsInput) {
+		return nil, fmt.Errorf("%s: %w", out, ErrOutputIsSource)
+	} else if err != nil {
+		return nil, err
 	}
 	m, err := graph.Load(src)
 	if err != nil {

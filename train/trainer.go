@@ -121,6 +121,9 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	if cfg.Out == "" {
 		return nil, refuse("Out", cfg.Out, "a run folder")
 	}
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
 	unlock, err := LockDir(cfg.Out)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,9 @@ package train
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 
+	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
 
@@ -54,6 +56,9 @@ func validate(cfg Config) error {
 		return refuse("Recipe.Distill.Hard", cfg.Recipe.Distill.Hard, "0 or more")
 	case cfg.Recipe.Teacher != "" && (!(cfg.Recipe.Distill.Soft > 0) || math.IsInf(cfg.Recipe.Distill.Soft, 0)):
 		return refuse("Recipe.Distill.Soft", cfg.Recipe.Distill.Soft, "a positive weight")
+	}
+	if err := graph.CheckOutput(filepath.Join(cfg.Out, ModelFile), cfg.Model, cfg.Init); err != nil {
+		return &FieldError{Field: "Out", Value: cfg.Out, Err: err}
 	}
 	return nil
 }

@@ -19,6 +19,11 @@ import (
 func TestRefusedFieldsAreFieldErrors(t *testing.T) {
 	dataDir, model := fixture(t, 10)
 	dir := t.TempDir()
+	// A model that is the run's own output: training would overwrite it.
+	trained := filepath.Join(t.TempDir(), ModelFile)
+	if b, err := os.ReadFile(model); err != nil || os.WriteFile(trained, b, 0o644) != nil {
+		t.Fatal(err)
+	}
 	teacher := func(c *Config) {
 		c.Recipe.Teacher, c.Recipe.Distill = "teacher.onnx", Distillation{T: 20, Hard: 1, Soft: 1}
 	}
@@ -61,6 +66,7 @@ func TestRefusedFieldsAreFieldErrors(t *testing.T) {
 		{"Recipe.Distill.Hard", func(c *Config) { teacher(c); c.Recipe.Distill.Hard = math.NaN() }, "Recipe.Distill.Hard NaN: expected 0 or more"},
 		{"Recipe.DecayFactor", func(c *Config) { c.Recipe.DecayFactor = math.NaN() }, "Recipe.DecayFactor NaN: expected a value in (0, 1]"},
 		{"Recipe.WarmupEpochs", func(c *Config) { c.Recipe.WarmupEpochs = 2 }, "Recipe.WarmupEpochs 2: expected 0 to Recipe.Epochs (1)"},
+		{"Out", func(c *Config) { c.Out, c.Model = filepath.Dir(trained), trained }, "Out "},
 		{"Data.Set", func(c *Config) { c.Data.Set = "imagenet" }, `Data.Set "imagenet": expected mnist, fashion-mnist`},
 		{"Data.Set", func(c *Config) { c.Data.Set, c.Data.Dir = "folder", "" }, `Data.Set "folder": expected folder:DIR, or Data.Dir set`},
 		{"Data.Augment", func(c *Config) { c.Data.Augment = &augment.TrainOptions{} }, `Data.Augment: expected none with Data.Set "mnist"`},
@@ -71,6 +77,7 @@ func TestRefusedFieldsAreFieldErrors(t *testing.T) {
 		t.Run(tc.field, func(t *testing.T) {
 			cfg := config(dataDir, model, filepath.Join(dir, tc.field+string(rune('a'+i))), 1)
 			tc.edit(&cfg)
+			before, _ := os.ReadDir(cfg.Out)
 			_, err := Train(context.Background(), cfg)
 			var fe *FieldError
 			if !errors.As(err, &fe) || fe.Field != tc.field {
@@ -79,8 +86,8 @@ func TestRefusedFieldsAreFieldErrors(t *testing.T) {
 			if msg := err.Error(); !strings.HasPrefix(msg, tc.want) || strings.Contains(msg, "\n") {
 				t.Errorf("error %q; want one line starting %q", msg, tc.want)
 			}
-			if entries, err := os.ReadDir(cfg.Out); len(entries) > 0 || err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("a refused run left %d files in its folder (%v)", len(entries), err)
+			if after, err := os.ReadDir(cfg.Out); len(after) != len(before) || err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a refused run changed its folder: %d files before, %d after (%v)", len(before), len(after), err)
 			}
 		})
 	}
