@@ -83,6 +83,13 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(truncated, data[:len(data)/3], 0o644)
 	text := filepath.Join(dir, "notes.onnx")
 	os.WriteFile(text, []byte("these are not weights\n"), 0o644)
+	// A model that loads but fails the validator: a weight removed.
+	broken := m.Clone()
+	broken.GetGraph().Initializer = broken.GetGraph().GetInitializer()[1:]
+	invalid := filepath.Join(dir, "invalid.onnx")
+	if err := broken.Save(invalid); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "out.onnx")
 
 	tests := []struct {
@@ -99,6 +106,7 @@ func TestBadInput(t *testing.T) {
 		{"truncated model", []string{"inspect", truncated}, "not an ONNX model"},
 		{"text file", []string{"inspect", text}, "not an ONNX model"},
 		{"absent file", []string{"inspect", filepath.Join(dir, "absent.onnx")}, "absent.onnx"},
+		{"invalid model", []string{"inspect", invalid}, "invalid.onnx is invalid: 1 problem"},
 		{"unknown command", []string{"train-everything"}, "train-everything"},
 		{"missing ORT library", []string{"predict", truncated, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")}, "libonnxruntime.so"},
 		{"unknown provider", []string{"predict", truncated, "--provider", "tpu"}, `"tpu"`},
@@ -118,8 +126,8 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 {
-		t.Errorf("folder holds %d entries, want only the two fixtures", len(entries))
+	if len(entries) != 3 {
+		t.Errorf("folder holds %d entries, want only the three fixtures", len(entries))
 	}
 }
 

@@ -169,8 +169,9 @@ func TestEvalBadInput(t *testing.T) {
 }
 
 // TestEvalProviders checks eval on a CPU-only ONNX Runtime: auto falls
-// back to the CPU with one line saying so, explicit cuda and tensorrt fail
-// with one line.
+// back to the CPU, with the reason in the JSON and nothing on stderr (a
+// CPU build has no GPU to miss); explicit cuda and tensorrt fail with one
+// line.
 func TestEvalProviders(t *testing.T) {
 	requireORT(t)
 	_, dataDir, model := trainFixture(t, 32, 16)
@@ -186,9 +187,8 @@ func TestEvalProviders(t *testing.T) {
 	if e.Provider != "cpu" {
 		t.Skipf("auto chose %s: this ONNX Runtime has a GPU provider; the CPU-only checks do not apply", e.Provider)
 	}
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	if e.Fallback == "" || !strings.HasPrefix(lines[0], "provider auto: CUDA unavailable, using the CPU (CUDA provider unavailable") {
-		t.Errorf("fallback %q, stderr %q: want the reason in the JSON and as the first line on stderr", e.Fallback, stderr)
+	if e.Fallback == "" || strings.Contains(stderr, "provider auto") {
+		t.Errorf("fallback %q, stderr %q: want the reason in the JSON and no line about it on stderr", e.Fallback, stderr)
 	}
 	for _, p := range []string{"cuda", "tensorrt"} {
 		code, stdout, stderr := run(append(args, "--provider", p, "--device-id", "1")...)

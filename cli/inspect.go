@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,9 +31,14 @@ func inspectCommand() *cli.Command {
 			}
 			s := graph.Inspect(m)
 			if c.Bool("json") {
-				return printJSON(c.App.Writer, inspection{Path: path, Summary: s})
+				err = printJSON(c.App.Writer, inspection{Path: path, Summary: s})
+			} else {
+				err = s.WriteText(c.App.Writer, path)
 			}
-			return s.WriteText(c.App.Writer, path)
+			if err == nil && !s.Valid {
+				err = fmt.Errorf("%s is invalid: %s", path, report.Plural(len(s.Problems), "1 problem", fmt.Sprintf("%d problems", len(s.Problems))))
+			}
+			return err
 		},
 	}
 }

@@ -60,13 +60,20 @@ func openModel(c *cli.Context) (*ort.Session, error) {
 	return ort.NewSession(c.Args().First(), opts)
 }
 
-// noteFallback says on w, in one line, that the auto provider fell back to
-// the CPU and why; commands call it once their input is checked, so that a
-// bad input still gives one line.
+// noteFallback says on w, in one short line, that the auto provider fell
+// back to the CPU, where a GPU might have been used: when the ONNX Runtime
+// library is a GPU build whose CUDA provider did not start. A CPU build of the
+// library has nothing to fall back from, so nothing is said; the reason is
+// in --json's fallback and in doctor. Commands call it once their input is
+// checked, so that a bad input still gives one line.
 func noteFallback(w io.Writer, sess *ort.Session) {
-	if reason := sess.Fallback(); reason != "" {
-		fmt.Fprintf(w, "provider auto: CUDA unavailable, using the CPU (%s)\n", reason)
+	if sess.Fallback() == "" {
+		return
 	}
+	if !ort.HasGPUProviders() {
+		return
+	}
+	fmt.Fprintln(w, "provider auto: CUDA did not start, using the CPU (bot-onnx doctor says why)")
 }
 
 // prediction is what `predict --json` prints.

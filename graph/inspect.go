@@ -116,7 +116,11 @@ func (s Summary) WriteText(w io.Writer, path string) error {
 	if s.Valid {
 		b.WriteString("  valid\n")
 	} else {
-		fmt.Fprintf(&b, "  INVALID: %d problems\n", len(s.Problems))
+		problems := "problems"
+		if len(s.Problems) == 1 {
+			problems = "problem"
+		}
+		fmt.Fprintf(&b, "  INVALID: %d %s\n", len(s.Problems), problems)
 		for _, p := range s.Problems {
 			fmt.Fprintf(&b, "    %s\n", p)
 		}

@@ -6,7 +6,7 @@
 // It owns three things the callers should not each redo:
 //   - finding the ONNX Runtime shared library (FindLibrary): a flag, the
 //     BOT_ONNX_ORT_LIB environment variable, the per-user cache filled by
-//     scripts/fetch-onnxruntime.sh (`task setup`), then the system's folders;
+//     scripts/fetch-onnxruntime.sh (`./scripts/task setup`), then the system's folders;
 //   - loading it once per process (Init), since ONNX Runtime has one
 //     environment per process;
 //   - choosing the execution provider (CPU, CUDA, TensorRT) and falling back
@@ -154,7 +154,7 @@ func (f finder) find(explicit string) (Library, error) {
 		}
 		looked = append(looked, d.dir)
 	}
-	return Library{}, fmt.Errorf("ONNX Runtime library (%s) not found; looked in %s; run `task setup` (or scripts/fetch-onnxruntime.sh) to install ONNX Runtime %s into the user cache, or set $%s to its path",
+	return Library{}, fmt.Errorf("ONNX Runtime library (%s) not found; looked in %s; run `./scripts/task setup` (or scripts/fetch-onnxruntime.sh) in the bot-onnx repository to install ONNX Runtime %s into the user cache, or set $%s to its path",
 		strings.Join(libraryNames, " or "), strings.Join(looked, ", "), ORTVersion, LibraryEnv)
 }
 
@@ -222,6 +222,20 @@ func LoadedLibrary() string {
 	initMu.Lock()
 	defer initMu.Unlock()
 	return loadedPath
+}
+
+// HasGPUProviders reports whether the loaded library can start a GPU
+// provider at all: ONNX Runtime lists CUDA and TensorRT among its
+// providers even in its CPU-only build, but loads them through
+// libonnxruntime_providers_shared.so beside the main library, which only
+// GPU builds ship. False before a successful Init.
+func HasGPUProviders() bool {
+	path := LoadedLibrary()
+	if path == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(filepath.Dir(path), "libonnxruntime_providers_shared.so"))
+	return err == nil
 }
 
 // Version returns the loaded ONNX Runtime's version (e.g. "1.24.3"), or ""
