@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // Bar tracks one piece of work of known size.
@@ -90,5 +94,33 @@ func (b *Bar) draw(extra string, finished bool) {
 	if finished {
 		end = "\n"
 	}
-	fmt.Fprintf(b.w, "\r\033[K%s%s%s", bar, status, end)
+	fmt.Fprintf(b.w, "\r\033[K%s%s", fitLine(bar, status, columns(b.w)), end)
+}
+
+// fitLine joins bar and status into a line shorter than the terminal's
+// cols columns, dropping the bar and then the end of the status where they
+// do not fit: a line as wide as the terminal wraps, and \r then redraws
+// only its last row, so the bar would scroll instead of staying in place.
+func fitLine(bar, status string, cols int) string {
+	switch n := utf8.RuneCountInString(status); {
+	case utf8.RuneCountInString(bar)+n < cols:
+		return bar + status
+	case n < cols:
+		return status
+	}
+	return string([]rune(status)[:max(cols-1, 0)])
+}
+
+// columns is the width of the terminal w writes to: the terminal's own,
+// else $COLUMNS, else 80.
+func columns(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 80
 }

@@ -30,3 +30,29 @@ func TestPlainLines(t *testing.T) {
 		t.Errorf("last line %q", lines[2])
 	}
 }
+
+// TestFitLine: a redrawn line stays narrower than the terminal, losing
+// the bar first, then the end of its status.
+func TestFitLine(t *testing.T) {
+	bar := "[====    ] "
+	for _, tc := range []struct {
+		status string
+		cols   int
+		want   string
+	}{
+		{"eval 10/20", 80, "[====    ] eval 10/20"},
+		{"eval 10/20", 21, "[====    ] eval 10/20"[11:]},
+		{"eval 10/20", 22, "[====    ] eval 10/20"},
+		{"eval 10/20 images", 11, "eval 10/20"},
+		{"época 1", 6, "época"},
+		{"x", 0, ""},
+	} {
+		got := fitLine(bar, tc.status, tc.cols)
+		if got != tc.want {
+			t.Errorf("fitLine(%q, %d) = %q, want %q", tc.status, tc.cols, got, tc.want)
+		}
+		if n := len([]rune(got)); tc.cols > 0 && n >= tc.cols {
+			t.Errorf("fitLine(%q, %d): %d runes, as wide as the terminal", tc.status, tc.cols, n)
+		}
+	}
+}
