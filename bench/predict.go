@@ -44,6 +44,16 @@ type Prediction struct {
 	// FirstValues are the first output's first five values, to tell
 	// models (or providers) apart at a glance.
 	FirstValues []float32 `json:"first_values"`
+	// Outputs are every output, in the model's order: a backbone's c2 …
+	// c5, where OutputName, OutputShape and FirstValues give the first.
+	Outputs []PredictedOutput `json:"outputs"`
+}
+
+// PredictedOutput is one output of a Prediction.
+type PredictedOutput struct {
+	Name        string    `json:"name"`
+	Shape       []int64   `json:"shape"`
+	FirstValues []float32 `json:"first_values"`
 }
 
 // Predict runs the model sess runs (loaded from path), which must take one
@@ -78,8 +88,10 @@ func Predict(sess *ort.Session, path string, o PredictOptions) (*Prediction, err
 	if err != nil {
 		return nil, err
 	}
-	y := tm.Outputs[0]
-	p.OutputShape, p.FirstValues = y.Shape, y.Data[:min(5, len(y.Data))]
+	for i, y := range tm.Outputs {
+		p.Outputs = append(p.Outputs, PredictedOutput{Name: outs[i].Name, Shape: y.Shape, FirstValues: y.Data[:min(5, len(y.Data))]})
+	}
+	p.OutputShape, p.FirstValues = p.Outputs[0].Shape, p.Outputs[0].FirstValues
 	p.LatenciesMS, p.LatencyMS = tm.Milliseconds(), tm.MedianMilliseconds()
 	if p.LatencyMS > 0 && len(shape) > 0 {
 		p.ImagesPerSecond = float64(shape[0]) / (p.LatencyMS / 1000)
@@ -118,10 +130,15 @@ func shapeText(shape []int64) string {
 
 // WriteText writes the prediction as `bot-onnx predict` prints it for a
 // person to read: the model, provider, input and output shapes and
-// latency on one line, the first values on the next; it returns the error
+// latency on one line (every output's shape), the first output's first
+// values on the next; it returns the error
 // of writing to w.
 func (p *Prediction) WriteText(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "%s on %s: %s %v → %s %v, median latency %.2f ms over %d runs (%.1f images/s)\nfirst values: %v\n",
-		p.Model, p.Provider, p.InputName, p.InputShape, p.OutputName, p.OutputShape, p.LatencyMS, p.Runs, p.ImagesPerSecond, p.FirstValues)
+	outputs := fmt.Sprintf("%s %v", p.OutputName, p.OutputShape)
+	for _, o := range p.Outputs[min(1, len(p.Outputs)):] {
+		outputs += fmt.Sprintf(", %s %v", o.Name, o.Shape)
+	}
+	_, err := fmt.Fprintf(w, "%s on %s: %s %v → %s, median latency %.2f ms over %d runs (%.1f images/s)\nfirst values: %v\n",
+		p.Model, p.Provider, p.InputName, p.InputShape, outputs, p.LatencyMS, p.Runs, p.ImagesPerSecond, p.FirstValues)
 	return err
 }

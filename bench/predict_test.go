@@ -3,12 +3,16 @@ package bench_test
 import (
 	"errors"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bot-onnx/bot-onnx/bench"
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 )
 
@@ -54,6 +58,48 @@ func TestPredict(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v; want a refusal of %s: %q", tc.o, err, tc.field, tc.want)
 		}
+	}
+}
+
+// TestPredictEveryOutput: a model with two outputs, as a backbone's c2 …
+// c5, has both reported, each with its shape and first values; the text
+// lists every output's shape.
+func TestPredictEveryOutput(t *testing.T) {
+	if _, err := ort.FindLibrary(""); err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	b := graph.NewBuilder("two", graph.DefaultOpset)
+	x := b.Input("input", graph.Shape{{Param: "batch"}, {Size: 4}})
+	b.Output(b.Relu("relu", x), "c2")
+	b.Output(b.Node("Neg", "neg", []string{x}), "c3")
+	m, err := b.Finish("test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "two.onnx")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := ort.NewSession(path, ort.Options{Provider: ort.ProviderCPU, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	p, err := bench.Predict(sess, path, bench.PredictOptions{Seed: 1, Runs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Outputs) != 2 || p.Outputs[0].Name != "c2" || p.Outputs[1].Name != "c3" || !slices.Equal(p.Outputs[1].Shape, []int64{1, 4}) {
+		t.Fatalf("outputs %+v, want c2 and c3 of shape [1 4]", p.Outputs)
+	}
+	for i, v := range p.Outputs[0].FirstValues {
+		if neg := p.Outputs[1].FirstValues[i]; v != max(-neg, 0) {
+			t.Errorf("relu %v and neg %v of the same input disagree at %d", p.Outputs[0].FirstValues, p.Outputs[1].FirstValues, i)
+		}
+	}
+	var text strings.Builder
+	if err := p.WriteText(&text); err != nil || !strings.Contains(text.String(), "→ c2 [1 4], c3 [1 4], median") {
+		t.Errorf("text %q (%v): want both outputs' shapes", text.String(), err)
 	}
 }
 
