@@ -82,6 +82,14 @@ func Predict(sess *ort.Session, path string, o PredictOptions) (*Prediction, err
 		}
 		shape = o.Shape
 	}
+	elements := 1.0
+	for _, d := range shape {
+		elements *= float64(d)
+	}
+	// The input, and ONNX Runtime's first activations of at least its size.
+	if err := train.CheckRoom("Shape", shapeText(shape), 2*4*elements, "input tensor"); err != nil {
+		return nil, err
+	}
 	p := &Prediction{Model: path, Provider: string(sess.Provider()), Fallback: sess.Fallback(),
 		InputName: in.Name, InputShape: shape, OutputName: outs[0].Name, Runs: o.Runs}
 	tm, err := sess.Time(ort.RandomInput(shape, o.Seed), 1, o.Runs)

@@ -15,7 +15,7 @@ type trainBench = bench.TrainResult
 // benchFieldFlags are bench train's flags by the bench.TrainConfig field
 // each sets.
 var benchFieldFlags = map[string]string{"Data": "--data", "Input": "--input", "Workers": "--workers",
-	"Steps": "--steps", "Batch": "--batch", "Threads": "--threads", "Runs": "--runs"}
+	"Steps": "--steps", "Batch": "--batch", "Recipe.Batch": "--batch", "Threads": "--threads", "Runs": "--runs"}
 
 func benchCommand() *cli.Command {
 	return &cli.Command{

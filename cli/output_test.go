@@ -88,3 +88,38 @@ func TestSIGTERMDuringWrite(t *testing.T) {
 		t.Errorf("SIGTERM during the write left %d files: %v", len(entries), entries)
 	}
 }
+
+// TestHugeSizesRefused: sizes that would exhaust memory (a typo's
+// thousand million) are refused in one line naming the flag, exit status
+// 1, instead of the Go runtime's out-of-memory crash and its stack trace;
+// nothing is written.
+func TestHugeSizesRefused(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "r20.onnx")
+	if code, _, stderr := run("build", "--model", "resnet20", "--width", "2", "-o", model); code != 0 {
+		t.Fatal(stderr)
+	}
+	out := filepath.Join(dir, "out.onnx")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"build input channels", []string{"build", "--model", "resnet20", "--input", "1000000000x1x1", "-o", out}, "the stem's conv for 1000000000 input channels would take"},
+		{"build classes", []string{"build", "--model", "resnet50", "--classes", "1000000000", "-o", out}, "the fully connected layer for 1000000000 classes"},
+		{"predict input", []string{"predict", model, "--provider", "cpu", "--input", "1000000000x3x32x32"}, `--input "1000000000x3x32x32": expected a smaller one`},
+		{"eval batch", []string{"eval", model, "--provider", "cpu", "--data", "mnist", "--batch", "1000000000"}, "--batch 1000000000: expected a smaller one"},
+		{"bench train batch", []string{"bench", "train", "--model", "resnet20", "--input", "3x32x32", "--batch", "1000000000", "--peer", "none"}, "lower --batch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := run(tc.args...)
+			if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 1 and one line saying %q", code, stdout, stderr, tc.want)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the refusals left files: %v", entries)
+	}
+}

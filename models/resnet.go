@@ -136,6 +136,43 @@ func (c Config) withDefaults(a Arch) Config {
 	return c
 }
 
+// maxTensorBytes is the most one weight may take: an ONNX file is one
+// protocol buffer, which cannot exceed 2 GiB.
+const maxTensorBytes = 2 << 30
+
+// checkSize refuses a configuration whose largest weights — the stem's
+// conv (input channels), a last-stage 3×3 conv (base width) or the fully
+// connected layer (classes) — could not be written to an ONNX file, before
+// any is allocated: a typo such as 1000000000 input channels must not end
+// in the Go runtime's out-of-memory crash.
+func checkSize(cfg Config, a Arch) error {
+	stem := int64(7 * 7)
+	if a.CIFAR {
+		stem = 3 * 3
+	}
+	last := 8 * int64(cfg.BaseWidth)
+	if a.CIFAR {
+		last = 4 * int64(cfg.BaseWidth)
+	}
+	features := last
+	if a.Block == Bottleneck {
+		features *= 4
+	}
+	for _, w := range []struct {
+		what     string
+		elements float64
+	}{
+		{fmt.Sprintf("the stem's conv for %d input channels", cfg.InChannels), float64(cfg.BaseWidth) * float64(cfg.InChannels) * float64(stem)},
+		{fmt.Sprintf("a last-stage conv for base width %d", cfg.BaseWidth), float64(last) * float64(last) * 9},
+		{fmt.Sprintf("the fully connected layer for %d classes", cfg.Classes), float64(features) * float64(cfg.Classes)},
+	} {
+		if bytes := 4 * w.elements; bytes > maxTensorBytes {
+			return fmt.Errorf("%s: %s would take %.3g GB, more than an ONNX file can hold (2 GiB)", cfg.Model, w.what, bytes/1e9)
+		}
+	}
+	return nil
+}
+
 // Metadata keys written into every built model, read by later stages.
 const (
 	MetaModel   = "bot-onnx.model"
@@ -158,6 +195,9 @@ func Build(cfg Config) (*graph.Model, error) {
 	if cfg.Classes < 1 || cfg.InChannels < 1 || cfg.Height < 1 || cfg.Width < 1 || cfg.BaseWidth < 1 {
 		return nil, fmt.Errorf("%s: classes, input channels, height, width and base width must be positive, found %d, %d, %d, %d, %d",
 			cfg.Model, cfg.Classes, cfg.InChannels, cfg.Height, cfg.Width, cfg.BaseWidth)
+	}
+	if err := checkSize(cfg, arch); err != nil {
+		return nil, err
 	}
 	r := &resnet{
 		b:   graph.NewBuilder(cfg.Model, graph.DefaultOpset),

@@ -31,6 +31,13 @@ func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, s
 			return nil, err
 		}
 	}
+	if e, err := EstimateMemory(m, MemoryPlan{Batch: batch, Replicas: min(threads, batch)}); err == nil {
+		if sys, err := ReadSystemMemory(); err == nil {
+			if room, bound := sys.Room(); e.Total() > room {
+				return nil, &MemoryError{Model: "the model", Need: e, Room: room, Bound: bound}
+			}
+		}
+	}
 	r := &run{cfg: Config{Recipe: Recipe{Batch: batch}, Engine: Engine{Precision: p}}, model: m}
 	var err error
 	if r.w, err = LoadWeights[float32](m); err != nil {

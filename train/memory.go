@@ -380,6 +380,23 @@ func (r *run) checkMemory(dataBytes int64, micro, replicas int) (room int64, err
 	return room, nil
 }
 
+// CheckRoom refuses, as a *FieldError on field, a setting (value) that
+// would make the process allocate need bytes for what (e.g. "the input
+// tensor") when fewer are left (SystemMemory.Room): a clear refusal rather
+// than the Go runtime's fatal out-of-memory error and its stack trace. It
+// refuses nothing when the memory available cannot be read.
+func CheckRoom(field string, value any, need float64, what string) error {
+	sys, err := ReadSystemMemory()
+	if err != nil {
+		return nil
+	}
+	if room, bound := sys.Room(); need > float64(room) {
+		return &FieldError{Field: field, Value: value, Want: fmt.Sprintf("a smaller one: the %s would need %s, and %s leaves %s",
+			what, FormatBytes(int64(min(need, math.MaxInt64))), bound, FormatBytes(room))}
+	}
+	return nil
+}
+
 // MemoryError refuses a run whose estimate exceeds the memory it may use.
 type MemoryError struct {
 	Model string

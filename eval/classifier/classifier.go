@@ -200,7 +200,15 @@ func BatchSize(in ort.ValueInfo, b, def int) (int, error) {
 	case fixed > 0:
 		return fixed, nil
 	case b == 0:
-		return def, nil
+		b = def
+	}
+	// The loader fills two batches ahead of the one ONNX Runtime runs.
+	per := 1.0
+	for _, d := range in.Shape[1:] {
+		per *= float64(max(d, 1))
+	}
+	if err := train.CheckRoom("Batch", b, 3*4*per*float64(b), "batches of input"); err != nil {
+		return 0, err
 	}
 	return b, nil
 }
