@@ -110,6 +110,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", []string{"train-everything"}, "train-everything"},
 		{"missing ORT library", []string{"predict", truncated, "--ort-lib", filepath.Join(dir, "libonnxruntime.so")}, "libonnxruntime.so"},
 		{"unknown provider", []string{"predict", truncated, "--provider", "tpu"}, `"tpu"`},
+		{"predict a truncated model", []string{"predict", truncated, "--provider", "cpu"}, "truncated.onnx: not an ONNX model"},
+		{"predict a text file", []string{"predict", text, "--provider", "cpu"}, "notes.onnx: not an ONNX model"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/bench"
+	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/urfave/cli/v2"
 )
@@ -55,6 +56,14 @@ func openModel(c *cli.Context) (*ort.Session, error) {
 	}
 	opts, err := runtimeOptions(c)
 	if err != nil {
+		return nil, err
+	}
+	if err := ort.Init(opts.LibraryPath); err != nil {
+		return nil, err
+	}
+	// Read by graph first, so that an empty, truncated or foreign file is
+	// refused in bot-onnx's words rather than in ONNX Runtime's C++ ones.
+	if _, err := graph.Load(c.Args().First()); err != nil {
 		return nil, err
 	}
 	return ort.NewSession(c.Args().First(), opts)

@@ -199,7 +199,10 @@ func Init(libPath string) error {
 		return err
 	}
 	ort.SetSharedLibraryPath(path)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+	// Fatal only: an error ONNX Runtime logs also comes back from the call
+	// that failed, which reports it in one line; its own log line would
+	// repeat it, in colour, on stderr.
+	if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 		return fmt.Errorf("loading ONNX Runtime from %s (bot-onnx needs ONNX Runtime ≥ 1.24 built for this system): %s", path, firstLine(err))
 	}
 	loadedPath = path
