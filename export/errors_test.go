@@ -29,6 +29,23 @@ func erfNet(t *testing.T) *graph.Model {
 	return m
 }
 
+// unpaddedNet is a small classifier whose 3×3 conv has no padding, so an
+// input under 3×3 leaves it nothing to convolve. (A ResNet fits any size:
+// every conv and pool is padded, D's shortcut pools included.)
+func unpaddedNet(t *testing.T) *graph.Model {
+	t.Helper()
+	b := graph.NewBuilder("unpadded", graph.DefaultOpset)
+	x := b.Input("input", graph.Shape{{Param: "batch"}, {Size: 3}, {Size: 8}, {Size: 8}})
+	y := b.Conv("conv", x, b.Param("conv.weight", []int64{4, 3, 3, 3}, make([]float32, 108)), "", graph.ConvAttrs{Kernel: [2]int64{3, 3}})
+	y = b.Flatten("flatten", b.GlobalAveragePool("pool", y), 1)
+	b.Output(b.Gemm("fc", y, b.Param("fc.weight", []int64{2, 4}, make([]float32, 8)), b.Param("fc.bias", []int64{2}, make([]float32, 2))), "logits")
+	m, err := b.Finish("test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestExportErrors: each bad request fails with one clear line naming what
 // was expected and found, and leaves nothing in the output folder.
 func TestExportErrors(t *testing.T) {
@@ -47,12 +64,12 @@ func TestExportErrors(t *testing.T) {
 		{"feature twice", r20, export.Options{Head: export.Backbone, Features: []string{"c1", "c1"}}, `feature "c1" is listed twice`},
 		{"fp16 of an unconverted op", erfNet(t), export.Options{FP16: true},
 			`fp16: no float16 conversion for Erf "erf" (1 node): the float16 export handles Add, AveragePool, BatchNormalization, Cast,`},
-		{"opset below the range", r20, export.Options{Opset: 12}, "opset 12 is outside the supported 13..21"},
-		{"opset above the range", r20, export.Options{Opset: 22}, "opset 22 is outside the supported 13..21"},
+		{"opset below the range", r20, export.Options{Opset: 12}, "opset 12 is outside the 13..21 bot-onnx supports"},
+		{"opset above the range", r20, export.Options{Opset: 22}, "opset 22 is outside the 13..21 bot-onnx supports"},
 		{"opset with an op the validator does not know", erfNet(t), export.Options{Opset: 13},
 			`opset 13: cannot check node Erf "erf" at that opset (bot-onnx's validator does not describe Erf there); keep the model's opset 17`},
 		{"backbone of a non-ResNet", erfNet(t), export.Options{Head: export.Backbone}, "not a ResNet: expected residual blocks"},
-		{"input too small", r20, export.Options{InputSize: []int64{2, 2}}, "input shape batch×3×2×2 does not fit the network: node"},
+		{"input too small", unpaddedNet(t), export.Options{InputSize: []int64{2, 2}}, "input shape batch×3×2×2 does not fit the network: node"},
 		{"two inputs", twoInputs, export.Options{}, "expected one graph input (the image batch), found 2"},
 		{"softmax on a backbone", r20, export.Options{Head: export.Backbone, Softmax: true}, "softmax needs the classifier head"},
 		{"features on a classifier", r20, export.Options{Features: []string{"c1"}}, "features are the outputs of a backbone"},

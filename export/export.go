@@ -236,7 +236,7 @@ func (o Options) check() error {
 	case o.FP16IO && !o.FP16:
 		return fmt.Errorf("float16 inputs and outputs need fp16")
 	case o.Opset != 0 && (o.Opset < graph.MinOpset || o.Opset > graph.MaxOpset):
-		return fmt.Errorf("opset %d is outside the supported %d..%d", o.Opset, graph.MinOpset, graph.MaxOpset)
+		return fmt.Errorf("opset %d is outside the %d..%d bot-onnx supports", o.Opset, graph.MinOpset, graph.MaxOpset)
 	case o.Batch < 0:
 		return fmt.Errorf("batch must be positive (or 0 for a dynamic batch), found %d", o.Batch)
 	case o.DynamicSize && o.InputSize != nil:

@@ -97,7 +97,9 @@ func (v *validator) model(m *Model) {
 	switch opset := m.Opset(); {
 	case opset == 0:
 		v.addf("no opset import for the default domain (\"\" or \"ai.onnx\")")
-	case opset < MinOpset || opset > MaxOpset:
+	case opset < MinOpset:
+		v.addf("default-domain opset %d is older than the %d..%d bot-onnx supports (export the model again at opset %d or later, e.g. torch.onnx.export(..., opset_version=17))", opset, MinOpset, MaxOpset, MinOpset)
+	case opset > MaxOpset:
 		v.addf("default-domain opset %d is outside the supported %d..%d", opset, MinOpset, MaxOpset)
 	}
 	if m.GetGraph() == nil {
