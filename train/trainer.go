@@ -215,6 +215,9 @@ func prepare(cfg Config) (*run, error) {
 	if err := graph.Validate(model); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
+	if err := checkTrainable(model); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+	}
 	if cfg.Init != "" {
 		if err := initFrom(model, cfg.Init); err != nil {
 			return nil, err

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
@@ -59,6 +62,54 @@ func validate(cfg Config) error {
 	}
 	if err := graph.CheckOutput(filepath.Join(cfg.Out, ModelFile), cfg.Model, cfg.Init); err != nil {
 		return &FieldError{Field: "Out", Value: cfg.Out, Err: err}
+	}
+	return nil
+}
+
+// checkTrainable refuses, naming the node, a model the engine cannot
+// train, before anything is estimated or allocated for it: an operator on
+// the data path the engine does not lower (Lower's table), a
+// BatchNormalization with more than its one output (PyTorch's export in
+// training mode, whose running statistics are outputs), and a network of
+// convolutions without any BatchNormalization (an eval-mode export with
+// BatchNorm folded into the convs, which trains to NaN at the paper's
+// learning rates).
+func checkTrainable(m *graph.Model) error {
+	g := m.GetGraph()
+	if err := graph.TopoSort(g); err != nil {
+		return err
+	}
+	table := opLowerings[float32]()
+	onPath := map[string]bool{}
+	for _, in := range graph.DataInputs(g) {
+		onPath[in.GetName()] = true
+	}
+	convs, norms := 0, 0
+	var firstConv *onnx.NodeProto
+	for _, n := range g.GetNode() {
+		if !slices.ContainsFunc(n.GetInput(), func(v string) bool { return onPath[v] }) {
+			continue
+		}
+		for _, out := range n.GetOutput() {
+			onPath[out] = true
+		}
+		switch op := n.GetOpType(); {
+		case op == "Conv":
+			convs++
+			if firstConv == nil {
+				firstConv = n
+			}
+		case op == "BatchNormalization":
+			norms++
+			if outs := slices.DeleteFunc(slices.Clone(n.GetOutput()), func(v string) bool { return v == "" }); len(outs) > 1 {
+				return fmt.Errorf("node %q (BatchNormalization) has %d outputs, its running statistics among them, as a model exported in training mode has: export it in eval mode with BatchNorm kept as nodes (torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False))", n.GetName(), len(outs))
+			}
+		case table[op].lower == nil && !table[op].alias:
+			return fmt.Errorf("node %q: operator %s is not supported by the training engine (supported: %s)", n.GetName(), op, strings.Join(supportedOps(), ", "))
+		}
+	}
+	if convs > 0 && norms == 0 {
+		return fmt.Errorf("node %q (Conv): no BatchNormalization follows any of the model's %d convolutions, as in an export with BatchNorm folded into them (eval mode with constant folding), which does not train: export it with BatchNorm kept as nodes (torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False))", firstConv.GetName(), convs)
 	}
 	return nil
 }

@@ -6,9 +6,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/data"
 )
@@ -132,5 +136,70 @@ func TestFieldErrorDescribe(t *testing.T) {
 	}
 	if !errors.Is(&FieldError{Field: "Teacher", Err: os.ErrNotExist}, os.ErrNotExist) {
 		t.Error("a FieldError does not unwrap to its cause")
+	}
+}
+
+// TestCheckTrainable: models from elsewhere that the engine cannot train
+// are refused naming the node and what to do, before any estimate: an
+// operator outside Lower's table on the data path, a BatchNormalization
+// exported in training mode (its running statistics as outputs), and
+// BatchNorm folded into the convs.
+func TestCheckTrainable(t *testing.T) {
+	build := func() *graph.Model {
+		m, err := models.Build(models.Config{Model: "resnet20", BaseWidth: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	node := func(m *graph.Model, name string) *onnx.NodeProto {
+		for _, n := range m.GetGraph().GetNode() {
+			if n.GetName() == name {
+				return n
+			}
+		}
+		t.Fatalf("no node %q", name)
+		return nil
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(m *graph.Model)
+		want   string // "" for a trainable model
+	}{
+		{"as built", func(*graph.Model) {}, ""},
+		{"Elu", func(m *graph.Model) { node(m, "relu").OpType = "Elu" }, `node "relu": operator Elu is not supported by the training engine`},
+		{"training-mode export", func(m *graph.Model) {
+			bn := node(m, "bn1")
+			bn.Output = append(bn.Output, "bn1.running_mean_out", "bn1.running_var_out")
+		}, `node "bn1" (BatchNormalization) has 3 outputs`},
+		// ResNet-20 has 21 convs: the stem, 18 in 9 blocks, 2 projections.
+		{"BatchNorm folded", func(m *graph.Model) {
+			g := m.GetGraph()
+			for _, bn := range slices.Clone(g.GetNode()) {
+				if bn.GetOpType() != "BatchNormalization" {
+					continue
+				}
+				for _, n := range g.GetNode() {
+					for i, in := range n.GetInput() {
+						if in == bn.GetOutput()[0] {
+							n.Input[i] = bn.GetInput()[0]
+						}
+					}
+				}
+				g.Node = slices.DeleteFunc(g.Node, func(n *onnx.NodeProto) bool { return n == bn })
+			}
+		}, `node "conv1" (Conv): no BatchNormalization follows any of the model's 21 convolutions`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := build()
+			tc.mutate(m)
+			err := checkTrainable(m)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n")):
+				t.Errorf("error %v, want one line containing %q", err, tc.want)
+			}
+		})
 	}
 }
