@@ -107,27 +107,39 @@ func Folder(dir string, opts FolderOptions) (*FolderSet, error) {
 	}
 	d := &FolderSet{dir: dir, opts: opts, c: c, h: h, w: w}
 	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		// A class folder may be a link to a folder elsewhere (a subset of a
+		// data set made of links), which ReadDir reports as a link.
+		if info, err := os.Stat(filepath.Join(dir, e.Name())); err == nil && info.IsDir() {
 			d.classes = append(d.classes, e.Name())
 		}
 	}
-	if len(d.classes) == 0 {
+	switch len(d.classes) {
+	case 0:
 		return nil, fmt.Errorf("data: image folder %s has no class subfolders", dir)
+	case 1:
+		return nil, fmt.Errorf("data: image folder %s has one class subfolder (%q): a classifier needs at least 2", dir, d.classes[0])
 	}
 	for label, class := range d.classes {
 		n := 0
-		err := filepath.WalkDir(filepath.Join(dir, class), func(path string, e fs.DirEntry, err error) error {
+		root, err := filepath.EvalSymlinks(filepath.Join(dir, class))
+		if err != nil {
+			return nil, fmt.Errorf("data: image folder: listing class %q: %w", class, err)
+		}
+		err = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
 			if e.IsDir() || !slices.Contains(folderExts, strings.ToLower(filepath.Ext(path))) {
 				return nil
 			}
-			rel, err := filepath.Rel(dir, path)
+			rel, err := filepath.Rel(root, path)
 			if err != nil {
 				return err
 			}
-			d.files = append(d.files, rel)
+			d.files = append(d.files, filepath.Join(class, rel))
 			d.labels = append(d.labels, int32(label))
 			n++
 			return nil

@@ -156,6 +156,32 @@ func TestFolderListing(t *testing.T) {
 	}
 }
 
+// TestFolderSymlinkedClass: a class folder that is a link to a folder
+// elsewhere is a class like the others, its images listed under its name.
+func TestFolderSymlinkedClass(t *testing.T) {
+	dir, elsewhere := t.TempDir(), t.TempDir()
+	writeFolderFile(t, filepath.Join(dir, "cat", "a.png"), folderPNG(t, 1))
+	writeFolderFile(t, filepath.Join(elsewhere, "dogs", "b.png"), folderPNG(t, 2))
+	writeFolderFile(t, filepath.Join(elsewhere, "dogs", "sub", "c.png"), folderPNG(t, 3))
+	if err := os.Symlink(filepath.Join(elsewhere, "dogs"), filepath.Join(dir, "dog")); err != nil {
+		t.Fatal(err)
+	}
+	d := mustFolder(t, dir, FolderOptions{Transform: copyTransform{3}})
+	if got := d.ClassNames(); !slices.Equal(got, []string{"cat", "dog"}) {
+		t.Errorf("classes %q, expected cat and the linked dog", got)
+	}
+	if got := d.Counts(); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("counts %v, expected [1 2]", got)
+	}
+	c, h, w := d.Shape()
+	dst := make([]float32, c*h*w)
+	for i := range d.Len() {
+		if label, err := d.Example(i, dst); err != nil || label != min(i, 1) {
+			t.Errorf("example %d: label %d, %v", i, label, err)
+		}
+	}
+}
+
 // TestFolderDecode checks the values decoded from the PNGs, in RGB and in
 // grey, and the labels: example 0 is cat/a.png, 2 is cat/sub/c.PNG, 6 is
 // dog/g.png.
@@ -279,11 +305,11 @@ func TestFolderBadFileErrors(t *testing.T) {
 
 func TestFolderAllBad(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "junk"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"a.jpg", "b.png"} {
-		if err := os.WriteFile(filepath.Join(dir, "junk", name), []byte("text"), 0o644); err != nil {
+	for _, class := range []string{"junk", "waste"} {
+		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, class, "a.jpg"), []byte("text"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -320,6 +346,11 @@ func TestFolderErrors(t *testing.T) {
 			return root
 		}, FolderOptions{Transform: copyTransform{3}}, `class folder "` + "%ROOT%" + `/zempty" holds no .jpg, .jpeg or .png file`},
 		{"no classes", func(t *testing.T) string { return mk(t, ".hidden") }, FolderOptions{Transform: copyTransform{3}}, "has no class subfolders"},
+		{"one class", func(t *testing.T) string {
+			root := mk(t, "only")
+			writeFolderFile(t, filepath.Join(root, "only", "a.png"), folderPNG(t, 1))
+			return root
+		}, FolderOptions{Transform: copyTransform{3}}, `has one class subfolder ("only"): a classifier needs at least 2`},
 		{"missing folder", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nowhere") }, FolderOptions{Transform: copyTransform{3}}, "no such file"},
 		{"no transform", func(t *testing.T) string { return mk(t, "a") }, FolderOptions{}, "no transform given"},
 		{"two channels", func(t *testing.T) string { return mk(t, "a") }, FolderOptions{Transform: copyTransform{2}}, "expected 1 or 3 channels"},
