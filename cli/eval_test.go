@@ -141,6 +141,7 @@ func TestEvalBadInput(t *testing.T) {
 	}
 	rgb32 := build("rgb32.onnx", "--model", "resnet20", "--width", "4")
 	fiveClasses := build("five.onnx", "--model", "resnet20", "--width", "4", "--input", "1x28x28", "--classes", "5")
+	twentyClasses := build("twenty.onnx", "--model", "resnet20", "--width", "4", "--input", "1x28x28", "--classes", "20")
 	mnist := []string{"--data", "mnist", "--data-dir", dataDir}
 	tests := []struct {
 		name string
@@ -153,7 +154,8 @@ func TestEvalBadInput(t *testing.T) {
 		{"unknown data set", []string{model, "--data", "imagenet"}, "expected mnist, fashion-mnist"},
 		{"missing data folder", []string{model, "--data", "mnist", "--data-dir", filepath.Join(dir, "nothing")}, "nothing"},
 		{"input does not fit", append([]string{rgb32}, mnist...), "does not fit mnist's 1×28×28 images"},
-		{"fewer classes", append([]string{fiveClasses}, mnist...), "5 classes, fewer than the 10 of mnist"},
+		{"fewer classes", append([]string{fiveClasses}, mnist...), `output "logits" has 5 classes, the data set mnist 10`},
+		{"more classes", append([]string{twentyClasses}, mnist...), `output "logits" has 20 classes, the data set mnist 10`},
 		{"negative limit", append([]string{model, "--limit", "-1"}, mnist...), "--limit -1"},
 		{"negative batch", append([]string{model, "--batch", "-1"}, mnist...), "--batch -1"},
 		{"unknown provider", append([]string{model, "--provider", "rocm"}, mnist...), "unknown execution provider"},

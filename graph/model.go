@@ -11,6 +11,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -102,7 +103,9 @@ func (m *Model) Encode() ([]byte, error) {
 // Load reads an .onnx file.
 func Load(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("model %s does not exist: %w", path, fs.ErrNotExist)
+	} else if err != nil {
 		return nil, err
 	}
 	m, err := Decode(data)

@@ -350,8 +350,9 @@ func (r *run) checkTask() error {
 	} else {
 		classes = r.test.Classes()
 	}
-	if r.classes < classes {
-		return fmt.Errorf("%s: the model has %d classes, the data set %d", r.cfg.Model, r.classes, classes)
+	if r.classes != classes {
+		return fmt.Errorf("%s: the model has %d classes, the data set %d: a model for it has %d outputs (its classes would never be trained otherwise)",
+			r.cfg.Model, r.classes, classes, classes)
 	}
 	return nil
 }

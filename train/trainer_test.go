@@ -228,6 +228,7 @@ func TestEvaluationMatchesONNXRuntime(t *testing.T) {
 func TestTrainRefusesBadInput(t *testing.T) {
 	dataDir, model := fixture(t, 10)
 	_, fiveClasses := fixture(t, 5)
+	_, twentyClasses := fixture(t, 20)
 	dir := t.TempDir()
 	truncated := filepath.Join(dir, "truncated")
 	os.Mkdir(truncated, 0o755)
@@ -257,6 +258,7 @@ func TestTrainRefusesBadInput(t *testing.T) {
 		{"missing data", func(c *Config) { c.Data.Dir = filepath.Join(dir, "nowhere") }, "nowhere"},
 		{"truncated data", func(c *Config) { c.Data.Dir = truncated }, "train-images-idx3-ubyte"},
 		{"labels past the classes", func(c *Config) { c.Model = fiveClasses }, "5 classes, the data set 10"},
+		{"classes the data never has", func(c *Config) { c.Model = twentyClasses }, "20 classes, the data set 10"},
 		{"unknown data", func(c *Config) { c.Data.Set = "imagenet" }, `"imagenet": expected mnist, fashion-mnist, cifar10[:DIR] or folder:DIR`},
 		{"diverging", func(c *Config) { c.Recipe.LR, c.Recipe.WarmupEpochs = 1e30, 0 }, "the loss is"},
 	}

@@ -244,12 +244,13 @@ func modelNorm(m *graph.Model) (mean, std []float64, err error) {
 	return mean, std, nil
 }
 
-// checkClasses checks that the model has a logit for every class of the
-// data set, and, where both name their classes, that the names agree.
+// checkClasses checks that the model has one logit for each class of the
+// data set — more would score classes the data set has no image of — and,
+// where both name their classes, that the names agree.
 func checkClasses(m *graph.Model, path, set string, out ort.ValueInfo, splits *train.Splits) error {
 	want := splits.Test.Classes()
-	if n := out.Shape[1]; n > 0 && n < int64(want) {
-		return fmt.Errorf("%s: output %q has %d classes, fewer than the %d of %s", path, out.Name, n, want, set)
+	if n := out.Shape[1]; n > 0 && n != int64(want) {
+		return fmt.Errorf("%s: output %q has %d classes, the data set %s %d", path, out.Name, n, set, want)
 	}
 	names, ok := m.Metadata(train.MetaClasses)
 	if ok && splits.ClassNames != nil && names != strings.Join(splits.ClassNames, ",") {
