@@ -150,6 +150,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.fillModels(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkRuns(steps); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
 	}
@@ -219,6 +222,26 @@ func StepNames() []string {
 // buildModel builds arch as variant and saves it to path, or, when path
 // exists from an earlier start of the study, checks that it is the same
 // model.
+// checkRuns refuses, before the study writes anything, a budget too short
+// for the paper's schedules and the settings any of its runs (the steps
+// and the teacher) would be refused with by train.
+func (cfg Config) checkRuns(steps []Step) error {
+	if e := cfg.Base.Recipe.Epochs; e < 2 {
+		return &train.FieldError{Field: "Recipe.Epochs", Value: e,
+			Want: "at least 2, so that the paper's warmup (5 of 120 epochs) and step decay (at 30, 60, 90) each keep an epoch and every row is the recipe it names"}
+	}
+	runs := append([]Step{{Name: teacherRun, Features: teacherFeatures}}, steps...)
+	for _, s := range runs {
+		run := cfg.Base
+		run.Recipe = Recipe(cfg.Base.Recipe, s.Features, filepath.Join(cfg.Out, teacherRun, train.ModelFile), cfg.MixupOffEpochs)
+		run.Out = filepath.Join(cfg.Out, s.Name)
+		if err := train.Validate(run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DefaultTeacher is the teacher for student's layout: a deeper model of
 // the same zoo, resnet56 for the CIFAR layout and resnet152 (the paper's
 // teacher) for ImageNet's.

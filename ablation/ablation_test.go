@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -259,6 +260,35 @@ func TestFillModels(t *testing.T) {
 			}
 			if cfg.Teacher != want {
 				t.Errorf("teacher %+v, want %+v", cfg.Teacher, want)
+			}
+		})
+	}
+}
+
+// TestRunRefusesBeforeWriting: a budget too short for the paper's
+// schedules and settings train refuses are refused by field before the
+// study writes anything (the student and teacher models included).
+func TestRunRefusesBeforeWriting(t *testing.T) {
+	for _, tc := range []struct {
+		name, field string
+		edit        func(c *Config)
+	}{
+		{"one epoch", "Recipe.Epochs", func(c *Config) { c.Base.Recipe.Epochs = 1 }},
+		{"negative weight decay", "Recipe.WeightDecay", func(c *Config) { c.Base.Recipe.WeightDecay = -1 }},
+		{"NaN temperature", "Recipe.Distill.T", func(c *Config) { c.Base.Recipe.Distill.T = math.NaN() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Student: models.Config{Model: "resnet20", BaseWidth: 2}, Variant: "D", Out: filepath.Join(t.TempDir(), "study")}
+			cfg.Base.Data.Set = "mnist"
+			cfg.Base.Recipe = train.Recipe{Epochs: 4, Batch: 8, LR: 0.1, Momentum: 0.9, WeightDecay: 1e-4, Distill: Paper.Distill}
+			tc.edit(&cfg)
+			_, err := Run(context.Background(), cfg)
+			var fe *train.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("error %v, want a FieldError on %s", err, tc.field)
+			}
+			if _, err := os.Stat(cfg.Out); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the refused study made its folder (%v)", err)
 			}
 		})
 	}

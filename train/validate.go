@@ -12,6 +12,11 @@ import (
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
 
+// Validate refuses the settings of cfg that are wrong whatever the model
+// and the data, as Train does first: a study of several runs checks each
+// with it before it writes anything.
+func Validate(cfg Config) error { return validate(cfg) }
+
 // validate refuses the settings of cfg that are wrong whatever the model
 // and the data, before anything is loaded or written. Each number is
 // checked so that NaN fails it (!(x >= 0) rather than x < 0) and
