@@ -198,6 +198,24 @@ type RunResult struct {
 // report.
 func (d *demo) run(ctx context.Context) (res *Result, err error) {
 	start := time.Now()
+	trainer := ablation.Config{
+		Base: train.Config{
+			Seed:   d.Budget.Seed,
+			Data:   train.DataConfig{Set: "mnist", Dir: d.DataDir, TrainLimit: d.Budget.TrainLimit},
+			Recipe: d.Budget.recipe(),
+			Engine: train.Engine{Threads: d.Threads},
+		},
+		MixupOffEpochs: d.Budget.MixupOffEpochs, Out: filepath.Join(d.Out, RunsDir), Resume: true, Log: d.Log,
+	}
+	// Every run's settings are checked before the demo writes anything.
+	for _, r := range ClassifierRuns {
+		run := trainer.Base
+		run.Recipe = ablation.Recipe(run.Recipe, r.Features, "", trainer.MixupOffEpochs)
+		run.Out = filepath.Join(trainer.Out, r.Name)
+		if err := train.Validate(run); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.checkSettings(); err != nil {
 		return nil, err
 	}
@@ -210,15 +228,6 @@ func (d *demo) run(ctx context.Context) (res *Result, err error) {
 	models, err := d.buildModels(res)
 	if err != nil {
 		return nil, err
-	}
-	trainer := ablation.Config{
-		Base: train.Config{
-			Seed:   d.Budget.Seed,
-			Data:   train.DataConfig{Set: "mnist", Dir: d.DataDir, TrainLimit: d.Budget.TrainLimit},
-			Recipe: d.Budget.recipe(),
-			Engine: train.Engine{Threads: d.Threads},
-		},
-		MixupOffEpochs: d.Budget.MixupOffEpochs, Out: filepath.Join(d.Out, RunsDir), Resume: true, Log: d.Log,
 	}
 	for _, r := range ClassifierRuns {
 		d.progress("train %s with %s (%s)", r.Label, recipeName(r), filepath.Join(trainer.Out, r.Name))

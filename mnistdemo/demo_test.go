@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -199,5 +200,15 @@ func TestDemoRefusesAnotherFolder(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(other); len(entries) != 1 {
 		t.Errorf("the refused folder now holds %d entries", len(entries))
+	}
+	// Settings train refuses are refused before demo.json is written.
+	fresh := filepath.Join(dir, "fresh")
+	_, err = Run(context.Background(), Config{Budget: Quick, Out: fresh, Threads: -1})
+	var fe *train.FieldError
+	if !errors.As(err, &fe) || fe.Field != "Engine.Threads" {
+		t.Errorf("Threads -1: %v, want a FieldError on Engine.Threads", err)
+	}
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused demo made its folder (%v)", err)
 	}
 }
