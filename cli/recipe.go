@@ -63,7 +63,7 @@ func applyRecipe(c *cli.Context, path string) error {
 			value = fmt.Sprint(v)
 		}
 		if err := c.Set(k, value); err != nil {
-			return fmt.Errorf("recipe %s: key %q: %v", path, k, err)
+			return fmt.Errorf("recipe %s: key %q: expected %s, found %q", path, k, flagKind(c.Command.Flags, k), value)
 		}
 	}
 	return nil
@@ -72,4 +72,24 @@ func applyRecipe(c *cli.Context, path string) error {
 func firstLineOf(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// flagKind says what value the flag named name takes, for messages.
+func flagKind(flags []cli.Flag, name string) string {
+	for _, f := range flags {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.Float64Flag:
+			return "a number"
+		case *cli.IntFlag, *cli.Int64Flag:
+			return "an integer"
+		case *cli.Uint64Flag:
+			return "an integer of 0 or more"
+		case *cli.BoolFlag:
+			return "true or false"
+		}
+	}
+	return "a value"
 }

@@ -33,6 +33,19 @@ func TestTrainRecipe(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, `unknown key "learning-rate"`) {
 		t.Errorf("unknown key: exit %d, %q", code, stderr)
 	}
+	// A value of the wrong kind names the kind expected.
+	for _, tc := range []struct{ line, want string }{
+		{"lr: fast", `key "lr": expected a number, found "fast"`},
+		{"epochs: 2.5", `key "epochs": expected an integer, found "2.5"`},
+		{"zero-gamma: often", `key "zero-gamma": expected true or false, found "often"`},
+		{"seed: -3", `key "seed": expected an integer of 0 or more, found "-3"`},
+	} {
+		os.WriteFile(recipe, []byte("model: "+model+"\n"+tc.line+"\n"), 0o644)
+		code, _, stderr := run("train", "--config", recipe, "--out", filepath.Join(dir, "bad"))
+		if code == 0 || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%s: exit %d, %q; want one line saying %q", tc.line, code, stderr, tc.want)
+		}
+	}
 	shipped, _ := filepath.Glob("../recipes/*.yaml")
 	if len(shipped) < 5 {
 		t.Fatalf("found %d shipped recipes", len(shipped))
