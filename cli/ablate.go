@@ -20,7 +20,7 @@ func ablateCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Required: true, Usage: "data set, as for train: " + train.DataSets},
 			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
-			&cli.StringFlag{Name: "model", Value: "resnet20", Usage: "the student, a zoo name (see `bot-onnx models`)"},
+			&cli.StringFlag{Name: "model", Value: "resnet20", Usage: "the student, a zoo name (bot-onnx models lists them)"},
 			&cli.StringFlag{Name: "variant", Value: "D", Usage: "ResNet variant of the student and the teacher: A, B, C or D"},
 			&cli.StringFlag{Name: "teacher-model", Usage: "the distillation teacher, a deeper zoo model (default: resnet56 for CIFAR-layout students, resnet152 otherwise)"},
 			&cli.StringFlag{Name: "input", Usage: "input size CxHxW (default: 1x28x28 for MNIST and Fashion-MNIST, 3x32x32 for CIFAR-10, 3x224x224 for folders)"},

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -77,6 +78,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	app := NewApp(stdout, stderr)
+	defaultsInUsage(app.Commands)
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 	}
@@ -107,6 +109,51 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// replaceFlags returns flags with each flag of with in place of the one of
+// its name: a command that shares a set of flags but means one of them
+// differently (transfer-study's --out, demo's --threads) says so in its
+// own words.
+func replaceFlags(flags []cli.Flag, with ...cli.Flag) []cli.Flag {
+	out := slices.Clone(flags)
+	for i, f := range out {
+		for _, w := range with {
+			if w.Names()[0] == f.Names()[0] {
+				out[i] = w
+			}
+		}
+	}
+	return out
+}
+
+// defaultsInUsage moves a "(default: …)" at the end of a number or
+// boolean flag's usage into its DefaultText, for every command, so that
+// help shows one default, that one, rather than it and urfave/cli's "0".
+func defaultsInUsage(cmds []*cli.Command) {
+	const marker = " (default: "
+	split := func(usage, text *string) {
+		if i := strings.LastIndex(*usage, marker); i >= 0 && strings.HasSuffix(*usage, ")") {
+			*usage, *text = (*usage)[:i], (*usage)[i+len(marker):len(*usage)-1]
+		}
+	}
+	for _, c := range cmds {
+		for _, f := range c.Flags {
+			switch f := f.(type) {
+			case *cli.IntFlag:
+				split(&f.Usage, &f.DefaultText)
+			case *cli.Int64Flag:
+				split(&f.Usage, &f.DefaultText)
+			case *cli.Uint64Flag:
+				split(&f.Usage, &f.DefaultText)
+			case *cli.Float64Flag:
+				split(&f.Usage, &f.DefaultText)
+			case *cli.BoolFlag:
+				split(&f.Usage, &f.DefaultText)
+			}
+		}
+		defaultsInUsage(c.Subcommands)
+	}
 }
 
 // jsonFlag is the --json flag of a command that prints one JSON object.

@@ -26,7 +26,7 @@ func benchCommand() *cli.Command {
 			Usage:     "training throughput (images/s, median of timed steps on random data) and peak memory, beside PyTorch's",
 			UsageText: "bot-onnx bench train --model resnet20 --batch 128 --input 3x32x32 [--variant A] [--precision fp32|bf16] [--steps 20] [--runs N] [--threads T] [--data folder:DIR [--workers W]] [--peer torch|none] [--json]",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "model", Value: "resnet20", Usage: "model name (see `bot-onnx models`)"},
+				&cli.StringFlag{Name: "model", Value: "resnet20", Usage: "model name (bot-onnx models lists them)"},
 				&cli.StringFlag{Name: "variant", Value: "A", Usage: "A, B, C or D"},
 				&cli.IntFlag{Name: "batch", Value: 128},
 				&cli.StringFlag{Name: "input", Value: "3x32x32", Usage: "input size CxHxW"},

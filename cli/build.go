@@ -34,7 +34,7 @@ func buildCommand() *cli.Command {
 		Usage:     "build a freshly initialised ResNet as an ONNX model",
 		UsageText: "bot-onnx build --model resnet50 [--variant A] [--classes 1000] [--input 3x224x224] [--width 64] [--seed N] -o out.onnx",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "model name (see `bot-onnx models`)"},
+			&cli.StringFlag{Name: "model", Required: true, Usage: "model name (bot-onnx models lists them)"},
 			&cli.StringFlag{Name: "variant", Value: "A", Usage: "ResNet variant A, B, C or D: A is built, the others are A rewritten by the tweak passes (D = B + C + D)"},
 			&cli.IntFlag{Name: "classes", Usage: "number of classes (default 1000 ImageNet layout, 10 CIFAR layout)"},
 			&cli.StringFlag{Name: "input", Usage: "input size CxHxW (default 3x224x224 ImageNet layout, 3x32x32 CIFAR layout)"},

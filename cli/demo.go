@@ -11,12 +11,8 @@ import (
 )
 
 func demoCommand() *cli.Command {
-	flags := runtimeFlags()
-	for i, f := range flags {
-		if f.Names()[0] == "threads" {
-			flags[i] = &cli.IntFlag{Name: "threads", Usage: "training replicas and ONNX Runtime's intra-op threads (0: one replica per core, ONNX Runtime's default)"}
-		}
-	}
+	flags := replaceFlags(runtimeFlags(),
+		&cli.IntFlag{Name: "threads", Usage: "training replicas and ONNX Runtime's intra-op threads (0: one replica per core, ONNX Runtime's default)"})
 	return &cli.Command{
 		Name:  "demo",
 		Usage: "the whole pipeline on MNIST: build A, tweak to D, train baseline and tricks, export, evaluate in ONNX Runtime, fine-tune for segmentation, write a report",

@@ -25,13 +25,7 @@ func runtimeFlags() []cli.Flag {
 // runtimeFlagsWithThreads are runtimeFlags with --threads defaulting to
 // value and described by usage.
 func runtimeFlagsWithThreads(value int, usage string) []cli.Flag {
-	flags := runtimeFlags()
-	for i, f := range flags {
-		if f.Names()[0] == "threads" {
-			flags[i] = &cli.IntFlag{Name: "threads", Value: value, Usage: usage}
-		}
-	}
-	return flags
+	return replaceFlags(runtimeFlags(), &cli.IntFlag{Name: "threads", Value: value, Usage: usage})
 }
 
 // runtimeOptions reads runtimeFlags.

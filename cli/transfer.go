@@ -96,13 +96,8 @@ func transferFlags() []cli.Flag {
 			flags = append(flags, f)
 		}
 	}
-	for _, f := range canvasFlags() {
-		if f.Names()[0] == "canvas" {
-			f = &cli.IntFlag{Name: "canvas", Usage: "mnist-seg: side of a canvas in pixels (default: the backbone's input size)"}
-		}
-		flags = append(flags, f)
-	}
-	return flags
+	return append(flags, replaceFlags(canvasFlags(),
+		&cli.IntFlag{Name: "canvas", Usage: "mnist-seg: side of a canvas in pixels (default: the backbone's input size)"})...)
 }
 
 // transferConfigFrom reads transferFlags.

@@ -22,7 +22,10 @@ func transferStudyCommand() *cli.Command {
 			"With --resume, finished transfers are read back and an interrupted one resumes.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "backbones", Usage: "comma-separated exported backbones (bot-onnx export --head none), one row each"},
-		}, transferFlags()...),
+		}, replaceFlags(transferFlags(),
+			&cli.StringFlag{Name: "out", Usage: "the study folder: one transfer folder a backbone, and the table"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the study in --out: finished transfers are read back, an interrupted one resumes"},
+			&cli.BoolFlag{Name: "json", Usage: "print the study as one JSON object (what " + transfer.StudyJSON + " holds)"})...),
 		Action: func(c *cli.Context) error {
 			cfg, err := transferConfigFrom(c)
 			if err != nil {
