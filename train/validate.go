@@ -65,6 +65,13 @@ func validate(cfg Config) error {
 	case cfg.Recipe.Teacher != "" && (!(cfg.Recipe.Distill.Soft > 0) || math.IsInf(cfg.Recipe.Distill.Soft, 0)):
 		return refuse("Recipe.Distill.Soft", cfg.Recipe.Distill.Soft, "a positive weight")
 	}
+	// The schedule's own checks, which need no data (one step an epoch
+	// stands in for the data's count).
+	s := Schedule{Base: cfg.Recipe.LR, StepsPerEpoch: 1, WarmupEpochs: cfg.Recipe.WarmupEpochs, DecayEpochs: cfg.Recipe.DecayEpochs,
+		Factor: cfg.Recipe.DecayFactor, Cosine: cfg.Recipe.Cosine, Epochs: cfg.Recipe.Epochs}
+	if err := s.Validate(); err != nil {
+		return scheduleField(err, cfg)
+	}
 	if err := graph.CheckOutput(filepath.Join(cfg.Out, ModelFile), cfg.Model, cfg.Init); err != nil {
 		return &FieldError{Field: "Out", Value: cfg.Out, Err: err}
 	}
