@@ -11,6 +11,7 @@ import (
 	"image/draw"
 	"image/png"
 	"math"
+	"strconv"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -77,19 +78,24 @@ func (c Chart) draw(img *image.RGBA, y0 int) error {
 	if maxY == minY {
 		maxY = minY + 1
 	}
-	pad := (maxY - minY) * 0.05
-	minY, maxY = minY-pad, maxY+pad
+	// The y axis runs between the nice ticks around the data (so it goes
+	// below 0 only when the data does); the x axis spans the data exactly,
+	// with nice ticks inside it.
+	yStep := niceStep(minY, maxY, 5)
+	minY, maxY = math.Floor(minY/yStep)*yStep, math.Ceil(maxY/yStep)*yStep
+	xStep := niceStep(minX, maxX, 6)
 	x0, x1 := left, width-right
 	yTop, yBot := y0+top, y0+height-bottom
 	px := func(x float64) int { return x0 + int(float64(x1-x0)*(x-minX)/(maxX-minX)) }
 	py := func(y float64) int { return yBot - int(float64(yBot-yTop)*(y-minY)/(maxY-minY)) }
 	gray, black := color.RGBA{220, 220, 220, 255}, color.RGBA{0, 0, 0, 255}
-	for t := 0; t <= 4; t++ {
-		y := minY + (maxY-minY)*float64(t)/4
+	for _, y := range ticks(minY, maxY, yStep) {
 		line(img, x0, py(y), x1, py(y), gray)
-		text(img, 4, py(y)+4, fmt.Sprintf("%.4g", y), black)
-		x := minX + (maxX-minX)*float64(t)/4
-		text(img, px(x)-12, yBot+15, fmt.Sprintf("%.4g", x), black)
+		text(img, 4, py(y)+4, tickLabel(y, yStep), black)
+	}
+	for _, x := range ticks(minX, maxX, xStep) {
+		label := tickLabel(x, xStep)
+		text(img, px(x)-3*len(label), yBot+15, label, black)
 	}
 	line(img, x0, yTop, x0, yBot, black)
 	line(img, x0, yBot, x1, yBot, black)
@@ -113,6 +119,38 @@ func (c Chart) draw(img *image.RGBA, y0 int) error {
 		text(img, x1+36, ly, s.Name, black)
 	}
 	return nil
+}
+
+// niceStep is the distance between about n ticks over [lo, hi]: 1, 2 or 5
+// times a power of ten, so that the ticks read 0, 2000, 4000 rather than
+// 0, 2249.75, 4499.5 (Heckbert's "nice numbers", Graphics Gems 1990).
+func niceStep(lo, hi float64, n int) float64 {
+	raw := (hi - lo) / float64(max(n-1, 1))
+	power := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5} {
+		if raw <= m*power {
+			return m * power
+		}
+	}
+	return 10 * power
+}
+
+// ticks are the multiples of step in [lo, hi].
+func ticks(lo, hi, step float64) []float64 {
+	var out []float64
+	for k := math.Ceil(lo/step - 1e-9); k*step <= hi+1e-9*step; k++ {
+		out = append(out, k*step)
+	}
+	return out
+}
+
+// tickLabel writes v with as many decimals as step needs, and no more.
+func tickLabel(v, step float64) string {
+	decimals := max(0, -int(math.Floor(math.Log10(step)+1e-9)))
+	if v == 0 {
+		v = 0 // not −0
+	}
+	return strconv.FormatFloat(v, 'f', decimals, 64)
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
