@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,5 +122,66 @@ func TestHugeSizesRefused(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("the refusals left files: %v", entries)
+	}
+}
+
+// TestOutputIsInput: a command whose output would overwrite the file it
+// reads is refused in one line, exit status 1, the file unchanged and
+// nothing written beside it: tweak -o onto its input, export -o onto its
+// source, and train into the folder whose model.onnx is its --model.
+func TestOutputIsInput(t *testing.T) {
+	dir, dataDir, model := trainFixture(t, 64, 32)
+	runDir := filepath.Join(dir, "run")
+	if err := os.Mkdir(runDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	trained := filepath.Join(runDir, "model.onnx")
+	b, err := os.ReadFile(model)
+	if err != nil || os.WriteFile(trained, b, 0o644) != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		file string
+		want string
+	}{
+		{"tweak onto its input", []string{"tweak", "--variant", "D", model, "-o", model}, model, "the output is an input file"},
+		{"export onto its source", []string{"export", model, "-o", model}, model, "names the source model itself"},
+		{"train over its model", []string{"train", "--model", trained, "--data", "mnist", "--data-dir", dataDir, "--out", runDir}, trained, "--out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := os.ReadDir(filepath.Dir(tc.file))
+			code, stdout, stderr := run(tc.args...)
+			if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 1 and one line saying %q", code, stdout, stderr, tc.want)
+			}
+			if after, err := os.ReadFile(tc.file); err != nil || !bytes.Equal(after, b) {
+				t.Errorf("%s changed (%v)", tc.file, err)
+			}
+			if after, _ := os.ReadDir(filepath.Dir(tc.file)); len(after) != len(before) {
+				t.Errorf("%s: %d entries before, %d after", filepath.Dir(tc.file), len(before), len(after))
+			}
+		})
+	}
+}
+
+// TestHelpShowsOneDefault: no flag's help shows two defaults (its own
+// "(default: …)" and urfave/cli's) or a backquoted placeholder.
+func TestHelpShowsOneDefault(t *testing.T) {
+	for _, cmd := range NewApp(io.Discard, io.Discard).Commands {
+		args := []string{cmd.Name, "--help"}
+		if len(cmd.Subcommands) > 0 {
+			args = []string{cmd.Name, cmd.Subcommands[0].Name, "--help"}
+		}
+		_, stdout, _ := run(args...)
+		for _, line := range strings.Split(stdout, "\n") {
+			if strings.Count(line, "(default: ") > 1 || strings.Contains(line, "bot-onnx models (default") {
+				t.Errorf("%s: %q", strings.Join(args, " "), line)
+			}
+		}
+		if strings.Contains(stdout, "--model bot-onnx models") {
+			t.Errorf("%s: a backquoted placeholder in %q", cmd.Name, stdout)
+		}
 	}
 }
