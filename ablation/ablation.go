@@ -150,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.fillModels(); err != nil {
 		return nil, err
 	}
-	if err := cfg.checkRuns(steps); err != nil {
+	if err := cfg.CheckSteps(steps); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -222,24 +222,35 @@ func StepNames() []string {
 // buildModel builds arch as variant and saves it to path, or, when path
 // exists from an earlier start of the study, checks that it is the same
 // model.
-// checkRuns refuses, before the study writes anything, a budget too short
-// for the paper's schedules and the settings any of its runs (the steps
-// and the teacher) would be refused with by train.
-func (cfg Config) checkRuns(steps []Step) error {
+// CheckSteps refuses, before a study writes anything, a budget too short
+// for the paper's schedules and the settings that train would refuse any
+// of the steps' runs with (and the teacher's, when a step distils). Run
+// calls it; other studies (the demo) call it with their own steps.
+func (cfg Config) CheckSteps(steps []Step) error {
 	if e := cfg.Base.Recipe.Epochs; e < 2 {
 		return &train.FieldError{Field: "Recipe.Epochs", Value: e,
 			Want: "at least 2, so that the paper's warmup (5 of 120 epochs) and step decay (at 30, 60, 90) each keep an epoch and every row is the recipe it names"}
 	}
-	runs := append([]Step{{Name: teacherRun, Features: teacherFeatures}}, steps...)
+	teacher := filepath.Join(cfg.Out, teacherRun, train.ModelFile)
+	runs := steps
+	if slices.ContainsFunc(steps, func(s Step) bool { return slices.Contains(s.Features, Distill) }) {
+		runs = append([]Step{{Name: teacherRun, Features: teacherFeatures}}, steps...)
+	}
 	for _, s := range runs {
-		run := cfg.Base
-		run.Recipe = Recipe(cfg.Base.Recipe, s.Features, filepath.Join(cfg.Out, teacherRun, train.ModelFile), cfg.MixupOffEpochs)
-		run.Out = filepath.Join(cfg.Out, s.Name)
-		if err := train.Validate(run); err != nil {
+		if err := train.Validate(cfg.run(s, teacher)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// run is the training run of step s: Base with the step's recipe, in the
+// folder Out/s.Name.
+func (cfg Config) run(s Step, teacher string) train.Config {
+	run := cfg.Base
+	run.Recipe = Recipe(cfg.Base.Recipe, s.Features, teacher, cfg.MixupOffEpochs)
+	run.Out, run.Log = filepath.Join(cfg.Out, s.Name), cfg.Log
+	return run
 }
 
 // DefaultTeacher is the teacher for student's layout: a deeper model of
@@ -360,9 +371,8 @@ func describe(features []Feature) string {
 // (with Resume), and returns its row. Run calls it for every step; other
 // studies (the demo) call it with their own steps.
 func (cfg Config) TrainStep(ctx context.Context, s Step, model, teacher string) (*Row, error) {
-	run := cfg.Base
-	run.Recipe = Recipe(cfg.Base.Recipe, s.Features, teacher, cfg.MixupOffEpochs)
-	run.Model, run.Out, run.Log = model, filepath.Join(cfg.Out, s.Name), cfg.Log
+	run := cfg.run(s, teacher)
+	run.Model = model
 	_, err := os.Stat(filepath.Join(run.Out, train.CheckpointFile))
 	run.Resume = err == nil && cfg.Resume
 	row := &Row{Step: s.Name, Label: s.Label, Parent: s.Parent, Distilled: run.Recipe.Teacher != ""}

@@ -79,6 +79,11 @@ func (r ClassifierRun) Recipe(b Budget) train.Recipe {
 	return ablation.Recipe(b.recipe(), r.Features, "", b.MixupOffEpochs)
 }
 
+// step is r as a step of the study ablation trains.
+func (r ClassifierRun) step() ablation.Step {
+	return ablation.Step{Name: r.Name, Label: r.Label, Features: r.Features, Parent: r.Parent}
+}
+
 // classifierRun returns the run of ClassifierRuns named name.
 func classifierRun(name string) ClassifierRun {
 	i := slices.IndexFunc(ClassifierRuns, func(r ClassifierRun) bool { return r.Name == name })
@@ -208,13 +213,12 @@ func (d *demo) run(ctx context.Context) (res *Result, err error) {
 		MixupOffEpochs: d.Budget.MixupOffEpochs, Out: filepath.Join(d.Out, RunsDir), Resume: true, Log: d.Log,
 	}
 	// Every run's settings are checked before the demo writes anything.
-	for _, r := range ClassifierRuns {
-		run := trainer.Base
-		run.Recipe = ablation.Recipe(run.Recipe, r.Features, "", trainer.MixupOffEpochs)
-		run.Out = filepath.Join(trainer.Out, r.Name)
-		if err := train.Validate(run); err != nil {
-			return nil, err
-		}
+	steps := make([]ablation.Step, len(ClassifierRuns))
+	for i, r := range ClassifierRuns {
+		steps[i] = r.step()
+	}
+	if err := trainer.CheckSteps(steps); err != nil {
+		return nil, err
 	}
 	if err := d.checkSettings(); err != nil {
 		return nil, err
@@ -231,7 +235,7 @@ func (d *demo) run(ctx context.Context) (res *Result, err error) {
 	}
 	for _, r := range ClassifierRuns {
 		d.progress("train %s with %s (%s)", r.Label, recipeName(r), filepath.Join(trainer.Out, r.Name))
-		row, err := trainer.TrainStep(ctx, ablation.Step{Name: r.Name, Label: r.Label, Features: r.Features, Parent: r.Parent}, models[r.Variant], "")
+		row, err := trainer.TrainStep(ctx, r.step(), models[r.Variant], "")
 		if err != nil {
 			return nil, fmt.Errorf("training %s: %w", r.Name, err)
 		}
