@@ -6,18 +6,16 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"slices"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/urfave/cli/v2"
 )
 
@@ -78,12 +76,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	app := NewApp(stdout, stderr)
-	defaultsInUsage(app.Commands)
+	cmdline.OneDefault(app.Commands)
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 	}
-	if err := app.Run(interspersed(app, args)); err != nil {
-		fmt.Fprintf(stderr, "bot-onnx: %s\n", oneLine(err.Error()))
+	if err := app.Run(cmdline.Interspersed(app, args)); err != nil {
+		fmt.Fprintf(stderr, "bot-onnx: %s\n", cmdline.OneLine(err.Error()))
 		return 1
 	}
 	return 0
@@ -99,137 +97,14 @@ func interruptible(c *cli.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 }
 
-// oneLine folds a multi-line message onto one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// printJSON writes v as indented JSON.
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// replaceFlags returns flags with each flag of with in place of the one of
-// its name: a command that shares a set of flags but means one of them
-// differently (transfer-study's --out, demo's --threads) says so in its
-// own words.
-func replaceFlags(flags []cli.Flag, with ...cli.Flag) []cli.Flag {
-	out := slices.Clone(flags)
-	for i, f := range out {
-		for _, w := range with {
-			if w.Names()[0] == f.Names()[0] {
-				out[i] = w
-			}
-		}
+// interrupted is err, or where the command was stopped by SIGINT or
+// SIGTERM (ctx is done) a message saying so and how to go on.
+func interrupted(ctx context.Context, err error, howToGoOn string) error {
+	if ctx.Err() != nil {
+		return errors.New("interrupted; " + howToGoOn)
 	}
-	return out
-}
-
-// defaultsInUsage moves a "(default: …)" at the end of a number or
-// boolean flag's usage into its DefaultText, for every command, so that
-// help shows one default, that one, rather than it and urfave/cli's "0".
-func defaultsInUsage(cmds []*cli.Command) {
-	const marker = " (default: "
-	split := func(usage, text *string) {
-		if i := strings.LastIndex(*usage, marker); i >= 0 && strings.HasSuffix(*usage, ")") {
-			*usage, *text = (*usage)[:i], (*usage)[i+len(marker):len(*usage)-1]
-		}
-	}
-	for _, c := range cmds {
-		for _, f := range c.Flags {
-			switch f := f.(type) {
-			case *cli.IntFlag:
-				split(&f.Usage, &f.DefaultText)
-			case *cli.Int64Flag:
-				split(&f.Usage, &f.DefaultText)
-			case *cli.Uint64Flag:
-				split(&f.Usage, &f.DefaultText)
-			case *cli.Float64Flag:
-				split(&f.Usage, &f.DefaultText)
-			case *cli.BoolFlag:
-				split(&f.Usage, &f.DefaultText)
-			}
-		}
-		defaultsInUsage(c.Subcommands)
-	}
+	return err
 }
 
 // jsonFlag is the --json flag of a command that prints one JSON object.
 func jsonFlag() cli.Flag { return &cli.BoolFlag{Name: "json", Usage: "print one JSON object"} }
-
-// parseDims parses "3x224x224" into sizes; want is the number of
-// dimensions expected and what names them in errors.
-func parseDims(flag, s string, want int, form string) ([]int64, error) {
-	parts := strings.Split(strings.ToLower(strings.TrimSpace(s)), "x")
-	if len(parts) != want {
-		return nil, fmt.Errorf("--%s %q: expected %d sizes like %s, found %d", flag, s, want, form, len(parts))
-	}
-	dims := make([]int64, want)
-	for i, p := range parts {
-		n, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--%s %q: expected positive integers like %s, found %q", flag, s, form, p)
-		}
-		dims[i] = n
-	}
-	return dims, nil
-}
-
-// interspersed moves a command's flags ahead of its positional arguments,
-// so that `bot-onnx export run/ --head none` parses like
-// `bot-onnx export --head none run/`: urfave/cli stops reading flags at the
-// first positional argument. A flag's value is kept next to it; `--` ends
-// the flags as usual.
-func interspersed(app *cli.App, args []string) []string {
-	if len(args) < 2 {
-		return args
-	}
-	var cmd *cli.Command
-	at := 1
-	for ; at < len(args); at++ {
-		if !strings.HasPrefix(args[at], "-") {
-			cmd = app.Command(args[at])
-			break
-		}
-	}
-	if cmd == nil {
-		return args
-	}
-	for at+1 < len(args) {
-		sub := cmd.Command(args[at+1])
-		if sub == nil {
-			break
-		}
-		cmd, at = sub, at+1
-	}
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, name := range f.Names() {
-			takesValue[name] = !isBool
-		}
-	}
-	out := append([]string(nil), args[:at+1]...)
-	var positional []string
-	rest := args[at+1:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		if a == "--" {
-			positional = append(positional, rest[i:]...)
-			break
-		}
-		name := strings.TrimLeft(a, "-")
-		if !strings.HasPrefix(a, "-") || a == "-" || name == "" {
-			positional = append(positional, a)
-			continue
-		}
-		out = append(out, a)
-		if value, known := takesValue[name]; known && value && !strings.Contains(name, "=") && i+1 < len(rest) {
-			i++
-			out = append(out, rest[i])
-		}
-	}
-	return append(out, positional...)
-}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 
 	"github.com/bot-onnx/bot-onnx/bench"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,10 +42,7 @@ func benchInfer(c *cli.Context) error {
 	if errors.As(err, &unknown) {
 		return fmt.Errorf("--peer torch: %s; use --peer none", unknown)
 	} else if err != nil {
-		return inFlags(err, map[string]string{"Batch": "--batch", "Warmup": "--warmup", "Runs": "--runs", "Threads": "--threads", "Peer": "--peer torch"})
+		return cmdline.InFlags(err, map[string]string{"Batch": "--batch", "Warmup": "--warmup", "Runs": "--runs", "Threads": "--threads", "Peer": "--peer torch"})
 	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, res)
-	}
-	return res.WriteText(c.App.Writer)
+	return cmdline.Print(c, res)
 }

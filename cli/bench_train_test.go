@@ -23,7 +23,7 @@ func TestBenchTrainPeerConfigs(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var res trainBench
+	var res bench.TrainResult
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%q: %v", stdout, err)
 	}
@@ -91,7 +91,7 @@ func TestBenchTrainBF16(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var res trainBench
+	var res bench.TrainResult
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%q: %v", stdout, err)
 	}

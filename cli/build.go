@@ -3,8 +3,7 @@ package cli
 import (
 	"fmt"
 
-	"github.com/bot-onnx/bot-onnx/graph"
-	"github.com/bot-onnx/bot-onnx/internal/report"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 	"github.com/urfave/cli/v2"
@@ -17,7 +16,7 @@ func modelsCommand() *cli.Command {
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print a JSON array"}},
 		Action: func(c *cli.Context) error {
 			if c.Bool("json") {
-				return printJSON(c.App.Writer, models.Names())
+				return cmdline.PrintJSON(c.App.Writer, models.Names())
 			}
 			for _, name := range models.Names() {
 				arch, _ := models.Lookup(name)
@@ -54,7 +53,7 @@ func buildCommand() *cli.Command {
 				return err
 			}
 			if c.IsSet("input") {
-				dims, err := parseDims("input", c.String("input"), 3, "3x224x224")
+				dims, err := cmdline.Dims("input", c.String("input"), 3, "3x224x224")
 				if err != nil {
 					return err
 				}
@@ -63,40 +62,11 @@ func buildCommand() *cli.Command {
 			if (c.IsSet("classes") && cfg.Classes < 1) || (c.IsSet("width") && cfg.BaseWidth < 1) {
 				return fmt.Errorf("--classes and --width must be positive, found %d and %d", cfg.Classes, cfg.BaseWidth)
 			}
-			m, reports, err := tweaks.Build(cfg, c.String("variant"))
+			res, err := tweaks.BuildFile(cfg, c.String("variant"), c.String("output"), Version)
 			if err != nil {
 				return err
 			}
-			m.ProducerVersion = Version
-			out := c.String("output")
-			if err := m.Save(out); err != nil {
-				return err
-			}
-			if !c.Bool("json") {
-				if err := tweaks.WriteReports(c.App.Writer, reports); err != nil {
-					return err
-				}
-			}
-			return printSummary(c, out, m)
+			return cmdline.Print(c, res)
 		},
 	}
-}
-
-// printSummary reports a written model: its file, parameters and MACs.
-func printSummary(c *cli.Context, path string, m *graph.Model) error {
-	counts, err := graph.Count(m)
-	if err != nil {
-		return err
-	}
-	name, _ := m.Metadata(models.MetaModel)
-	variant, _ := m.Metadata(models.MetaVariant)
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, map[string]any{
-			"path": path, "model": name, "variant": variant,
-			"params": counts.Params, "macs": counts.MACs,
-		})
-	}
-	fmt.Fprintf(c.App.Writer, "wrote %s: %s-%s, %s parameters, %.3f G MACs per image\n",
-		path, name, variant, report.Thousands(counts.Params), float64(counts.MACs)/1e9)
-	return nil
 }

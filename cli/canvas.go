@@ -8,28 +8,30 @@ import (
 )
 
 // canvasFlags choose the digit canvases of --data mnist-seg (see
-// data.MNISTCanvases); dependentFlags refuses them with other data sets.
-func canvasFlags() []cli.Flag {
+// data.MNISTCanvases) into o; dependentFlags refuses them with other data
+// sets.
+func canvasFlags(o *data.CanvasOptions) []cli.Flag {
 	return []cli.Flag{
-		&cli.Uint64Flag{Name: "data-seed", Usage: "mnist-seg: seed of the canvases (the same seed gives the same canvases)"},
-		&cli.IntFlag{Name: "canvas", Value: data.DefaultCanvasSize, Usage: "mnist-seg: side of a canvas in pixels (at least 28; the model's input size)"},
-		&cli.IntFlag{Name: "canvases", Value: data.DefaultTrainCanvases, Usage: "mnist-seg: training canvases, from MNIST's training digits"},
-		&cli.IntFlag{Name: "test-canvases", Value: data.DefaultTestCanvases, Usage: "mnist-seg: test canvases, from MNIST's test digits"},
+		&cli.Uint64Flag{Name: "data-seed", Destination: &o.Seed, Usage: "mnist-seg: seed of the canvases (the same seed gives the same canvases)"},
+		&cli.IntFlag{Name: "canvas", Destination: &o.Size, Value: data.DefaultCanvasSize, Usage: "mnist-seg: side of a canvas in pixels (at least 28; the model's input size)"},
+		&cli.IntFlag{Name: "canvases", Destination: &o.Train, Value: data.DefaultTrainCanvases, Usage: "mnist-seg: training canvases, from MNIST's training digits"},
+		&cli.IntFlag{Name: "test-canvases", Destination: &o.Test, Value: data.DefaultTestCanvases, Usage: "mnist-seg: test canvases, from MNIST's test digits"},
 	}
 }
 
 // canvasFlagNames are the names of canvasFlags.
 var canvasFlagNames = []string{"data-seed", "canvas", "canvases", "test-canvases"}
 
-// canvasOptions reads canvasFlags for --data mnist-seg; other data sets
-// get the zero options.
-func canvasOptions(c *cli.Context) (data.CanvasOptions, error) {
+// canvasOptions checks the options canvasFlags set in o for --data
+// mnist-seg, and clears them for other data sets, which take none. A
+// canvas size of 0 is allowed only when sizeFromModel (the model gives it).
+func canvasOptions(c *cli.Context, o *data.CanvasOptions, sizeFromModel bool) error {
 	if c.String("data") != "mnist-seg" {
-		return data.CanvasOptions{}, nil
+		*o = data.CanvasOptions{}
+		return nil
 	}
-	o := data.CanvasOptions{Seed: c.Uint64("data-seed"), Size: c.Int("canvas"), Train: c.Int("canvases"), Test: c.Int("test-canvases")}
-	if o.Size < 1 || o.Train < 1 || o.Test < 1 {
-		return o, fmt.Errorf("--canvas, --canvases and --test-canvases must be positive, found %d, %d and %d", o.Size, o.Train, o.Test)
+	if (o.Size < 1 && !(sizeFromModel && !c.IsSet("canvas"))) || o.Train < 1 || o.Test < 1 {
+		return fmt.Errorf("--canvas, --canvases and --test-canvases must be positive, found %d, %d and %d", o.Size, o.Train, o.Test)
 	}
-	return o, nil
+	return nil
 }

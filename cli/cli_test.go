@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bot-onnx/bot-onnx/bench"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/ort"
@@ -180,7 +182,7 @@ func TestEveryModelRunsInONNXRuntime(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("predict: %s", stderr)
 			}
-			var p prediction
+			var p bench.Prediction
 			if err := json.Unmarshal([]byte(stdout), &p); err != nil {
 				t.Fatal(err)
 			}
@@ -225,8 +227,8 @@ func TestInterspersed(t *testing.T) {
 		{"bot-onnx bench train --batch 64 --json", "bot-onnx bench train --batch 64 --json"},
 	}
 	for _, tc := range tests {
-		if got := strings.Join(interspersed(app, strings.Fields(tc.in)), " "); got != tc.want {
-			t.Errorf("interspersed(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := strings.Join(cmdline.Interspersed(app, strings.Fields(tc.in)), " "); got != tc.want {
+			t.Errorf("cmdline.Interspersed(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

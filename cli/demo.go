@@ -1,17 +1,17 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/bot-onnx/bot-onnx/ablation"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/mnistdemo"
 	"github.com/urfave/cli/v2"
 )
 
 func demoCommand() *cli.Command {
-	flags := replaceFlags(runtimeFlags(),
+	flags := cmdline.Replace(runtimeFlags(),
 		&cli.IntFlag{Name: "threads", Usage: "training replicas and ONNX Runtime's intra-op threads (0: one replica per core, ONNX Runtime's default)"})
 	return &cli.Command{
 		Name:  "demo",
@@ -45,10 +45,7 @@ func demoCommand() *cli.Command {
 			defer stop()
 			res, err := mnistdemo.Run(ctx, cfg)
 			if err != nil {
-				if ctx.Err() != nil {
-					return errors.New("interrupted; run the same command again to continue the demo")
-				}
-				return err
+				return interrupted(ctx, err, "run the same command again to continue the demo")
 			}
 			fmt.Fprintf(c.App.Writer, "demo finished in %s: %s and %s\n", ablation.FormatDuration(res.Seconds),
 				filepath.Join(cfg.Out, mnistdemo.ReportName+".md"), filepath.Join(cfg.Out, mnistdemo.ReportName+".html"))

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/bot-onnx/bot-onnx/doctor"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/urfave/cli/v2"
 )
@@ -22,11 +23,7 @@ func doctorCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			r := doctor.Diagnose(c.String("ort-lib"), Version)
-			if c.Bool("json") {
-				if err := printJSON(c.App.Writer, r); err != nil {
-					return err
-				}
-			} else if err := r.WriteText(c.App.Writer); err != nil {
+			if err := cmdline.Print(c, r); err != nil {
 				return err
 			}
 			if r.ORT.Error != "" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/eval"
 	"github.com/bot-onnx/bot-onnx/eval/classifier"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
@@ -43,12 +44,9 @@ func evalCommand() *cli.Command {
 				ValCropRatio: c.Float64("val-crop-ratio"), Batch: c.Int("batch"), Limit: c.Int("limit"),
 				Log: c.App.ErrWriter, Progress: evalBar(c.App.ErrWriter, sess)})
 			if err != nil {
-				return inFlags(err, map[string]string{"Batch": "--batch", "Limit": "--limit"})
+				return cmdline.InFlags(err, map[string]string{"Batch": "--batch", "Limit": "--limit"})
 			}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, e)
-			}
-			return e.WriteText(c.App.Writer)
+			return cmdline.Print(c, e)
 		},
 	}
 }

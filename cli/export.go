@@ -7,6 +7,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/urfave/cli/v2"
 )
@@ -63,10 +64,7 @@ func runExport(c *cli.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, res)
-	}
-	return res.WriteText(c.App.Writer)
+	return cmdline.Print(c, res)
 }
 
 // exportOptions reads the flags, refusing those that mean nothing without
@@ -105,7 +103,7 @@ func exportOptions(c *cli.Context) (export.Options, error) {
 	case size == "dynamic":
 		opts.DynamicSize = true
 	default:
-		dims, err := parseDims("input-size", size, 2, "224x224, or dynamic")
+		dims, err := cmdline.Dims("input-size", size, 2, "224x224, or dynamic")
 		if err != nil {
 			return opts, err
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bot-onnx/bot-onnx/bench"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/train"
@@ -179,7 +180,7 @@ func TestBenchTrainWithLoader(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var got trainBench
+	var got bench.TrainResult
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("%q: %v", stdout, err)
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/bot-onnx/bot-onnx/train"
@@ -20,19 +21,23 @@ func FuzzTrainSettings(f *testing.F) {
 	f.Add("0.1", "NaN", "Inf", "0.1", "Inf", "NaN", "5", "-5", "32", "-1", "10")
 	f.Add("1e309", "1", "-0", "1", "-0.2", "2", "-1", "1", "0", "2", "3")
 	f.Fuzz(func(t *testing.T, lr, momentum, wd, smoothing, mixup, factor, warmup, epochs, batch, threads, micro string) {
-		args := []string{"train", "--model", "m.onnx", "--data", "mnist", "--out", t.TempDir(),
+		args := []string{"bot-onnx", "train", "--model", "m.onnx", "--data", "mnist", "--out", t.TempDir(),
 			"--lr", lr, "--momentum", momentum, "--wd", wd, "--label-smoothing", smoothing, "--mixup", mixup,
 			"--lr-factor", factor, "--lr-steps", "1", "--warmup-epochs", warmup, "--epochs", epochs, "--batch", batch,
 			"--threads", threads, "--micro-batch", micro}
 		var cfg train.Config
 		var readErr error
-		app := NewApp(io.Discard, io.Discard)
-		cmd := app.Command("train")
+		cmd := trainCommandInto(&cfg)
 		cmd.Action = func(c *cli.Context) error {
-			cfg, readErr = trainConfig(c)
+			readErr = trainConfig(c, &cfg)
 			return readErr
 		}
-		if err := app.Run(args); err != nil || readErr != nil {
+		app := &cli.App{Writer: io.Discard, ErrWriter: io.Discard, Commands: []*cli.Command{cmd}}
+		err := app.Run(args)
+		if err != nil && strings.Contains(err.Error(), "not defined") {
+			t.Fatalf("the harness passes a flag train does not have: %v", err)
+		}
+		if err != nil || readErr != nil {
 			return // refused while reading the flags: a one-line error, no run
 		}
 		if train.Validate(cfg) != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/internal/report"
 	"github.com/urfave/cli/v2"
 )
@@ -31,7 +32,7 @@ func inspectCommand() *cli.Command {
 			}
 			s := graph.Inspect(m)
 			if c.Bool("json") {
-				err = printJSON(c.App.Writer, inspection{Path: path, Summary: s})
+				err = cmdline.PrintJSON(c.App.Writer, inspection{Path: path, Summary: s})
 			} else {
 				err = s.WriteText(c.App.Writer, path)
 			}

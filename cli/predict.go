@@ -7,6 +7,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/bench"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/urfave/cli/v2"
 )
@@ -25,7 +26,7 @@ func runtimeFlags() []cli.Flag {
 // runtimeFlagsWithThreads are runtimeFlags with --threads defaulting to
 // value and described by usage.
 func runtimeFlagsWithThreads(value int, usage string) []cli.Flag {
-	return replaceFlags(runtimeFlags(), &cli.IntFlag{Name: "threads", Value: value, Usage: usage})
+	return cmdline.Replace(runtimeFlags(), &cli.IntFlag{Name: "threads", Value: value, Usage: usage})
 }
 
 // runtimeOptions reads runtimeFlags.
@@ -79,9 +80,6 @@ func noteFallback(w io.Writer, sess *ort.Session) {
 	fmt.Fprintln(w, "provider auto: CUDA did not start, using the CPU (bot-onnx doctor says why)")
 }
 
-// prediction is what `predict --json` prints.
-type prediction = bench.Prediction
-
 // predictFieldFlags are predict's flags by the bench.PredictOptions field
 // each sets.
 var predictFieldFlags = map[string]string{"Shape": "--input", "Runs": "--runs"}
@@ -106,16 +104,16 @@ func predictCommand() *cli.Command {
 			o := bench.PredictOptions{Seed: c.Uint64("seed"), Runs: c.Int("runs")}
 			if s := c.String("input"); c.IsSet("input") {
 				// Any number of sizes: Predict checks them against the model.
-				if o.Shape, err = parseDims("input", s, strings.Count(strings.ToLower(s), "x")+1, "NxCxHxW"); err != nil {
+				if o.Shape, err = cmdline.Dims("input", s, strings.Count(strings.ToLower(s), "x")+1, "NxCxHxW"); err != nil {
 					return err
 				}
 			}
 			p, err := bench.Predict(sess, c.Args().First(), o)
 			if err != nil {
-				return inFlags(err, predictFieldFlags)
+				return cmdline.InFlags(err, predictFieldFlags)
 			}
 			if c.Bool("json") {
-				return printJSON(c.App.Writer, p)
+				return cmdline.PrintJSON(c.App.Writer, p)
 			}
 			noteFallback(c.App.ErrWriter, sess)
 			return p.WriteText(c.App.Writer)

@@ -126,12 +126,9 @@ func TestTrainDependentFlags(t *testing.T) {
 // study's.
 func TestRecipeFilesAreTheStudys(t *testing.T) {
 	for _, f := range ablation.PaperFiles {
-		cmd := trainCommand()
 		var got train.Config
-		cmd.Action = func(c *cli.Context) (err error) {
-			got, err = trainConfig(c)
-			return err
-		}
+		cmd := trainCommandInto(&got)
+		cmd.Action = func(c *cli.Context) error { return trainConfig(c, &got) }
 		app := &cli.App{Commands: []*cli.Command{cmd}}
 		path := filepath.Join("..", "recipes", f.Name+".yaml")
 		if err := app.Run([]string{"bot-onnx", "train", "--config", path, "--model", "m.onnx", "--data", "mnist", "--out", "x"}); err != nil {
@@ -165,12 +162,9 @@ func TestDemoTrainCommandsAreItsRecipes(t *testing.T) {
 		if fields[1] != "train" {
 			continue
 		}
-		cmd := trainCommand()
 		var got train.Config
-		cmd.Action = func(c *cli.Context) (err error) {
-			got, err = trainConfig(c)
-			return err
-		}
+		cmd := trainCommandInto(&got)
+		cmd.Action = func(c *cli.Context) error { return trainConfig(c, &got) }
 		if err := (&cli.App{Commands: []*cli.Command{cmd}}).Run(fields); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}

@@ -2,20 +2,21 @@ package cli
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/bot-onnx/bot-onnx/ablation"
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 	"github.com/urfave/cli/v2"
 )
 
-func trainCommand() *cli.Command {
+func trainCommand() *cli.Command { return trainCommandInto(new(train.Config)) }
+
+// trainCommandInto returns the train command, whose flags set cfg.
+func trainCommandInto(cfg *train.Config) *cli.Command {
 	return &cli.Command{
 		Name:  "train",
 		Usage: "train an ONNX ResNet in Go with the paper's recipes (baseline, efficient training, refinements)",
@@ -23,10 +24,10 @@ func trainCommand() *cli.Command {
 			"   [--warmup-epochs K] [--linear-scaling] [--wd 1e-4] [--momentum 0.9] [--seed S] [--threads T] [--precision bf16] [--init trained.onnx] --out DIR [--resume]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "a YAML recipe whose keys are these flags' names; flags given on the command line win"},
-			&cli.StringFlag{Name: "model", Usage: "the .onnx model to train (BatchNorm as nodes)"},
-			&cli.StringFlag{Name: "init", Usage: "an .onnx whose weights, matched by name and shape, start the run (fine-tuning)"},
-			&cli.StringFlag{Name: "data", Usage: "data set: mnist, fashion-mnist, cifar10[:DIR] (CIFAR-10 binary batches), folder:DIR (DIR/train/<class>/*.jpg|png and DIR/val/<class>/…), or mnist-seg (digit canvases labelled per pixel, for models with per-pixel logits)"},
-			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
+			&cli.StringFlag{Name: "model", Destination: &cfg.Model, Usage: "the .onnx model to train (BatchNorm as nodes)"},
+			&cli.StringFlag{Name: "init", Destination: &cfg.Init, Usage: "an .onnx whose weights, matched by name and shape, start the run (fine-tuning)"},
+			&cli.StringFlag{Name: "data", Destination: &cfg.Data.Set, Usage: "data set: mnist, fashion-mnist, cifar10[:DIR] (CIFAR-10 binary batches), folder:DIR (DIR/train/<class>/*.jpg|png and DIR/val/<class>/…), or mnist-seg (digit canvases labelled per pixel, for models with per-pixel logits)"},
+			&cli.StringFlag{Name: "data-dir", Destination: &cfg.Data.Dir, Usage: "folder of the data set's files (default: the set-up cache)"},
 			&cli.StringFlag{Name: "mean", Usage: "per-channel mean in [0,1] units, e.g. 0.485,0.456,0.406 (default: the data set's; ImageNet's for folders)"},
 			&cli.StringFlag{Name: "std", Usage: "per-channel standard deviation in [0,1] units (default: as --mean)"},
 			&cli.BoolFlag{Name: "random-crop", Value: true, Usage: "folders: random-resized crop to the model's size (else resize and centre crop as validation)"},
@@ -37,46 +38,42 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "contrast", Value: 0.4, Usage: "folders: contrast scaled by U[1−s, 1+s] (0: off)"},
 			&cli.Float64Flag{Name: "saturation", Value: 0.4, Usage: "folders: saturation scaled by U[1−s, 1+s] (0: off)"},
 			&cli.Float64Flag{Name: "lighting", Value: 0.1, Usage: "folders: std of the PCA lighting noise on ImageNet's eigenvectors (0: off; RGB models only)"},
-			&cli.Float64Flag{Name: "val-crop-ratio", Value: augment.DefaultCropRatio, Usage: "folders: validation images resized to size/ratio on the shorter side, then centre-cropped"},
-			&cli.BoolFlag{Name: "skip-bad", Usage: "folders: skip image files that do not decode, with a warning and a count (default: stop at the first)"},
-			&cli.IntFlag{Name: "workers", Usage: "goroutines decoding and augmenting ahead of the trainer (default: one per core for folders, 1 otherwise)"},
-			&cli.IntFlag{Name: "train-limit", Usage: "train on this many training examples drawn once with --seed (0: all)"},
-			&cli.Float64Flag{Name: "wd", Value: ablation.Paper.WeightDecay, Usage: "weight decay (L2 term of the gradient)"},
-			&cli.BoolFlag{Name: "no-wd-bias", Usage: "no weight decay on rank-1 parameters (biases, BatchNorm γ and β)"},
-			&cli.Float64Flag{Name: "momentum", Value: ablation.Paper.Momentum, Usage: "Nesterov momentum (LARS: heavy-ball momentum)"},
-			&cli.StringFlag{Name: "optimizer", Value: "nag", Usage: "nag, or lars (layer-wise rates for very large batches; rank-1 parameters excluded)"},
-			&cli.Float64Flag{Name: "lars-trust", Value: 0.001, Usage: "LARS trust coefficient η"},
-			&cli.BoolFlag{Name: "zero-gamma", Usage: "start the last BatchNorm of every residual block at γ = 0"},
-			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing ε (0: off)"},
+			&cli.Float64Flag{Name: "val-crop-ratio", Destination: &cfg.Data.ValCropRatio, Value: augment.DefaultCropRatio, Usage: "folders: validation images resized to size/ratio on the shorter side, then centre-cropped"},
+			&cli.BoolFlag{Name: "skip-bad", Destination: &cfg.Data.SkipBad, Usage: "folders: skip image files that do not decode, with a warning and a count (default: stop at the first)"},
+			&cli.IntFlag{Name: "workers", Destination: &cfg.Engine.Workers, Usage: "goroutines decoding and augmenting ahead of the trainer (default: one per core for folders, 1 otherwise)"},
+			&cli.IntFlag{Name: "train-limit", Destination: &cfg.Data.TrainLimit, Usage: "train on this many training examples drawn once with --seed (0: all)"},
+			&cli.Float64Flag{Name: "wd", Destination: &cfg.Recipe.WeightDecay, Value: ablation.Paper.WeightDecay, Usage: "weight decay (L2 term of the gradient)"},
+			&cli.BoolFlag{Name: "no-wd-bias", Destination: &cfg.Recipe.NoWDBias, Usage: "no weight decay on rank-1 parameters (biases, BatchNorm γ and β)"},
+			&cli.Float64Flag{Name: "momentum", Destination: &cfg.Recipe.Momentum, Value: ablation.Paper.Momentum, Usage: "Nesterov momentum (LARS: heavy-ball momentum)"},
+			&cli.StringFlag{Name: "optimizer", Destination: &cfg.Recipe.Optimizer, Value: "nag", Usage: "nag, or lars (layer-wise rates for very large batches; rank-1 parameters excluded)"},
+			&cli.Float64Flag{Name: "lars-trust", Destination: &cfg.Recipe.LARSTrust, Value: 0.001, Usage: "LARS trust coefficient η"},
+			&cli.BoolFlag{Name: "zero-gamma", Destination: &cfg.Recipe.ZeroGamma, Usage: "start the last BatchNorm of every residual block at γ = 0"},
+			&cli.Float64Flag{Name: "label-smoothing", Destination: &cfg.Recipe.LabelSmoothing, Usage: "label smoothing ε (0: off)"},
 			&cli.StringFlag{Name: "smoothing", Value: "uniform", Usage: "uniform: ε/K on every class (GluonCV, timm, torchvision); paper: ε/(K−1) on each wrong class"},
-			&cli.Float64Flag{Name: "mixup", Usage: "mixup α: λ ~ Beta(α, α) per batch, the batch mixed with itself reversed (0: off)"},
-			&cli.IntFlag{Name: "mixup-off-epochs", Usage: "train the last N epochs without mixup"},
-			&cli.StringFlag{Name: "teacher", Usage: "an .onnx classifier to distil from, run in ONNX Runtime on each (mixed) batch"},
-			&cli.Float64Flag{Name: "temperature", Value: ablation.Paper.Distill.T, Usage: "distillation temperature T"},
-			&cli.Float64Flag{Name: "hard-weight", Value: ablation.Paper.Distill.Hard, Usage: "weight of the loss against the labels (paper 1, GluonCV 0.5)"},
-			&cli.Float64Flag{Name: "distill-weight", Value: ablation.Paper.Distill.Soft, Usage: "weight of T²·CE(softmax(teacher/T), softmax(student/T)) (paper 1, GluonCV 0.5)"},
-			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime library for the teacher (else the usual search)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "seed of the data order"},
-			&cli.IntFlag{Name: "threads", Usage: "replicas, each on its share of the batch (default: one per core)"},
-			&cli.IntFlag{Name: "micro-batch", Usage: "run the batch in chunks of this size and accumulate their gradients (must divide --batch)"},
+			&cli.Float64Flag{Name: "mixup", Destination: &cfg.Recipe.Mixup, Usage: "mixup α: λ ~ Beta(α, α) per batch, the batch mixed with itself reversed (0: off)"},
+			&cli.IntFlag{Name: "mixup-off-epochs", Destination: &cfg.Recipe.MixupOffEpochs, Usage: "train the last N epochs without mixup"},
+			&cli.StringFlag{Name: "teacher", Destination: &cfg.Recipe.Teacher, Usage: "an .onnx classifier to distil from, run in ONNX Runtime on each (mixed) batch"},
+			&cli.Float64Flag{Name: "temperature", Destination: &cfg.Recipe.Distill.T, Value: ablation.Paper.Distill.T, Usage: "distillation temperature T"},
+			&cli.Float64Flag{Name: "hard-weight", Destination: &cfg.Recipe.Distill.Hard, Value: ablation.Paper.Distill.Hard, Usage: "weight of the loss against the labels (paper 1, GluonCV 0.5)"},
+			&cli.Float64Flag{Name: "distill-weight", Destination: &cfg.Recipe.Distill.Soft, Value: ablation.Paper.Distill.Soft, Usage: "weight of T²·CE(softmax(teacher/T), softmax(student/T)) (paper 1, GluonCV 0.5)"},
+			&cli.StringFlag{Name: "ort-lib", Destination: &cfg.Engine.TeacherLib, Usage: "ONNX Runtime library for the teacher (else the usual search)"},
+			&cli.Uint64Flag{Name: "seed", Destination: &cfg.Seed, Usage: "seed of the data order"},
+			&cli.IntFlag{Name: "threads", Destination: &cfg.Engine.Threads, Usage: "replicas, each on its share of the batch (default: one per core)"},
+			&cli.IntFlag{Name: "micro-batch", Destination: &cfg.Engine.MicroBatch, Usage: "run the batch in chunks of this size and accumulate their gradients (must divide --batch)"},
 			&cli.StringFlag{Name: "precision", Value: "fp32", Usage: "fp32, or bf16: bfloat16 inputs to the convolutions with float32 accumulation, weights and everything else float32 (CPUs with AVX512_BF16 or AMX-BF16)"},
-			&cli.StringFlag{Name: "out", Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
-			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its last checkpoint"},
+			&cli.StringFlag{Name: "out", Destination: &cfg.Out, Usage: "run folder: model.onnx, metrics.jsonl, checkpoint.bin"},
+			&cli.BoolFlag{Name: "resume", Destination: &cfg.Resume, Usage: "continue the run in --out from its last checkpoint"},
 			memoryLimitFlag(),
-		}, slices.Concat(scheduleFlags(1, 128, 0.1, "30,60,90"), canvasFlags())...),
+		}, slices.Concat(scheduleFlags(&cfg.Recipe, 1, 128, 0.1, "30,60,90"), canvasFlags(&cfg.Data.Canvas))...),
 		Action: func(c *cli.Context) error {
-			cfg, err := trainConfig(c)
-			if err != nil {
+			if err := trainConfig(c, cfg); err != nil {
 				return err
 			}
 			ctx, stop := interruptible(c)
 			defer stop()
-			metrics, err := train.Train(ctx, cfg)
+			metrics, err := train.Train(ctx, *cfg)
 			if err != nil {
-				if ctx.Err() != nil {
-					return fmt.Errorf("interrupted; run again with --resume to continue from the last completed epoch")
-				}
-				return inFlags(err, trainFieldFlags)
+				return interrupted(ctx, cmdline.InFlags(err, trainFieldFlags(c, cfg)), "run again with --resume to continue from the last completed epoch")
 			}
 			last := metrics[len(metrics)-1]
 			score := fmt.Sprintf("test top-1 %.2f%%", 100*last.TestTop1)
@@ -90,70 +87,54 @@ func trainCommand() *cli.Command {
 	}
 }
 
-// trainConfig reads train's flags, with the recipe of --config under them,
-// into a train.Config.
-func trainConfig(c *cli.Context) (train.Config, error) {
+// trainConfig completes cfg, which train's flags set, with the recipe of
+// --config under them and the settings read by conversion.
+func trainConfig(c *cli.Context, cfg *train.Config) (err error) {
 	if c.IsSet("config") {
-		if err := applyRecipe(c, c.String("config")); err != nil {
-			return train.Config{}, err
+		if err := cmdline.ApplyRecipe(c, c.String("config")); err != nil {
+			return err
 		}
 	}
 	for _, required := range []string{"model", "data", "out"} {
 		if c.String(required) == "" {
-			return train.Config{}, fmt.Errorf("--%s is required (on the command line or in --config)", required)
+			return fmt.Errorf("--%s is required (on the command line or in --config)", required)
 		}
 	}
 	if err := dependentFlags(c); err != nil {
-		return train.Config{}, err
+		return err
 	}
-	cosine, steps, err := readSchedule(c)
-	if err != nil {
-		return train.Config{}, err
+	if cfg.Recipe.Cosine, cfg.Recipe.DecayEpochs, err = readSchedule(c); err != nil {
+		return err
 	}
-	smoothing, err := train.ParseSmoothing(c.String("smoothing"))
-	if err != nil {
-		return train.Config{}, fmt.Errorf("--smoothing: %w", err)
+	if cfg.Recipe.Smoothing, err = train.ParseSmoothing(c.String("smoothing")); err != nil {
+		return fmt.Errorf("--smoothing: %w", err)
 	}
-	mean, std, err := normFlags(c)
-	if err != nil {
-		return train.Config{}, err
+	if cfg.Data.Mean, cfg.Data.Std, err = normFlags(c); err != nil {
+		return err
 	}
-	aug, err := augmentFlags(c)
-	if err != nil {
-		return train.Config{}, err
+	if cfg.Data.Augment, err = augmentFlags(c); err != nil {
+		return err
 	}
-	canvas, err := canvasOptions(c)
-	if err != nil {
-		return train.Config{}, err
+	if err := canvasOptions(c, &cfg.Data.Canvas, false); err != nil {
+		return err
 	}
-	memoryLimit, err := memoryLimitFrom(c)
-	if err != nil {
-		return train.Config{}, err
+	if cfg.Engine.MemoryLimit, err = memoryLimitFrom(c); err != nil {
+		return err
 	}
-	precision, err := kernel.ParsePrecision(c.String("precision"))
-	if err != nil {
-		return train.Config{}, fmt.Errorf("--precision %q: expected fp32 or bf16", c.String("precision"))
+	if cfg.Engine.Precision, err = kernel.ParsePrecision(c.String("precision")); err != nil {
+		return fmt.Errorf("--precision %q: expected fp32 or bf16", c.String("precision"))
 	}
-	return train.Config{
-		Model: c.String("model"), Init: c.String("init"), Seed: c.Uint64("seed"),
-		Data: train.DataConfig{
-			Set: c.String("data"), Dir: c.String("data-dir"), Canvas: canvas, Mean: mean, Std: std, Augment: aug,
-			ValCropRatio: c.Float64("val-crop-ratio"), SkipBad: c.Bool("skip-bad"), TrainLimit: c.Int("train-limit"),
-		},
-		Recipe: train.Recipe{
-			Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), LinearScaling: c.Bool("linear-scaling"),
-			DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"), Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"),
-			WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"), NoWDBias: c.Bool("no-wd-bias"), ZeroGamma: c.Bool("zero-gamma"),
-			Optimizer: c.String("optimizer"), LARSTrust: c.Float64("lars-trust"),
-			LabelSmoothing: c.Float64("label-smoothing"), Smoothing: smoothing, Mixup: c.Float64("mixup"), MixupOffEpochs: c.Int("mixup-off-epochs"),
-			Teacher: c.String("teacher"), Distill: train.Distillation{T: c.Float64("temperature"), Hard: c.Float64("hard-weight"), Soft: c.Float64("distill-weight")},
-		},
-		Engine: train.Engine{
-			Threads: c.Int("threads"), MicroBatch: c.Int("micro-batch"), Precision: precision, Workers: c.Int("workers"),
-			TeacherLib: c.String("ort-lib"), MemoryLimit: memoryLimit,
-		},
-		Out: c.String("out"), Resume: c.Bool("resume"), Log: c.App.ErrWriter,
-	}, nil
+	cfg.Log = c.App.ErrWriter
+	return nil
+}
+
+// trainFieldFlags names train's flags by the train.Config field each sets.
+func trainFieldFlags(c *cli.Context, cfg *train.Config) map[string]string {
+	return cmdline.FieldFlags(cfg, c.Command.Flags, map[string]string{
+		"Recipe.DecayEpochs": "--lr-steps", "Recipe.Cosine": "--lr-mode cosine", "Recipe.Smoothing": "--smoothing",
+		"Data.Mean": "--mean", "Data.Std": "--std", "Data.Augment": "the augmentation flags (--random-crop, --flip, …)",
+		"Engine.Precision": "--precision", "Engine.MemoryLimit": "--memory-limit",
+	})
 }
 
 // memoryLimitFlag is --memory-limit of the commands that train.
@@ -176,16 +157,16 @@ func memoryLimitFrom(c *cli.Context) (int64, error) {
 // scheduleFlags are the flags of a learning-rate schedule, which train,
 // transfer and schedule share; the defaults and the example of --lr-steps
 // are each command's.
-func scheduleFlags(epochs, batch int, lr float64, stepsExample string) []cli.Flag {
+func scheduleFlags(r *train.Recipe, epochs, batch int, lr float64, stepsExample string) []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "epochs", Value: epochs, Usage: "passes over the training set"},
-		&cli.IntFlag{Name: "batch", Value: batch, Usage: "images a step"},
-		&cli.Float64Flag{Name: "lr", Value: lr, Usage: "base learning rate"},
+		&cli.IntFlag{Name: "epochs", Destination: &r.Epochs, Value: epochs, Usage: "passes over the training set"},
+		&cli.IntFlag{Name: "batch", Destination: &r.Batch, Value: batch, Usage: "images a step"},
+		&cli.Float64Flag{Name: "lr", Destination: &r.LR, Value: lr, Usage: "base learning rate"},
 		&cli.StringFlag{Name: "lr-mode", Value: "step", Usage: "learning-rate schedule: step, or cosine (per batch, after warmup)"},
 		&cli.StringFlag{Name: "lr-steps", Usage: "epochs at which the step schedule decays, e.g. " + stepsExample},
-		&cli.Float64Flag{Name: "lr-factor", Value: 0.1, Usage: "decay factor of the step schedule"},
-		&cli.IntFlag{Name: "warmup-epochs", Usage: "linear warmup from 0 over this many epochs, counted in batches"},
-		&cli.BoolFlag{Name: "linear-scaling", Usage: "scale the learning rate by batch/256"},
+		&cli.Float64Flag{Name: "lr-factor", Destination: &r.DecayFactor, Value: 0.1, Usage: "decay factor of the step schedule"},
+		&cli.IntFlag{Name: "warmup-epochs", Destination: &r.WarmupEpochs, Usage: "linear warmup from 0 over this many epochs, counted in batches"},
+		&cli.BoolFlag{Name: "linear-scaling", Destination: &r.LinearScaling, Usage: "scale the learning rate by batch/256"},
 	}
 }
 
@@ -198,27 +179,11 @@ func readSchedule(c *cli.Context) (cosine bool, steps []int, err error) {
 	default:
 		return false, nil, fmt.Errorf("--lr-mode %q: expected step or cosine", mode)
 	}
-	steps, err = parseInts("lr-steps", c.String("lr-steps"))
+	steps, err = cmdline.Ints("lr-steps", c.String("lr-steps"))
 	if cosine && len(steps) > 0 {
 		return false, nil, fmt.Errorf("--lr-steps %s: the cosine schedule takes no decay epochs", c.String("lr-steps"))
 	}
 	return cosine, steps, err
-}
-
-// parseInts reads a comma-separated list of positive integers.
-func parseInts(flag, s string) ([]int, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(part))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--%s %q: expected positive integers like 30,60,90, found %q", flag, s, part)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 // augmentFlags reads the folder augmentation flags. It returns nil (the
@@ -230,11 +195,11 @@ func augmentFlags(c *cli.Context) (*augment.TrainOptions, error) {
 		return nil, nil
 	}
 	o := augment.DefaultTrainOptions(0)
-	area, err := parseFloats("crop-area", c.String("crop-area"), 2)
+	area, err := cmdline.Floats("crop-area", c.String("crop-area"), 2)
 	if err != nil {
 		return nil, err
 	}
-	aspect, err := parseFloats("crop-aspect", c.String("crop-aspect"), 2)
+	aspect, err := cmdline.Floats("crop-aspect", c.String("crop-aspect"), 2)
 	if err != nil {
 		return nil, err
 	}
@@ -253,33 +218,11 @@ func normFlags(c *cli.Context) (mean, std []float64, err error) {
 	if c.String("mean") == "" && c.String("std") == "" {
 		return nil, nil, nil
 	}
-	if mean, err = parseFloats("mean", c.String("mean"), 0); err != nil {
+	if mean, err = cmdline.Floats("mean", c.String("mean"), 0); err != nil {
 		return nil, nil, err
 	}
-	if std, err = parseFloats("std", c.String("std"), 0); err != nil {
-		return nil, nil, err
-	}
-	if len(mean) != len(std) {
-		return nil, nil, fmt.Errorf("--mean %q and --std %q: expected as many values in each, one a channel", c.String("mean"), c.String("std"))
-	}
-	return mean, std, nil
-}
-
-// parseFloats reads a comma-separated list of finite numbers; want > 0
-// asks for exactly that many.
-func parseFloats(flag, s string, want int) ([]float64, error) {
-	var out []float64
-	for _, part := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(part), 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("--%s %q: expected comma-separated numbers, found %q", flag, s, part)
-		}
-		out = append(out, v)
-	}
-	if want > 0 && len(out) != want {
-		return nil, fmt.Errorf("--%s %q: expected %d numbers, found %d", flag, s, want, len(out))
-	}
-	return out, nil
+	std, err = cmdline.Floats("std", c.String("std"), 0)
+	return mean, std, err
 }
 
 // dependentFlags refuses an option set without the one that gives it a

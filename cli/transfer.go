@@ -4,16 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
+	"strings"
 
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
-	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/bot-onnx/bot-onnx/transfer"
 	"github.com/urfave/cli/v2"
 )
 
 func transferCommand() *cli.Command {
+	var cfg transfer.Config
 	return &cli.Command{
 		Name:  "transfer",
 		Usage: "fine-tune an exported backbone on a downstream task (classify, segment), export the result and evaluate it in ONNX Runtime",
@@ -25,14 +26,12 @@ func transferCommand() *cli.Command {
 			"fine-tuned model, exported and verified), metrics.json (the engine's last evaluation and ONNX\n" +
 			"Runtime's) and, for segmentation, prediction-<i>.png (test examples, their ground truth and prediction).",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "backbone", Usage: "an exported backbone (bot-onnx export --head none) with a fixed input size"},
-		}, transferFlags()...),
+			&cli.StringFlag{Name: "backbone", Destination: &cfg.Backbone, Usage: "an exported backbone (bot-onnx export --head none) with a fixed input size"},
+		}, transferFlags(&cfg)...),
 		Action: func(c *cli.Context) (err error) {
-			cfg, err := transferConfigFrom(c)
-			if err != nil {
+			if err := transferConfig(c, &cfg); err != nil {
 				return err
 			}
-			cfg.Backbone = c.String("backbone")
 			if cfg.Backbone == "" {
 				return errors.New("--backbone is required")
 			}
@@ -43,144 +42,101 @@ func transferCommand() *cli.Command {
 			defer func() { err = errors.Join(err, unlock()) }()
 			plan, err := transfer.NewPlan(cfg)
 			if err != nil {
-				return transferError(err, cfg.Out)
+				return transferError(c, &cfg, err)
 			}
 			ctx, stop := interruptible(c)
 			defer stop()
 			res, err := plan.Run(ctx, transferProgress(c.App.ErrWriter))
 			if err != nil {
-				if ctx.Err() != nil {
-					return errors.New("interrupted; run again with --resume to continue from the last completed epoch")
-				}
-				return err
+				return interrupted(ctx, err, "run again with --resume to continue from the last completed epoch")
 			}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, res)
-			}
-			return res.WriteText(c.App.Writer)
+			return cmdline.Print(c, res)
 		},
 	}
 }
 
-// transferFlags are the options `transfer` and `transfer-study` share:
-// the task, the data, the head, how the backbone trains, the schedule and
-// optimiser of `train`, and the ONNX Runtime options of `eval`.
-func transferFlags() []cli.Flag {
+// transferFlags are the options `transfer` and `transfer-study` share,
+// set in cfg: the task, the data, the head, how the backbone trains, the
+// schedule and optimiser of `train`, and the ONNX Runtime options of
+// `eval`.
+func transferFlags(cfg *transfer.Config) []cli.Flag {
+	t := &cfg.Train
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "task", Usage: "the downstream task: classify or segment"},
-		&cli.StringFlag{Name: "data", Usage: "data set: " + train.DataSets + " (classify), or " + train.SegmentationDataSets + " (segment)"},
-		&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache; MNIST's for mnist-seg)"},
-		&cli.StringFlag{Name: "feature", Usage: "the backbone output the head reads (default: its last output, the deepest stage)"},
-		&cli.IntFlag{Name: "classes", Usage: "classes of the new head (default: the data set's)"},
-		&cli.BoolFlag{Name: "freeze-backbone", Usage: "train the head only: backbone weights and BatchNorm statistics stay as they are"},
-		&cli.Float64Flag{Name: "backbone-lr-mult", Value: 1, Usage: "the backbone's learning rate as a multiple of the head's"},
-		&cli.IntFlag{Name: "epochs", Value: 5},
-		&cli.IntFlag{Name: "train-limit", Usage: "classify: train on this many training examples drawn once with --seed (0: all)"},
-		&cli.IntFlag{Name: "batch", Value: 64},
-		&cli.Float64Flag{Name: "lr", Value: 0.01, Usage: "base learning rate (of the head)"},
-		&cli.StringFlag{Name: "lr-mode", Value: "step", Usage: "learning-rate schedule: step, or cosine (per batch, after warmup)"},
-		&cli.StringFlag{Name: "lr-steps", Usage: "epochs at which the step schedule decays, e.g. 3,4"},
-		&cli.Float64Flag{Name: "lr-factor", Value: 0.1, Usage: "decay factor of the step schedule"},
-		&cli.IntFlag{Name: "warmup-epochs", Usage: "linear warmup from 0 over this many epochs, counted in batches"},
-		&cli.Float64Flag{Name: "wd", Value: 1e-4, Usage: "weight decay (L2 term of the gradient)"},
-		&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "Nesterov momentum"},
-		&cli.Uint64Flag{Name: "seed", Usage: "seed of the head's weights and of the data order"},
-		&cli.IntFlag{Name: "threads", Usage: "training replicas (0: one per core) and ONNX Runtime intra-op threads (0: its default)"},
-		&cli.StringFlag{Name: "out", Usage: "the transfer folder"},
-		&cli.BoolFlag{Name: "resume", Usage: "continue the transfer in --out: training resumes from its last checkpoint"},
+		&cli.StringFlag{Name: "task", Destination: &cfg.Task, Usage: "the downstream task: classify or segment"},
+		&cli.StringFlag{Name: "data", Destination: &t.Data.Set, Usage: "data set: " + train.DataSets + " (classify), or " + train.SegmentationDataSets + " (segment)"},
+		&cli.StringFlag{Name: "data-dir", Destination: &t.Data.Dir, Usage: "folder of the data set's files (default: the set-up cache; MNIST's for mnist-seg)"},
+		&cli.StringFlag{Name: "feature", Destination: &cfg.Feature, Usage: "the backbone output the head reads (default: its last output, the deepest stage)"},
+		&cli.IntFlag{Name: "classes", Destination: &cfg.Classes, Usage: "classes of the new head (default: the data set's)"},
+		&cli.BoolFlag{Name: "freeze-backbone", Destination: &cfg.Freeze, Usage: "train the head only: backbone weights and BatchNorm statistics stay as they are"},
+		&cli.Float64Flag{Name: "backbone-lr-mult", Destination: &cfg.BackboneLRMult, Value: 1, Usage: "the backbone's learning rate as a multiple of the head's"},
+		&cli.IntFlag{Name: "train-limit", Destination: &t.Data.TrainLimit, Usage: "classify: train on this many training examples drawn once with --seed (0: all)"},
+		&cli.Float64Flag{Name: "wd", Destination: &t.Recipe.WeightDecay, Value: 1e-4, Usage: "weight decay (L2 term of the gradient)"},
+		&cli.Float64Flag{Name: "momentum", Destination: &t.Recipe.Momentum, Value: 0.9, Usage: "Nesterov momentum"},
+		&cli.Uint64Flag{Name: "seed", Destination: &t.Seed, Usage: "seed of the head's weights and of the data order"},
+		&cli.IntFlag{Name: "threads", Destination: &t.Engine.Threads, Usage: "training replicas (0: one per core) and ONNX Runtime intra-op threads (0: its default)"},
+		&cli.StringFlag{Name: "out", Destination: &cfg.Out, Usage: "the transfer folder"},
+		&cli.BoolFlag{Name: "resume", Destination: &cfg.Resume, Usage: "continue the transfer in --out: training resumes from its last checkpoint"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON object (what metrics.json holds)"},
 		memoryLimitFlag(),
 	}
+	flags = append(flags, cmdline.Replace(scheduleFlags(&t.Recipe, 5, 64, 0.01, "3,4"),
+		&cli.Float64Flag{Name: "lr", Destination: &t.Recipe.LR, Value: 0.01, Usage: "base learning rate (of the head)"})...)
 	for _, f := range runtimeFlags() {
 		if f.Names()[0] != "threads" {
 			flags = append(flags, f)
 		}
 	}
-	return append(flags, replaceFlags(canvasFlags(),
-		&cli.IntFlag{Name: "canvas", Usage: "mnist-seg: side of a canvas in pixels (default: the backbone's input size)"})...)
+	return append(flags, cmdline.Replace(canvasFlags(&t.Data.Canvas),
+		&cli.IntFlag{Name: "canvas", Destination: &t.Data.Canvas.Size, Usage: "mnist-seg: side of a canvas in pixels (default: the backbone's input size)"})...)
 }
 
-// transferConfigFrom reads transferFlags.
-func transferConfigFrom(c *cli.Context) (transfer.Config, error) {
+// transferConfig completes cfg, which transferFlags set, with the settings
+// read by conversion.
+func transferConfig(c *cli.Context, cfg *transfer.Config) (err error) {
 	for _, required := range []string{"task", "data", "out"} {
 		if c.String(required) == "" {
-			return transfer.Config{}, fmt.Errorf("--%s is required", required)
+			return fmt.Errorf("--%s is required", required)
 		}
 	}
 	if err := dependentFlags(c); err != nil {
-		return transfer.Config{}, err
+		return err
 	}
-	if c.Bool("freeze-backbone") && c.IsSet("backbone-lr-mult") {
-		return transfer.Config{}, errors.New("--backbone-lr-mult has no effect with --freeze-backbone (a frozen backbone does not train)")
+	if cfg.Freeze && c.IsSet("backbone-lr-mult") {
+		return errors.New("--backbone-lr-mult has no effect with --freeze-backbone (a frozen backbone does not train)")
 	}
-	cosine, steps, err := readSchedule(c)
-	if err != nil {
-		return transfer.Config{}, err
+	if cfg.Train.Recipe.Cosine, cfg.Train.Recipe.DecayEpochs, err = readSchedule(c); err != nil {
+		return err
 	}
-	canvas, err := transferCanvas(c)
-	if err != nil {
-		return transfer.Config{}, err
+	if err := canvasOptions(c, &cfg.Train.Data.Canvas, true); err != nil {
+		return err
 	}
-	ropts, err := runtimeOptions(c)
-	if err != nil {
-		return transfer.Config{}, err
+	if cfg.Runtime, err = runtimeOptions(c); err != nil {
+		return err
 	}
-	memoryLimit, err := memoryLimitFrom(c)
-	if err != nil {
-		return transfer.Config{}, err
+	if cfg.Train.Engine.MemoryLimit, err = memoryLimitFrom(c); err != nil {
+		return err
 	}
-	return transfer.Config{
-		Task: c.String("task"), Feature: c.String("feature"), Classes: c.Int("classes"),
-		Freeze: c.Bool("freeze-backbone"), BackboneLRMult: c.Float64("backbone-lr-mult"),
-		Train: train.Config{
-			Seed: c.Uint64("seed"),
-			Data: train.DataConfig{Set: c.String("data"), Dir: c.String("data-dir"), Canvas: canvas, TrainLimit: c.Int("train-limit")},
-			Recipe: train.Recipe{
-				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), DecayEpochs: steps, DecayFactor: c.Float64("lr-factor"),
-				Cosine: cosine, WarmupEpochs: c.Int("warmup-epochs"), WeightDecay: c.Float64("wd"), Momentum: c.Float64("momentum"),
-			},
-			Engine: train.Engine{Threads: c.Int("threads"), MemoryLimit: memoryLimit},
-			Log:    c.App.ErrWriter,
-		},
-		Runtime: ropts, Out: c.String("out"), Resume: c.Bool("resume"), ProducerVersion: Version,
-	}, nil
-}
-
-// transferCanvas reads the canvas flags; the canvas size is 0 (the
-// backbone's input size, set by planTransfer) unless --canvas is given.
-func transferCanvas(c *cli.Context) (o data.CanvasOptions, err error) {
-	if c.String("data") != "mnist-seg" {
-		return o, nil
-	}
-	o = data.CanvasOptions{Seed: c.Uint64("data-seed"), Size: c.Int("canvas"), Train: c.Int("canvases"), Test: c.Int("test-canvases")}
-	if (c.IsSet("canvas") && o.Size < 1) || o.Train < 1 || o.Test < 1 {
-		return o, fmt.Errorf("--canvas, --canvases and --test-canvases must be positive, found %d, %d and %d", o.Size, o.Train, o.Test)
-	}
-	return o, nil
-}
-
-// transferFieldFlags are transfer's flags by the transfer.Config field
-// each sets; fields of its Train are train's (transferError maps them both
-// as train names them and under Train).
-var transferFieldFlags = map[string]string{
-	"Backbone": "--backbone", "Task": "--task", "Feature": "--feature", "Classes": "--classes",
-	"BackboneLRMult": "--backbone-lr-mult",
+	cfg.Train.Log, cfg.ProducerVersion = c.App.ErrWriter, Version
+	return nil
 }
 
 // transferError names the flags of a transfer's refusal.
-func transferError(err error, out string) error {
+func transferError(c *cli.Context, cfg *transfer.Config, err error) error {
 	switch {
 	case errors.Is(err, transfer.ErrOutHoldsFiles):
-		return fmt.Errorf("%s holds files already: pass --resume to continue the transfer there, or choose another --out", out)
+		return fmt.Errorf("%s holds files already: pass --resume to continue the transfer there, or choose another --out", cfg.Out)
 	case errors.Is(err, transfer.ErrStudyExists):
-		return fmt.Errorf("%s holds a study already: pass --resume to continue it, or choose another --out", out)
+		return fmt.Errorf("%s holds a study already: pass --resume to continue it, or choose another --out", cfg.Out)
 	}
-	flags := maps.Clone(trainFieldFlags)
-	for field, flag := range trainFieldFlags {
-		flags["Train."+field] = flag
+	flags := cmdline.FieldFlags(cfg, c.Command.Flags, map[string]string{
+		"Train.Recipe.DecayEpochs": "--lr-steps", "Train.Recipe.Cosine": "--lr-mode cosine", "Train.Engine.MemoryLimit": "--memory-limit"})
+	// train names the fields of the Config it was given, which is Train.
+	for field, flag := range flags {
+		if f, ok := strings.CutPrefix(field, "Train."); ok {
+			flags[f] = flag
+		}
 	}
-	maps.Copy(flags, transferFieldFlags)
-	return inFlags(err, flags)
+	return cmdline.InFlags(err, flags)
 }
 
 // transferProgress shows a transfer's progress on w: ONNX Runtime's

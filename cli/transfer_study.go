@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/transfer"
 	"github.com/urfave/cli/v2"
 )
 
 func transferStudyCommand() *cli.Command {
+	var cfg transfer.Config
 	return &cli.Command{
 		Name:  "transfer-study",
 		Usage: "transfer several backbones to one task; tabulate each backbone's own top-1 beside its downstream figures (the paper's Tables 8 and 9)",
@@ -22,13 +24,12 @@ func transferStudyCommand() *cli.Command {
 			"With --resume, finished transfers are read back and an interrupted one resumes.",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "backbones", Usage: "comma-separated exported backbones (bot-onnx export --head none), one row each"},
-		}, replaceFlags(transferFlags(),
-			&cli.StringFlag{Name: "out", Usage: "the study folder: one transfer folder a backbone, and the table"},
-			&cli.BoolFlag{Name: "resume", Usage: "continue the study in --out: finished transfers are read back, an interrupted one resumes"},
+		}, cmdline.Replace(transferFlags(&cfg),
+			&cli.StringFlag{Name: "out", Destination: &cfg.Out, Usage: "the study folder: one transfer folder a backbone, and the table"},
+			&cli.BoolFlag{Name: "resume", Destination: &cfg.Resume, Usage: "continue the study in --out: finished transfers are read back, an interrupted one resumes"},
 			&cli.BoolFlag{Name: "json", Usage: "print the study as one JSON object (what " + transfer.StudyJSON + " holds)"})...),
 		Action: func(c *cli.Context) error {
-			cfg, err := transferConfigFrom(c)
-			if err != nil {
+			if err := transferConfig(c, &cfg); err != nil {
 				return err
 			}
 			var paths []string
@@ -44,13 +45,10 @@ func transferStudyCommand() *cli.Command {
 			defer stop()
 			s, err := transfer.RunStudy(ctx, cfg, paths, transferProgress(c.App.ErrWriter))
 			if err != nil {
-				if ctx.Err() != nil {
-					return errors.New("interrupted; run again with --resume to continue")
-				}
-				return transferError(err, cfg.Out)
+				return interrupted(ctx, transferError(c, &cfg, err), "run again with --resume to continue")
 			}
 			if c.Bool("json") {
-				return printJSON(c.App.Writer, s)
+				return cmdline.PrintJSON(c.App.Writer, s)
 			}
 			fmt.Fprint(c.App.Writer, s.Markdown())
 			fmt.Fprintf(c.App.Writer, "\nwrote %s and %s\n", filepath.Join(cfg.Out, transfer.StudyTable), transfer.StudyJSON)

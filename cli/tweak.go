@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 
+	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/tweaks"
 	"github.com/urfave/cli/v2"
 )
@@ -40,10 +41,7 @@ func tweakCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, res)
-			}
-			return res.WriteText(c.App.Writer)
+			return cmdline.Print(c, res)
 		},
 	}
 }

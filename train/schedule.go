@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"slices"
 )
@@ -25,6 +26,38 @@ type Schedule struct {
 	// end of warmup, T the steps left from there to the end of Epochs.
 	Cosine bool
 	Epochs int
+}
+
+// Schedule is the recipe's learning-rate schedule over steps of
+// stepsPerEpoch, at the rate as given: Base is LR before linear scaling,
+// so that a refused rate is the one the caller gave.
+func (r Recipe) Schedule(stepsPerEpoch int) Schedule {
+	return Schedule{Base: r.LR, StepsPerEpoch: stepsPerEpoch, WarmupEpochs: r.WarmupEpochs, DecayEpochs: r.DecayEpochs,
+		Factor: r.DecayFactor, Cosine: r.Cosine, Epochs: r.Epochs}
+}
+
+// WriteText writes the rate at the first and last step of every epoch,
+// under a line giving the base rate and the steps.
+func (s Schedule) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "base lr %g, %d steps per epoch, %d steps\n", s.Base, s.StepsPerEpoch, s.Epochs*s.StepsPerEpoch)
+	for e := range s.Epochs {
+		first, last := e*s.StepsPerEpoch, (e+1)*s.StepsPerEpoch-1
+		if _, err := fmt.Fprintf(w, "epoch %3d: lr %.6g → %.6g\n", e+1, s.LR(first), s.LR(last)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteCSV writes step,epoch,lr for every step.
+func (s Schedule) WriteCSV(w io.Writer) error {
+	fmt.Fprintln(w, "step,epoch,lr")
+	for t := range s.Epochs * s.StepsPerEpoch {
+		if _, err := fmt.Fprintf(w, "%d,%.6f,%.8g\n", t, float64(t)/float64(s.StepsPerEpoch), s.LR(t)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LinearScaling is the paper's linear scaling rule: lr = base·batch/256.

@@ -240,14 +240,12 @@ func prepare(cfg Config) (*run, error) {
 		return nil, err
 	}
 	dataBytes := max(heapInUse()-heap, 0)
-	base := cfg.Recipe.LR
-	if cfg.Recipe.LinearScaling {
-		base = LinearScaling(cfg.Recipe.LR, cfg.Recipe.Batch)
-	}
-	r.sched = Schedule{Base: base, StepsPerEpoch: r.train.Batches(), WarmupEpochs: cfg.Recipe.WarmupEpochs, DecayEpochs: cfg.Recipe.DecayEpochs,
-		Factor: cfg.Recipe.DecayFactor, Cosine: cfg.Recipe.Cosine, Epochs: cfg.Recipe.Epochs}
+	r.sched = cfg.Recipe.Schedule(r.train.Batches())
 	if err := r.sched.Validate(); err != nil {
 		return nil, scheduleField(err, cfg)
+	}
+	if cfg.Recipe.LinearScaling {
+		r.sched.Base = LinearScaling(cfg.Recipe.LR, cfg.Recipe.Batch)
 	}
 	micro := cfg.Recipe.Batch
 	if cfg.Engine.MicroBatch > 0 {

@@ -67,9 +67,7 @@ func validate(cfg Config) error {
 	}
 	// The schedule's own checks, which need no data (one step an epoch
 	// stands in for the data's count).
-	s := Schedule{Base: cfg.Recipe.LR, StepsPerEpoch: 1, WarmupEpochs: cfg.Recipe.WarmupEpochs, DecayEpochs: cfg.Recipe.DecayEpochs,
-		Factor: cfg.Recipe.DecayFactor, Cosine: cfg.Recipe.Cosine, Epochs: cfg.Recipe.Epochs}
-	if err := s.Validate(); err != nil {
+	if err := cfg.Recipe.Schedule(1).Validate(); err != nil {
 		return scheduleField(err, cfg)
 	}
 	if err := graph.CheckOutput(filepath.Join(cfg.Out, ModelFile), cfg.Model, cfg.Init); err != nil {

@@ -71,6 +71,47 @@ func (r *FileResult) WriteText(w io.Writer) error {
 	return err
 }
 
+// BuiltFile is what BuildFile wrote: what `bot-onnx build --json`
+// prints; the passes' reports are for WriteText only.
+type BuiltFile struct {
+	Path    string   `json:"path"`
+	Model   string   `json:"model"`
+	Variant string   `json:"variant"`
+	Params  int64    `json:"params"`
+	MACs    int64    `json:"macs"`
+	Reports []Report `json:"-"`
+}
+
+// BuildFile builds the model of cfg at variant, as Build does, and saves
+// it to out with producerVersion as the producer's version; on error out
+// is not written.
+func BuildFile(cfg models.Config, variant, out, producerVersion string) (*BuiltFile, error) {
+	m, reports, err := Build(cfg, variant)
+	if err != nil {
+		return nil, err
+	}
+	m.ProducerVersion = producerVersion
+	counts, err := graph.Count(m)
+	if err != nil {
+		return nil, err
+	}
+	res := &BuiltFile{Path: out, Params: counts.Params, MACs: counts.MACs, Reports: reports}
+	res.Model, _ = m.Metadata(models.MetaModel)
+	res.Variant, _ = m.Metadata(models.MetaVariant)
+	return res, m.Save(out)
+}
+
+// WriteText writes b for a person: each pass's report, then the file
+// written with its parameters and MACs.
+func (b *BuiltFile) WriteText(w io.Writer) error {
+	if err := WriteReports(w, b.Reports); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "wrote %s: %s-%s, %s parameters, %.3f G MACs per image\n",
+		b.Path, b.Model, b.Variant, report.Thousands(b.Params), float64(b.MACs)/1e9)
+	return err
+}
+
 // WriteReports writes each pass's changes for a person, block by block, or
 // why it changed nothing: what build and tweak print of Apply's reports.
 func WriteReports(w io.Writer, reports []Report) error {

@@ -1,4 +1,4 @@
-package cli
+package cmdline
 
 import (
 	"fmt"
@@ -11,11 +11,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// applyRecipe reads a YAML recipe (keys are the command's flag names, as
+// ApplyRecipe reads a YAML recipe (keys are the command's flag names, as
 // `lr-mode: cosine` or `lr-steps: [30, 60, 90]`) and sets every flag the
 // command line did not set, so that flags override the file. A key that
 // names no flag, or a value of the wrong kind, is an error naming it.
-func applyRecipe(c *cli.Context, path string) error {
+func ApplyRecipe(c *cli.Context, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
