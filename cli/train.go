@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -102,6 +105,9 @@ func trainConfig(c *cli.Context, cfg *train.Config) (err error) {
 	}
 	if err := dependentFlags(c); err != nil {
 		return err
+	}
+	if _, err := os.Stat(cfg.Out); cfg.Resume && errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("--resume: --out %s does not exist, so there is no run to continue; leave out --resume to start one", cfg.Out)
 	}
 	if cfg.Recipe.Cosine, cfg.Recipe.DecayEpochs, err = readSchedule(c); err != nil {
 		return err
