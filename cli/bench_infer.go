@@ -16,7 +16,7 @@ func inferCommand() *cli.Command {
 		Name:      "infer",
 		Usage:     "inference throughput in ONNX Runtime (images/s, median of timed runs on seeded random input), beside PyTorch's",
 		UsageText: "bot-onnx bench infer model.onnx --batch 8 [--provider auto|cpu|cuda|tensorrt] [--threads T] [--runs N] [--warmup N] [--peer torch|none] [--json]",
-		Flags: append(runtimeFlagsWithThreads(runtime.NumCPU(), "intra-op threads of ONNX Runtime, and PyTorch's threads"),
+		Flags: append(cmdline.Replace(runtimeFlags(), &cli.IntFlag{Name: "threads", Value: runtime.NumCPU(), Usage: "intra-op threads of ONNX Runtime, and PyTorch's threads"}),
 			batchFlag(bench.DefaultInferBatch),
 			&cli.IntFlag{Name: "runs", Value: 10, Usage: "timed runs"},
 			&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed runs first"},

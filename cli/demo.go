@@ -45,7 +45,9 @@ func demoCommand() *cli.Command {
 			defer stop()
 			res, err := mnistdemo.Run(ctx, cfg)
 			if err != nil {
-				return interrupted(ctx, err, "run the same command again to continue the demo")
+				// The demo's runs are train's, and their refusals name train's fields.
+				return interrupted(ctx, cmdline.InFlags(err, map[string]string{"Engine.Threads": "--threads", "Data.Dir": "--data-dir"}),
+					"run the same command again to continue the demo")
 			}
 			fmt.Fprintf(c.App.Writer, "demo finished in %s: %s and %s\n", ablation.FormatDuration(res.Seconds),
 				filepath.Join(cfg.Out, mnistdemo.ReportName+".md"), filepath.Join(cfg.Out, mnistdemo.ReportName+".html"))

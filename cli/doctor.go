@@ -19,7 +19,7 @@ func doctorCommand() *cli.Command {
 		UsageText: "bot-onnx doctor [--ort-lib PATH] [--json]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "ort-lib", Usage: "ONNX Runtime library to check (else the usual search: $" + ort.LibraryEnv + ", the user cache, the system's folders)"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			r := doctor.Diagnose(c.String("ort-lib"), Version)

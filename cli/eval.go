@@ -27,7 +27,7 @@ func evalCommand() *cli.Command {
 			batchFlag(classifier.DefaultBatch),
 			&cli.IntFlag{Name: "limit", Usage: "evaluate this many test images, drawn once with a fixed seed (0: all)"},
 			&cli.Float64Flag{Name: "val-crop-ratio", Value: augment.DefaultCropRatio, Usage: "folders: images resized to size/ratio on the shorter side, then centre-cropped (as the model was trained)"},
-			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			jsonFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			if c.String("data") == "" {

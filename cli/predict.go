@@ -23,12 +23,6 @@ func runtimeFlags() []cli.Flag {
 	}
 }
 
-// runtimeFlagsWithThreads are runtimeFlags with --threads defaulting to
-// value and described by usage.
-func runtimeFlagsWithThreads(value int, usage string) []cli.Flag {
-	return cmdline.Replace(runtimeFlags(), &cli.IntFlag{Name: "threads", Value: value, Usage: usage})
-}
-
 // runtimeOptions reads runtimeFlags.
 func runtimeOptions(c *cli.Context) (ort.Options, error) {
 	p, err := ort.ParseProvider(c.String("provider"))

@@ -84,6 +84,8 @@ func TestRefusedBeforeAnythingIsWritten(t *testing.T) {
 		{"negative micro-batch", mnist(model, "--micro-batch", "-4"), "--micro-batch -4"},
 		{"warmup past the run", mnist(model, "--epochs", "2", "--warmup-epochs", "3"), "--warmup-epochs 3: expected 0 to --epochs (2)"},
 		{"schedule of negative epochs", []string{"schedule", "--epochs", "-5", "--steps-per-epoch", "2"}, "--epochs -5: expected at least 1"},
+		{"ablate of one epoch", []string{"ablate", "--data", "mnist", "--data-dir", dataDir, "--epochs", "1", "--out", out}, "--epochs 1: expected at least 2"},
+		{"demo of negative threads", []string{"demo", "--threads", "-1", "--data-dir", dataDir, "--out", out}, "--threads -1: expected 0 (one per core) or more"},
 		{"resume into no folder", mnist(model, "--resume"), "--resume: --out " + out + " does not exist"},
 		{"more classes than the data", mnist(twentyClasses), "the model has 20 classes, the data set 10"},
 		{"one-class folder", []string{"train", "--model", model, "--data", "folder:" + oneClass, "--out", out}, `has one class subfolder ("only"): a classifier needs at least 2`},
