@@ -213,10 +213,38 @@ func (d *DigitCanvases) Example(i int, img []float32, labels []int32) error {
 	return nil
 }
 
-// placed is a digit on a canvas with its resized pixels.
+// CanvasObject is a digit on a canvas as a detector sees it: the
+// digit's class (its source label, 0 to 9 for MNIST, not the canvas's
+// label map class) and the tight box of the pixels the label map gives
+// it, those of CanvasInk or more, in canvas pixels with Max exclusive.
+type CanvasObject struct {
+	Class int
+	Box   image.Rectangle
+}
+
+// Objects returns the objects of canvas i, in drawing order: the
+// detection set (`--data mnist-det`) is the canvases of mnist-seg with
+// these as their truth. A digit drawn with no pixel of CanvasInk or more
+// is unlabelled on the map and is no object either.
+func (d *DigitCanvases) Objects(i int) ([]CanvasObject, error) {
+	if i < 0 || i >= d.n {
+		return nil, fmt.Errorf("data: canvas %d out of range [0, %d)", i, d.n)
+	}
+	var out []CanvasObject
+	for _, p := range d.layout(i) {
+		if !p.ink.Empty() {
+			out = append(out, CanvasObject{Class: p.Class - 1, Box: p.ink})
+		}
+	}
+	return out, nil
+}
+
+// placed is a digit on a canvas with its resized pixels and the box of its
+// ink on the canvas.
 type placed struct {
 	PlacedDigit
 	pix []uint8 // Height × Width
+	ink image.Rectangle
 }
 
 // layout draws canvas i's digits and resizes them.
@@ -241,7 +269,7 @@ func (d *DigitCanvases) layout(i int) []placed {
 				continue
 			}
 			ink = append(ink, at)
-			out = append(out, placed{PlacedDigit{Source: src, Class: int(d.digits.labels[src]) + 1, X: x, Y: y, Width: w, Height: h}, pix})
+			out = append(out, placed{PlacedDigit{Source: src, Class: int(d.digits.labels[src]) + 1, X: x, Y: y, Width: w, Height: h}, pix, at})
 			break
 		}
 	}

@@ -124,6 +124,7 @@ func checkCanvas(t *testing.T, d *DigitCanvases, i int) []int {
 			}
 		}
 	}
+	checkObjects(t, d, i, labels)
 	counts := make([]int, d.Classes())
 	for j, label := range labels {
 		if label < 0 || int(label) >= d.Classes() {
@@ -141,6 +142,56 @@ func checkCanvas(t *testing.T, d *DigitCanvases, i int) []int {
 		}
 	}
 	return counts
+}
+
+// checkObjects checks canvas i's objects against its label map: every
+// labelled pixel lies in exactly one object's box, whose class + 1 is its
+// label, and each box is tight: each of its four edges holds a pixel of
+// its class.
+func checkObjects(t *testing.T, d *DigitCanvases, i int, labels []int32) {
+	t.Helper()
+	objects, err := d.Objects(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := d.size
+	for j, label := range labels {
+		if label == CanvasBackground {
+			continue
+		}
+		in := 0
+		for _, o := range objects {
+			if image.Pt(j%size, j/size).In(o.Box) {
+				in++
+				if o.Class+1 != int(label) {
+					t.Fatalf("canvas %d, pixel %d: label %d inside the box of an object of class %d", i, j, label, o.Class)
+				}
+			}
+		}
+		if in != 1 {
+			t.Fatalf("canvas %d, pixel %d: label %d inside %d object boxes, want 1", i, j, label, in)
+		}
+	}
+	for _, o := range objects {
+		b := o.Box
+		if !b.In(image.Rect(0, 0, size, size)) || b.Empty() {
+			t.Fatalf("canvas %d: box %v empty or outside the canvas", i, b)
+		}
+		edge := func(x0, y0, x1, y1 int) bool {
+			for y := y0; y < y1; y++ {
+				for x := x0; x < x1; x++ {
+					if int(labels[y*size+x]) == o.Class+1 {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		if !edge(b.Min.X, b.Min.Y, b.Max.X, b.Min.Y+1) || !edge(b.Min.X, b.Max.Y-1, b.Max.X, b.Max.Y) ||
+			!edge(b.Min.X, b.Min.Y, b.Min.X+1, b.Max.Y) || !edge(b.Max.X-1, b.Min.Y, b.Max.X, b.Max.Y) {
+			t.Errorf("canvas %d: box %v of class %d is not tight around its labelled pixels", i, b, o.Class)
+		}
+	}
 }
 
 func TestDigitCanvasesSynthetic(t *testing.T) {
@@ -336,6 +387,23 @@ func canvasHash(t *testing.T, d DenseDataset, n int) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
+// objectsHash is the SHA-256 of the objects of canvases 0 to n−1 of d,
+// one line each: canvas, class, x0, y0, x1, y1.
+func objectsHash(t *testing.T, d *DigitCanvases, n int) string {
+	t.Helper()
+	h := sha256.New()
+	for i := range n {
+		objects, err := d.Objects(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objects {
+			fmt.Fprintf(h, "%d %d %d %d %d %d\n", i, o.Class, o.Box.Min.X, o.Box.Min.Y, o.Box.Max.X, o.Box.Max.Y)
+		}
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
 // TestMNISTCanvasesReal pins the canvases of seed 1 made from the real
 // MNIST files, installed by scripts/fetch-mnist.sh, and checks them.
 func TestMNISTCanvasesReal(t *testing.T) {
@@ -356,11 +424,12 @@ func TestMNISTCanvasesReal(t *testing.T) {
 		sources int
 		layout0 []PlacedDigit
 		hash    string
+		objects string
 	}{
 		{"train", train, 60000, []PlacedDigit{{Source: 21672, Class: 8, X: 24, Y: 4, Width: 37, Height: 37}},
-			"340bd2dd4683dce1de0843cbaac948a6fb2cd84a163c194a8029b072a3b288cf"},
+			"340bd2dd4683dce1de0843cbaac948a6fb2cd84a163c194a8029b072a3b288cf", "6f7f75f0332e194c29f6ab04f918fa1afb2e87978a93a37b0b21e8b4288851c4"},
 		{"test", test, 10000, []PlacedDigit{{Source: 9662, Class: 4, X: 39, Y: 31, Width: 21, Height: 21}},
-			"60d77be8b9065de996057979b18b91be9ca133a8ced3e20e13029e4b362f8626"},
+			"60d77be8b9065de996057979b18b91be9ca133a8ced3e20e13029e4b362f8626", "df8608da7cea07c80a0056706011496eb1189ff30c15cafa7e489c639fdd50c0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const checked = 300
@@ -391,6 +460,9 @@ func TestMNISTCanvasesReal(t *testing.T) {
 			}
 			if got := canvasHash(t, tc.d, 8); got != tc.hash {
 				t.Errorf("first 8 canvases hash to %s, want %s", got, tc.hash)
+			}
+			if got := objectsHash(t, tc.d, 1000); got != tc.objects {
+				t.Errorf("the objects of the first 1000 canvases hash to %s, want %s", got, tc.objects)
 			}
 		})
 	}
