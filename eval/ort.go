@@ -31,5 +31,9 @@ func (m ORT) Run(images []float32, shape []int64) (Output, error) {
 	if m.Output < 0 || m.Output >= len(outs) {
 		return Output{}, fmt.Errorf("eval: output %d of a model with %d outputs", m.Output, len(outs))
 	}
-	return Output(outs[m.Output]), nil
+	o := outs[m.Output]
+	if o.Ints != nil {
+		return Output{}, fmt.Errorf("eval: output %d is of int64 values; a metric reads float values", m.Output)
+	}
+	return Output{Shape: o.Shape, Data: o.Data}, nil
 }

@@ -85,15 +85,34 @@ func (b *Builder) Param(name string, dims []int64, data []float32) string {
 	return name
 }
 
+// ParamInt64 adds an int64 initializer, such as the shape of a Reshape or
+// the K of a TopK, and returns its name.
+func (b *Builder) ParamInt64(name string, dims []int64, data []int64) string {
+	name = b.claim(name)
+	b.g.Initializer = append(b.g.Initializer, Int64Tensor(name, dims, data))
+	return name
+}
+
 // Node adds a node of the given op type whose single output is named like
 // the node, and returns that output's name.
 func (b *Builder) Node(opType, name string, inputs []string, attrs ...*onnx.AttributeProto) string {
+	return b.NodeOutputs(opType, name, inputs, nil, attrs...)[0]
+}
+
+// NodeOutputs adds a node with more than one output, as TopK's values and
+// indices: the first output is named like the node, the others name+"."+
+// each of more ("indices"), and it returns all their names.
+func (b *Builder) NodeOutputs(opType, name string, inputs, more []string, attrs ...*onnx.AttributeProto) []string {
 	name = b.claim(name)
+	outputs := []string{name}
+	for _, o := range more {
+		outputs = append(outputs, b.claim(name+"."+o))
+	}
 	n := &onnx.NodeProto{
 		Name:      name,
 		OpType:    opType,
 		Input:     inputs,
-		Output:    []string{name},
+		Output:    outputs,
 		Attribute: attrs,
 	}
 	if i := slices.Index(b.g.Node, b.at); b.at != nil && i >= 0 {
@@ -101,7 +120,7 @@ func (b *Builder) Node(opType, name string, inputs []string, attrs ...*onnx.Attr
 	} else {
 		b.g.Node = append(b.g.Node, n)
 	}
-	return name
+	return outputs
 }
 
 // ConvAttrs are a 2-D convolution's attributes. Zero values mean stride 1,

@@ -42,11 +42,14 @@ type ValueInfo struct {
 	ElementType string
 }
 
-// Tensor is a dense float32 tensor in row-major order: the values Session.Run
-// takes and returns. len(Data) is the product of Shape.
+// Tensor is a dense tensor in row-major order: the values Session.Run
+// takes and returns. A float32 tensor holds its values in Data; an int64
+// output (a detector's classes) in Ints instead. The length of the one
+// used is the product of Shape.
 type Tensor struct {
 	Shape []int64
 	Data  []float32
+	Ints  []int64
 }
 
 // Session is a model loaded into ONNX Runtime. Run may be called from several
@@ -238,12 +241,15 @@ func (s *Session) Run(inputs ...Tensor) ([]Tensor, error) {
 	}
 	result := make([]Tensor, len(outs))
 	for i, v := range outs {
-		t, ok := v.(*ort.Tensor[float32])
-		if !ok {
-			return nil, fmt.Errorf("model %s: output %q is of type %s; Run returns float tensors only",
+		switch t := v.(type) {
+		case *ort.Tensor[float32]:
+			result[i] = Tensor{Shape: slices.Clone([]int64(t.GetShape())), Data: t.GetData()}
+		case *ort.Tensor[int64]:
+			result[i] = Tensor{Shape: slices.Clone([]int64(t.GetShape())), Ints: t.GetData()}
+		default:
+			return nil, fmt.Errorf("model %s: output %q is of type %s; Run returns float and int64 tensors only",
 				s.source, s.outputs[i].Name, s.outputs[i].ElementType)
 		}
-		result[i] = Tensor{Shape: slices.Clone([]int64(t.GetShape())), Data: t.GetData()}
 	}
 	return result, nil
 }

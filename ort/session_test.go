@@ -221,6 +221,18 @@ func TestRunErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer shapeOut.Close()
+	boolOut, err := NewSessionFromBytes(modelBytes(t,
+		[]*onnx.NodeProto{{Name: "nan", OpType: "IsNaN", Input: []string{"x"}, Output: []string{"b"}}},
+		[]*onnx.ValueInfoProto{tensorValue("x", onnx.TensorProto_FLOAT, 2, 3)},
+		[]*onnx.ValueInfoProto{tensorValue("b", onnx.TensorProto_BOOL, 2, 3)}), Options{Provider: ProviderCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer boolOut.Close()
+	// An int64 output (a detector's classes) comes back in Ints.
+	if outs, err := shapeOut.Run(Tensor{Shape: []int64{2, 3}, Data: make([]float32, 6)}); err != nil || !slices.Equal(outs[0].Ints, []int64{2, 3}) || outs[0].Data != nil {
+		t.Errorf("Shape's int64 output: %+v, %v; want Ints [2 3]", outs, err)
+	}
 	int64In, err := NewSessionFromBytes(modelBytes(t,
 		[]*onnx.NodeProto{{Name: "id", OpType: "Identity", Input: []string{"i"}, Output: []string{"o"}}},
 		[]*onnx.ValueInfoProto{tensorValue("i", onnx.TensorProto_INT64, 2)},
@@ -253,7 +265,7 @@ func TestRunErrors(t *testing.T) {
 		{"wrong rank", relu, []Tensor{{Shape: []int64{6}, Data: make([]float32, 6)}}, []string{`input "x"`, "rank 2", "found shape [6]"}},
 		{"negative dimension", relu, []Tensor{{Shape: []int64{-1, 3}, Data: make([]float32, 3)}}, []string{`input "x"`, "found shape [-1 3]"}},
 		{"int64 input", int64In, []Tensor{{Shape: []int64{2}, Data: make([]float32, 2)}}, []string{`input "i"`, "int64", "float"}},
-		{"int64 output", shapeOut, []Tensor{{Shape: []int64{2, 3}, Data: make([]float32, 6)}}, []string{`output "s"`, "int64", "float"}},
+		{"bool output", boolOut, []Tensor{{Shape: []int64{2, 3}, Data: make([]float32, 6)}}, []string{`output "b"`, "bool", "float and int64"}},
 		{"closed session", closed, []Tensor{{Shape: []int64{1, 3}, Data: make([]float32, 3)}}, []string{"closed"}},
 	}
 	for _, tc := range tests {
