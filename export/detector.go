@@ -100,7 +100,9 @@ func AppendDetectorDecode(m *graph.Model, d Decode) error {
 	box := b.Node("GatherElements", "decode.gather", []string{boxMaps, where}, graph.AttrInt("axis", 2)) // [N, 4, k]: w, h, dx, dy
 
 	// Corners in input pixels: (centre ∓ size/2) · stride.
-	unsq := func(name, v string) string { return b.Node("Unsqueeze", "decode."+name, []string{v, i64(name+".axes", 1)}) }
+	unsq := func(name, v string) string {
+		return b.Node("Unsqueeze", "decode."+name, []string{v, i64(name+".axes", 1)})
+	}
 	grid := b.Node("Concat", "decode.grid", []string{unsq("x1", xs), unsq("y1", ys)}, graph.AttrInt("axis", 1))
 	boxSlice := func(name string, from, to int64) string {
 		return b.Node("Slice", "decode."+name, []string{box, i64(name+".starts", from), i64(name+".ends", to), i64(name+".axes", 1)})
