@@ -2,11 +2,13 @@ package export_test
 
 import (
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/bot-onnx/bot-onnx/detection"
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/ort"
@@ -116,6 +118,36 @@ func TestDetectorDecodeRefusals(t *testing.T) {
 		err := export.AppendDetectorDecode(headModel(t, 2, 8, 8), tc.d)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error %v, want one line containing %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestDetectorDecodeMatchesGo: on random heads of three classes, two
+// images at a time, the graph's decoding in ONNX Runtime gives the boxes,
+// scores and classes of the Go decoder (detection.Decode), which finds
+// peaks and ranks them in loops of its own.
+func TestDetectorDecodeMatchesGo(t *testing.T) {
+	requireORT(t)
+	const classes, h, w, stride, k, batch = 3, 12, 10, 4, 40, 2
+	rng := rand.New(rand.NewPCG(5, 16))
+	head := make([]float32, batch*(classes+4)*h*w)
+	for i := range head {
+		// Whole numbers tie often: peaks on plateaus and equal scores.
+		head[i] = float32(rng.IntN(9) - 6)
+	}
+	boxes, scores, got := decodeInORT(t, export.Decode{Classes: classes, Stride: stride, TopK: k}, h, w, head, batch)
+	plane, per := h*w, (classes+4)*h*w
+	for n := range batch {
+		img := head[n*per : (n+1)*per]
+		want := detection.Decode(img[:classes*plane], img[classes*plane:(classes+2)*plane], img[(classes+2)*plane:], classes, h, w, stride, k)
+		for i, d := range want {
+			at := n*k + i
+			b := boxes[4*at : 4*at+4]
+			if got[at] != int64(d.Class) || math.Abs(float64(scores[at]-d.Score)) > 1e-6 ||
+				math.Abs(float64(b[0]-d.X1)) > 1e-5 || math.Abs(float64(b[1]-d.Y1)) > 1e-5 ||
+				math.Abs(float64(b[2]-d.X2)) > 1e-5 || math.Abs(float64(b[3]-d.Y2)) > 1e-5 {
+				t.Fatalf("image %d, pick %d: ONNX Runtime class %d score %g box %v; Go %+v", n, i, got[at], scores[at], b, d)
+			}
 		}
 	}
 }
