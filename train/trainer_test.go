@@ -217,7 +217,7 @@ func TestEvaluationMatchesONNXRuntime(t *testing.T) {
 		worst = math.Max(worst, math.Abs(float64(v-logits[i])))
 	}
 	onnxRuntime := eval.NewClassification(10)
-	if err := onnxRuntime.Add(eval.Output(y[0]), &data.Batch{N: len(labels), Labels: labels}); err != nil {
+	if err := onnxRuntime.Add(eval.Output{Shape: y[0].Shape, Data: y[0].Data}, &data.Batch{N: len(labels), Labels: labels}); err != nil {
 		t.Fatal(err)
 	}
 	if worst > 1e-4 || engine.Top1() != onnxRuntime.Top1() {
