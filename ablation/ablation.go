@@ -6,6 +6,7 @@
 package ablation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,8 +83,8 @@ type Config struct {
 	// Student and Teacher are the architectures; both are built once with
 	// Seed so that every step starts from the same weights. A Student
 	// without an input size takes the data set's images
-	// ([train.ImageShape]); a Teacher without a Model is the Student's
-	// configuration with [DefaultTeacher].
+	// ([train.ImageShape]); a Teacher with nothing but a Model is the
+	// Student's configuration with that model, [DefaultTeacher] without one.
 	Student, Teacher models.Config
 	Variant          string // A, B, C or D, applied to both
 	// MixupOffEpochs is passed to the mixup steps.
@@ -264,7 +265,8 @@ func DefaultTeacher(student models.Arch) string {
 }
 
 // fillModels gives the student the data set's input when it has none and
-// the teacher its defaults, and refuses a teacher whose layout is not the
+// a teacher that names at most its model the student's configuration (and
+// DefaultTeacher when it names none), and refuses a teacher whose layout is not the
 // student's (distillation compares their logits on the same images).
 func (cfg *Config) fillModels() error {
 	arch, err := models.Lookup(cfg.Student.Model)
@@ -274,9 +276,10 @@ func (cfg *Config) fillModels() error {
 	if s := &cfg.Student; s.InChannels == 0 && s.Height == 0 && s.Width == 0 {
 		s.InChannels, s.Height, s.Width = train.ImageShape(cfg.Base.Data.Set)
 	}
-	if cfg.Teacher.Model == "" {
+	if cfg.Teacher == (models.Config{Model: cfg.Teacher.Model}) {
+		name := cmp.Or(cfg.Teacher.Model, DefaultTeacher(arch))
 		cfg.Teacher = cfg.Student
-		cfg.Teacher.Model = DefaultTeacher(arch)
+		cfg.Teacher.Model = name
 	}
 	t, err := models.Lookup(cfg.Teacher.Model)
 	if err != nil {

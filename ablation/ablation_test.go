@@ -233,6 +233,8 @@ func TestFillModels(t *testing.T) {
 			models.Config{Model: "resnet18", InChannels: 3, Height: 224, Width: 224}, "resnet152", ""},
 		{"input given", "mnist", models.Config{Model: "resnet20", InChannels: 3, Height: 32, Width: 32}, models.Config{Model: "resnet32"},
 			models.Config{Model: "resnet20", InChannels: 3, Height: 32, Width: 32}, "resnet32", ""},
+		{"teacher of its own", "mnist", models.Config{Model: "resnet20", InChannels: 3, Height: 32, Width: 32}, models.Config{Model: "resnet32", InChannels: 3, Height: 32, Width: 32, BaseWidth: 8},
+			models.Config{Model: "resnet20", InChannels: 3, Height: 32, Width: 32}, "resnet32", ""},
 		{"teacher of another layout", "mnist", models.Config{Model: "resnet20"}, models.Config{Model: "resnet50"}, models.Config{}, "", "Teacher.Model"},
 		{"unknown student", "mnist", models.Config{Model: "resnet21"}, models.Config{}, models.Config{}, "", "Student.Model"},
 	} {
@@ -253,9 +255,10 @@ func TestFillModels(t *testing.T) {
 			if cfg.Student != tc.wantStudent {
 				t.Errorf("student %+v, want %+v", cfg.Student, tc.wantStudent)
 			}
+			// A teacher that names its model alone takes the rest from the student.
 			want := cfg.Student
 			want.Model = tc.wantTeacher
-			if tc.teacher.Model != "" {
+			if tc.teacher != (models.Config{Model: tc.teacher.Model}) {
 				want = tc.teacher
 			}
 			if cfg.Teacher != want {

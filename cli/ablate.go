@@ -79,9 +79,8 @@ func ablateCommand() *cli.Command {
 }
 
 // ablateModels completes the student, whose name, classes and width the
-// flags set, with its input and seed, and the teacher, whose name they set,
-// from the student; ablation fills what they leave out (the input, the
-// teacher's defaults).
+// flags set, with its input and seed; ablation fills what is left out (the
+// input, the teacher's settings but its name).
 func ablateModels(c *cli.Context, cfg *ablation.Config) error {
 	s := &cfg.Student
 	if s.Classes < 1 || (c.IsSet("width") && s.BaseWidth < 1) {
@@ -95,11 +94,6 @@ func ablateModels(c *cli.Context, cfg *ablation.Config) error {
 		}
 		s.InChannels, s.Height, s.Width = int(dims[0]), int(dims[1]), int(dims[2])
 	}
-	name := cfg.Teacher.Model
-	cfg.Teacher = models.Config{}
-	if name != "" {
-		cfg.Teacher = *s
-		cfg.Teacher.Model = name
-	}
+	cfg.Teacher = models.Config{Model: cfg.Teacher.Model} // ablation gives it the rest of the student's
 	return nil
 }

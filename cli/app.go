@@ -47,6 +47,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			inspectCommand(),
 			predictCommand(),
 			evalCommand(),
+			evalDetectionsCommand(),
 			doctorCommand(),
 		},
 		// Usage errors come back as plain errors, printed once by Main.

@@ -28,27 +28,23 @@ func modelsCommand() *cli.Command {
 }
 
 func buildCommand() *cli.Command {
+	var cfg models.Config
 	return &cli.Command{
 		Name:      "build",
 		Usage:     "build a freshly initialised ResNet as an ONNX model",
 		UsageText: "bot-onnx build --model resnet50 [--variant A] [--classes 1000] [--input 3x224x224] [--width 64] [--seed N] -o out.onnx",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "model name (bot-onnx models lists them)"},
+			&cli.StringFlag{Name: "model", Destination: &cfg.Model, Required: true, Usage: "model name (bot-onnx models lists them)"},
 			&cli.StringFlag{Name: "variant", Value: "A", Usage: "ResNet variant A, B, C or D: A is built, the others are A rewritten by the tweak passes (D = B + C + D)"},
-			&cli.IntFlag{Name: "classes", Usage: "number of classes (default 1000 ImageNet layout, 10 CIFAR layout)"},
+			&cli.IntFlag{Name: "classes", Destination: &cfg.Classes, Usage: "number of classes (default 1000 ImageNet layout, 10 CIFAR layout)"},
 			&cli.StringFlag{Name: "input", Usage: "input size CxHxW (default 3x224x224 ImageNet layout, 3x32x32 CIFAR layout)"},
-			&cli.IntFlag{Name: "width", Usage: "channels of the first stage (default 64 ImageNet layout, 16 CIFAR layout)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "seed of the weight initialisation"},
+			&cli.IntFlag{Name: "width", Destination: &cfg.BaseWidth, Usage: "channels of the first stage (default 64 ImageNet layout, 16 CIFAR layout)"},
+			&cli.Uint64Flag{Name: "seed", Destination: &cfg.Seed, Usage: "seed of the weight initialisation"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "the .onnx file to write"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			cfg := models.Config{
-				Model:     c.String("model"),
-				Classes:   c.Int("classes"),
-				BaseWidth: c.Int("width"),
-				Seed:      c.Uint64("seed"),
-			}
+			cfg.InChannels, cfg.Height, cfg.Width = 0, 0, 0
 			if _, err := models.Lookup(cfg.Model); err != nil {
 				return err
 			}

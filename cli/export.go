@@ -13,6 +13,7 @@ import (
 )
 
 func exportCommand() *cli.Command {
+	var opts export.Options
 	return &cli.Command{
 		Name:  "export",
 		Usage: "write a trained model as a verified ONNX classifier or backbone (BatchNorm folding, float16, opset, batch and input size)",
@@ -27,30 +28,29 @@ func exportCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "the .onnx file to write"},
 			&cli.StringFlag{Name: "head", Value: string(export.Classifier), Usage: "classifier (input → logits) or none (a backbone ending in stage feature maps)"},
-			&cli.BoolFlag{Name: "softmax", Usage: "classifier: add a probabilities output, the softmax of the logits"},
+			&cli.BoolFlag{Name: "softmax", Destination: &opts.Softmax, Usage: "classifier: add a probabilities output, the softmax of the logits"},
 			&cli.StringFlag{Name: "features", Usage: "backbone: the stages to output, e.g. c3,c4,c5 (default: all)"},
-			&cli.BoolFlag{Name: "fold-bn", Usage: "fold each BatchNormalization after a Conv into the Conv's weight and bias"},
-			&cli.BoolFlag{Name: "fp16", Usage: "float16 weights and activations, float32 input and outputs (Cast at the borders)"},
-			&cli.BoolFlag{Name: "fp16-io", Usage: "with --fp16: float16 input and outputs too"},
-			&cli.Int64Flag{Name: "opset", Usage: fmt.Sprintf("declare this default-domain opset (%d..%d; 0 keeps the model's)", graph.MinOpset, graph.MaxOpset)},
+			&cli.BoolFlag{Name: "fold-bn", Destination: &opts.FoldBN, Usage: "fold each BatchNormalization after a Conv into the Conv's weight and bias"},
+			&cli.BoolFlag{Name: "fp16", Destination: &opts.FP16, Usage: "float16 weights and activations, float32 input and outputs (Cast at the borders)"},
+			&cli.BoolFlag{Name: "fp16-io", Destination: &opts.FP16IO, Usage: "with --fp16: float16 input and outputs too"},
+			&cli.Int64Flag{Name: "opset", Destination: &opts.Opset, Usage: fmt.Sprintf("declare this default-domain opset (%d..%d; 0 keeps the model's)", graph.MinOpset, graph.MaxOpset)},
 			&cli.BoolFlag{Name: "dynamic-batch", Value: true, Usage: "symbolic batch size; =false fixes it to --batch"},
 			&cli.Int64Flag{Name: "batch", Value: 1, Usage: "with --dynamic-batch=false: the fixed batch size"},
 			&cli.StringFlag{Name: "input-size", Usage: "HxW: fixed input height and width, or dynamic (default: the model's)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "seed of the verification input"},
-			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime intra-op threads for the verification (0: its default)"},
-			&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so for the verification"},
+			&cli.Uint64Flag{Name: "seed", Destination: &opts.Seed, Usage: "seed of the verification input"},
+			&cli.IntFlag{Name: "threads", Destination: &opts.Runtime.Threads, Usage: "ONNX Runtime intra-op threads for the verification (0: its default)"},
+			&cli.StringFlag{Name: "ort-lib", Destination: &opts.Runtime.LibraryPath, Usage: "path of libonnxruntime.so for the verification"},
 			jsonFlag(),
 		},
-		Action: runExport,
+		Action: func(c *cli.Context) error { return runExport(c, &opts) },
 	}
 }
 
-func runExport(c *cli.Context) error {
+func runExport(c *cli.Context, opts *export.Options) error {
 	if c.NArg() != 1 {
 		return fmt.Errorf("export: expected one run folder or model file, found %d arguments", c.NArg())
 	}
-	opts, err := exportOptions(c)
-	if err != nil {
+	if err := exportOptions(c, opts); err != nil {
 		return err
 	}
 	src, err := train.ModelPath(c.Args().First())
@@ -58,7 +58,7 @@ func runExport(c *cli.Context) error {
 		return fmt.Errorf("export: %w", err)
 	}
 	out := c.String("output")
-	res, err := export.FromPath(src, out, opts)
+	res, err := export.FromPath(src, out, *opts)
 	if errors.Is(err, export.ErrOutputIsSource) {
 		return fmt.Errorf("export: -o %s names the source model itself; write the export elsewhere", out)
 	} else if err != nil {
@@ -67,22 +67,13 @@ func runExport(c *cli.Context) error {
 	return cmdline.Print(c, res)
 }
 
-// exportOptions reads the flags, refusing those that mean nothing without
-// another.
-func exportOptions(c *cli.Context) (export.Options, error) {
-	opts := export.Options{
-		Head:            export.Head(c.String("head")),
-		Softmax:         c.Bool("softmax"),
-		FoldBN:          c.Bool("fold-bn"),
-		FP16:            c.Bool("fp16"),
-		FP16IO:          c.Bool("fp16-io"),
-		Opset:           c.Int64("opset"),
-		ProducerVersion: Version,
-		Seed:            c.Uint64("seed"),
-	}
-	opts.Runtime.LibraryPath, opts.Runtime.Threads = c.String("ort-lib"), c.Int("threads")
+// exportOptions completes opts, which the flags set, with the settings
+// read by conversion, refusing flags that mean nothing without another.
+func exportOptions(c *cli.Context, opts *export.Options) error {
+	opts.Head, opts.ProducerVersion = export.Head(c.String("head")), Version
+	opts.Features, opts.Batch, opts.DynamicSize, opts.InputSize = nil, 0, false, nil // set below, afresh each run
 	if c.IsSet("opset") && opts.Opset == 0 {
-		return opts, fmt.Errorf("--opset 0: expected %d..%d", graph.MinOpset, graph.MaxOpset)
+		return fmt.Errorf("--opset 0: expected %d..%d", graph.MinOpset, graph.MaxOpset)
 	}
 	if c.IsSet("features") {
 		for _, f := range strings.Split(c.String("features"), ",") {
@@ -91,10 +82,10 @@ func exportOptions(c *cli.Context) (export.Options, error) {
 	}
 	switch {
 	case c.Bool("dynamic-batch") && c.IsSet("batch"):
-		return opts, fmt.Errorf("--batch fixes the batch size: use it with --dynamic-batch=false")
+		return fmt.Errorf("--batch fixes the batch size: use it with --dynamic-batch=false")
 	case !c.Bool("dynamic-batch"):
 		if c.Int64("batch") < 1 {
-			return opts, fmt.Errorf("--batch: expected a positive size, found %d", c.Int64("batch"))
+			return fmt.Errorf("--batch: expected a positive size, found %d", c.Int64("batch"))
 		}
 		opts.Batch = c.Int64("batch")
 	}
@@ -105,9 +96,9 @@ func exportOptions(c *cli.Context) (export.Options, error) {
 	default:
 		dims, err := cmdline.Dims("input-size", size, 2, "224x224, or dynamic")
 		if err != nil {
-			return opts, err
+			return err
 		}
 		opts.InputSize = dims
 	}
-	return opts, nil
+	return nil
 }

@@ -29,12 +29,7 @@ func runtimeOptions(c *cli.Context) (ort.Options, error) {
 	if err != nil {
 		return ort.Options{}, fmt.Errorf("--provider: %w", err)
 	}
-	return ort.Options{
-		LibraryPath: c.String("ort-lib"),
-		Provider:    p,
-		DeviceID:    c.Int("device-id"),
-		Threads:     c.Int("threads"),
-	}, nil
+	return ort.Options{LibraryPath: c.String("ort-lib"), Provider: p, DeviceID: c.Int("device-id"), Threads: c.Int("threads")}, nil
 }
 
 // openModel opens the one model file a command takes as its argument in
@@ -65,10 +60,7 @@ func openModel(c *cli.Context) (*ort.Session, error) {
 // in --json's fallback and in doctor. Commands call it once their input is
 // checked, so that a bad input still gives one line.
 func noteFallback(w io.Writer, sess *ort.Session) {
-	if sess.Fallback() == "" {
-		return
-	}
-	if !ort.HasGPUProviders() {
+	if sess.Fallback() == "" || !ort.HasGPUProviders() {
 		return
 	}
 	fmt.Fprintln(w, "provider auto: CUDA did not start, using the CPU (bot-onnx doctor says why)")

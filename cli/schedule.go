@@ -5,7 +5,6 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/cmdline"
-	"github.com/bot-onnx/bot-onnx/internal/plot"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/urfave/cli/v2"
 )
@@ -42,15 +41,11 @@ func scheduleCommand() *cli.Command {
 				s.Base = train.LinearScaling(s.Base, recipe.Batch)
 			}
 			if path := c.String("png"); path != "" {
-				series := plot.Series{Name: c.String("lr-mode")}
-				for t := range s.Epochs * s.StepsPerEpoch {
-					series.X, series.Y = append(series.X, float64(t)), append(series.Y, s.LR(t))
+				img, err := s.PNG(c.String("lr-mode"))
+				if err == nil {
+					err = graph.WriteFileAtomic(path, img)
 				}
-				img, err := plot.PNG(plot.Chart{Title: "learning rate per step", XLabel: "step", YLabel: "lr", Series: []plot.Series{series}})
 				if err != nil {
-					return err
-				}
-				if err := graph.WriteFileAtomic(path, img); err != nil {
 					return err
 				}
 			}

@@ -146,11 +146,7 @@ func transferProgress(w io.Writer) transfer.Options {
 		Session: func(sess *ort.Session) { noteFallback(w, sess) },
 		Eval:    evalBar(w, nil),
 		Backbone: func(i, n int, path string, finished bool) {
-			if finished {
-				fmt.Fprintf(w, "== %d/%d %s: done already\n", i, n, path)
-				return
-			}
-			fmt.Fprintf(w, "== %d/%d %s\n", i, n, path)
+			fmt.Fprintf(w, "== %d/%d %s%s\n", i, n, path, map[bool]string{true: ": done already"}[finished])
 		},
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"slices"
+
+	"github.com/bot-onnx/bot-onnx/internal/plot"
 )
 
 // Schedule gives the learning rate of every step (batch). Steps are
@@ -47,6 +49,15 @@ func (s Schedule) WriteText(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// PNG plots the rate at every step, as a line named name.
+func (s Schedule) PNG(name string) ([]byte, error) {
+	series := plot.Series{Name: name}
+	for t := range s.Epochs * s.StepsPerEpoch {
+		series.X, series.Y = append(series.X, float64(t)), append(series.Y, s.LR(t))
+	}
+	return plot.PNG(plot.Chart{Title: "learning rate per step", XLabel: "step", YLabel: "lr", Series: []plot.Series{series}})
 }
 
 // WriteCSV writes step,epoch,lr for every step.
