@@ -147,7 +147,9 @@ func (c killCase) killAndResume(t *testing.T, rng *rand.Rand) {
 		// killed again earlier.
 		copyDir(t, out, snapshot)
 		cmd := args(out)
-		if starts > 0 {
+		// A kill before the output folder was made leaves no run to
+		// resume, and --resume refuses a folder that does not exist.
+		if _, err := os.Stat(out); err == nil {
 			cmd = append(cmd, "--resume")
 		}
 		a := runUntilKilled(t, cmd, run, plan)
