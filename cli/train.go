@@ -29,7 +29,7 @@ func trainCommandInto(cfg *train.Config) *cli.Command {
 			&cli.StringFlag{Name: "config", Usage: "a YAML recipe whose keys are these flags' names; flags given on the command line win"},
 			&cli.StringFlag{Name: "model", Destination: &cfg.Model, Usage: "the .onnx model to train (BatchNorm as nodes)"},
 			&cli.StringFlag{Name: "init", Destination: &cfg.Init, Usage: "an .onnx whose weights, matched by name and shape, start the run (fine-tuning)"},
-			&cli.StringFlag{Name: "data", Destination: &cfg.Data.Set, Usage: "data set: mnist, fashion-mnist, cifar10[:DIR] (CIFAR-10 binary batches), folder:DIR (DIR/train/<class>/*.jpg|png and DIR/val/<class>/…), or mnist-seg (digit canvases labelled per pixel, for models with per-pixel logits)"},
+			&cli.StringFlag{Name: "data", Destination: &cfg.Data.Set, Usage: "data set: mnist, fashion-mnist, cifar10[:DIR] (CIFAR-10 binary batches), folder:DIR (DIR/train/<class>/*.jpg|png and DIR/val/<class>/…), mnist-seg (digit canvases labelled per pixel, for models with per-pixel logits), or mnist-det (the same canvases with a box per digit, for CenterNet heads)"},
 			&cli.StringFlag{Name: "data-dir", Destination: &cfg.Data.Dir, Usage: "folder of the data set's files (default: the set-up cache)"},
 			&cli.StringFlag{Name: "mean", Usage: "per-channel mean in [0,1] units, e.g. 0.485,0.456,0.406 (default: the data set's; ImageNet's for folders)"},
 			&cli.StringFlag{Name: "std", Usage: "per-channel standard deviation in [0,1] units (default: as --mean)"},
@@ -244,7 +244,7 @@ func dependentFlags(c *cli.Context) error {
 		{[]string{"smoothing"}, c.Float64("label-smoothing") > 0, "--label-smoothing"},
 		{[]string{"lars-trust"}, c.String("optimizer") == "lars", "--optimizer lars"},
 		{[]string{"lr-steps", "lr-factor"}, c.String("lr-mode") == "step", "--lr-mode step"},
-		{canvasFlagNames, c.String("data") == "mnist-seg", "--data mnist-seg"},
+		{canvasFlagNames, train.CanvasSet(c.String("data")), "--data mnist-seg or mnist-det"},
 	} {
 		for _, f := range d.flags {
 			if c.IsSet(f) && !d.on {

@@ -63,7 +63,7 @@ func transferFlags(cfg *transfer.Config) []cli.Flag {
 	t := &cfg.Train
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "task", Destination: &cfg.Task, Usage: "the downstream task: classify or segment"},
-		&cli.StringFlag{Name: "data", Destination: &t.Data.Set, Usage: "data set: " + train.DataSets + " (classify), or " + train.SegmentationDataSets + " (segment)"},
+		&cli.StringFlag{Name: "data", Destination: &t.Data.Set, Usage: "data set: " + train.DataSets + " (classify), " + train.SegmentationDataSets + " (segment), or " + train.DetectionDataSets + " (detect)"},
 		&cli.StringFlag{Name: "data-dir", Destination: &t.Data.Dir, Usage: "folder of the data set's files (default: the set-up cache; MNIST's for mnist-seg)"},
 		&cli.StringFlag{Name: "feature", Destination: &cfg.Feature, Usage: "the backbone output the head reads (default: its last output, the deepest stage)"},
 		&cli.IntFlag{Name: "classes", Destination: &cfg.Classes, Usage: "classes of the new head (default: the data set's)"},

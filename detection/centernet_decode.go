@@ -6,6 +6,10 @@ import (
 	"slices"
 )
 
+// DefaultTopK is how many detections a detector keeps per image, COCO's
+// limit of detections per image.
+const DefaultTopK = 100
+
 // Det is one decoded CenterNet detection: a box in input pixels, its score
 // (the sigmoid of its heatmap logit, in [0, 1]) and its class.
 type Det struct {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/bot-onnx/bot-onnx/detection"
 	"github.com/bot-onnx/bot-onnx/graph"
 )
 
@@ -22,7 +23,7 @@ const (
 	// naming class i of the classes output.
 	MetaClassNames = "bot-onnx.class_names"
 	// DefaultTopK is how many detections a detector returns per image.
-	DefaultTopK = 100
+	DefaultTopK = detection.DefaultTopK
 )
 
 // Decode says how to read a CenterNet head's output: a tensor

@@ -90,7 +90,7 @@ func minInputs(op string) int {
 		return 5
 	case "Conv", "Gemm", "Add", "Sub", "Mul", "Div":
 		return 2
-	case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Resize":
+	case "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Resize", "Concat":
 		return 1
 	}
 	if shapePreserving[op] {
@@ -150,8 +150,46 @@ func inferNode(n *onnx.NodeProto, ins []Shape, consts map[string]*onnx.TensorPro
 		return inferGemm(n, ins)
 	case op == "Resize":
 		return inferResize(n, ins, consts)
+	case op == "Concat":
+		return inferConcat(n, ins)
 	}
 	return nil, nil
+}
+
+// inferConcat joins the inputs' shapes along the axis attribute: the
+// axis's sizes add up (unknown if one is), the other axes must agree. It
+// returns nil, an unknown shape, when an input's shape is unknown.
+func inferConcat(n *onnx.NodeProto, ins []Shape) (Shape, error) {
+	rank := len(ins[0])
+	axis := IntAttr(n, "axis", 0)
+	if axis < 0 {
+		axis += int64(rank)
+	}
+	if axis < 0 || axis >= int64(rank) {
+		return nil, fmt.Errorf("axis %d: expected it within the inputs' rank %d", IntAttr(n, "axis", 0), rank)
+	}
+	out := append(Shape(nil), ins[0]...)
+	for i, s := range ins[1:] {
+		if s == nil {
+			return nil, nil
+		}
+		if len(s) != rank {
+			return nil, fmt.Errorf("input %d: expected rank %d as input 0's, found [%v]", i+1, rank, s)
+		}
+		for a, d := range s {
+			switch {
+			case int64(a) == axis && out[a].Known() && d.Known():
+				out[a] = Dim{Size: out[a].Size + d.Size}
+			case int64(a) == axis:
+				out[a] = Unknown
+			case !out[a].Known():
+				out[a] = d
+			case d.Known() && d.Size != out[a].Size:
+				return nil, fmt.Errorf("input %d: shape [%v] differs from input 0's [%v] off the axis %d", i+1, s, ins[0], axis)
+			}
+		}
+	}
+	return out, nil
 }
 
 // inferResize computes a Resize output from constant scales (output size

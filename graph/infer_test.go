@@ -13,12 +13,12 @@ const conformanceDir = "/usr/share/libonnx-testdata/data/node"
 // TestInferShapesMatchesConformanceModels checks shape inference against
 // the output shapes declared in ONNX's own operator conformance models
 // (Debian libonnx-testdata), covering strides, pads, auto_pad, dilations,
-// ceil_mode, Gemm transposition and broadcasting, and Flatten axes.
+// ceil_mode, Gemm transposition and broadcasting, Flatten and Concat axes.
 func TestInferShapesMatchesConformanceModels(t *testing.T) {
 	testenv.RequireFile(t, conformanceDir, "Debian's libonnx-testdata")
 	var paths []string
 	for _, pattern := range []string{"test_conv_*", "test_averagepool_2d_*", "test_maxpool_2d_*", "test_globalaveragepool*",
-		"test_gemm_*", "test_relu", "test_add*", "test_flatten_*", "test_batchnorm_example", "test_batchnorm_epsilon"} {
+		"test_gemm_*", "test_relu", "test_add*", "test_flatten_*", "test_concat_*", "test_batchnorm_example", "test_batchnorm_epsilon"} {
 		found, err := filepath.Glob(filepath.Join(conformanceDir, pattern, "model.onnx"))
 		if err != nil {
 			t.Fatal(err)

@@ -120,6 +120,12 @@ func WritePNG(path string, panels []Panel, h, w, zoom int) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	return writePNG(path, img)
+}
+
+// writePNG encodes img into a PNG file at path, written to a temporary
+// file and renamed into place.
+func writePNG(path string, img image.Image) error {
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)

@@ -13,12 +13,17 @@ import (
 )
 
 // DataSets lists the values Config.Data.Set takes for classification (one
-// label an image), and SegmentationDataSets those labelled per pixel, for
-// messages.
+// label an image), SegmentationDataSets those labelled per pixel, and
+// DetectionDataSets those labelled with boxes, for messages.
 const (
 	DataSets             = "mnist, fashion-mnist, cifar10[:DIR] or folder:DIR"
 	SegmentationDataSets = "mnist-seg"
+	DetectionDataSets    = "mnist-det"
 )
+
+// CanvasSet reports whether set is one of the digit-canvas sets, which
+// Config.Data.Canvas chooses: mnist-seg and mnist-det.
+func CanvasSet(set string) bool { return set == "mnist-seg" || set == "mnist-det" }
 
 // ImageShape is the channels, height and width of set's images, which a
 // model built for set takes: 1×28×28 for MNIST and Fashion-MNIST, 3×32×32
@@ -36,10 +41,13 @@ func ImageShape(set string) (c, h, w int) {
 
 // Splits is a data set opened for a model: its training and test splits,
 // fitted to the model's input and normalised. A classification set fills
-// Train and Test, a set labelled per pixel DenseTrain and DenseTest.
+// Train and Test, a set labelled per pixel DenseTrain and DenseTest, and a
+// detection set (mnist-det) DenseTrain and DenseTest for its images and
+// TrainObjects and TestObjects for its boxes, by the same indices.
 type Splits struct {
-	Train, Test           data.Dataset
-	DenseTrain, DenseTest data.DenseDataset
+	Train, Test               data.Dataset
+	DenseTrain, DenseTest     data.DenseDataset
+	TrainObjects, TestObjects data.ObjectSet
 	// Mean and Std are the normalisation applied, in [0,1] units.
 	Mean, Std []float64
 	// ClassNames are the image folders' classes (nil for the built-in sets).
@@ -48,11 +56,18 @@ type Splits struct {
 }
 
 // Dense reports whether the set is labelled per pixel.
-func (s *Splits) Dense() bool { return s.DenseTest != nil }
+func (s *Splits) Dense() bool { return s.DenseTest != nil && s.TestObjects == nil }
 
-// Classes returns the number of classes of the test split.
+// Detection reports whether the set is labelled with boxes.
+func (s *Splits) Detection() bool { return s.TestObjects != nil }
+
+// Classes returns the number of classes of the test split: of its objects
+// for a detection set.
 func (s *Splits) Classes() int {
-	if s.Dense() {
+	switch {
+	case s.Detection():
+		return s.TestObjects.ObjectClasses()
+	case s.Dense():
 		return s.DenseTest.Classes()
 	}
 	return s.Test.Classes()
@@ -75,10 +90,10 @@ func OpenData(cfg Config, input []int64) (*Splits, error) {
 		return nil, fmt.Errorf("%s: model input %v: expected [N C H W]", cfg.Model, input)
 	}
 	switch {
-	case name == "mnist-seg":
+	case CanvasSet(name):
 		return openCanvases(cfg, dir, input)
 	case cfg.Data.Canvas != data.CanvasOptions{}:
-		return nil, refuse("Data.Canvas", nil, fmt.Sprintf("none with Data.Set %q: the canvas options (seed, size, number of canvases) apply to mnist-seg only", cfg.Data.Set), "Data.Set")
+		return nil, refuse("Data.Canvas", nil, fmt.Sprintf("none with Data.Set %q: the canvas options (seed, size, number of canvases) apply to mnist-seg and mnist-det only", cfg.Data.Set), "Data.Set")
 	case name == "folder":
 		return openFolder(cfg, dir, input)
 	}
@@ -97,11 +112,15 @@ func (r *run) openData() error {
 		r.model.SetMetadata(MetaClasses, strings.Join(splits.ClassNames, ","))
 	}
 	loader := data.LoaderConfig{BatchSize: r.cfg.Recipe.Batch, Shuffle: true, Seed: r.cfg.Seed, DropLast: true, Workers: Workers(r.cfg)}
-	if splits.Dense() {
+	if splits.DenseTest != nil {
 		if r.cfg.Data.TrainLimit > 0 {
 			return refuse("Data.TrainLimit", r.cfg.Data.TrainLimit, fmt.Sprintf("0 with Data.Set %q, which is made to size: set Data.Canvas.Train instead", r.cfg.Data.Set), "Data.Set", "Data.Canvas.Train")
 		}
-		r.denseTest = splits.DenseTest
+		if splits.Detection() {
+			r.det = &detectionData{train: splits.TrainObjects, test: splits.TestObjects, testImages: splits.DenseTest, classes: splits.Classes()}
+		} else {
+			r.denseTest = splits.DenseTest
+		}
 		r.train, err = data.NewDenseLoader(splits.DenseTrain, loader)
 		return err
 	}
@@ -121,7 +140,8 @@ func (r *run) openData() error {
 // units (comma-separated), and the class names where known.
 // MetaTricks lists the paper's tricks the run used ([Tricks]); MetaTop1
 // holds a classifier's last test top-1, MetaPixelAccuracy and MetaMeanIoU
-// a per-pixel model's last test figures.
+// a per-pixel model's last test figures, MetaVOC07AP50 and MetaCOCOAP a
+// detector's.
 const (
 	MetaMean          = "bot-onnx.mean"
 	MetaStd           = "bot-onnx.std"
@@ -130,6 +150,8 @@ const (
 	MetaTop1          = "bot-onnx.top1"
 	MetaPixelAccuracy = "bot-onnx.pixel_accuracy"
 	MetaMeanIoU       = "bot-onnx.mean_iou"
+	MetaVOC07AP50     = "bot-onnx.voc07_ap50"
+	MetaCOCOAP        = "bot-onnx.coco_ap"
 )
 
 // Tricks names the paper's tricks cfg uses, comma-separated ("none" for
@@ -237,7 +259,8 @@ func openInMemory(cfg Config, name, dir string, in []int64) (*Splits, error) {
 	return &Splits{Train: train, Test: test, Mean: mean, Std: std}, nil
 }
 
-// openCanvases opens the digit-canvas set (mnist-seg) made from the MNIST
+// openCanvases opens a digit-canvas set (mnist-seg; mnist-det with the
+// canvases' objects) made from the MNIST
 // files in dir with cfg.Data.Canvas, normalised with MNIST's mean and std (as
 // a backbone trained on MNIST saw its input) unless Config gives others,
 // with the channel repeated for an RGB model. The model's input must be
@@ -266,6 +289,9 @@ func openCanvases(cfg Config, dir string, in []int64) (*Splits, error) {
 		mean, std = cfg.Data.Mean, cfg.Data.Std
 	}
 	s := &Splits{DenseTrain: trainSet, DenseTest: testSet, Mean: mean, Std: std}
+	if cfg.Data.Set == "mnist-det" {
+		s.TrainObjects, s.TestObjects = trainSet, testSet
+	}
 	for _, d := range []*data.DenseDataset{&s.DenseTrain, &s.DenseTest} {
 		if *d, err = data.NormalizeDense(*d, mean, std); err != nil {
 			return nil, &FieldError{Field: "Data.Mean", Value: mean, Err: err}

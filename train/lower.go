@@ -159,10 +159,11 @@ type Net[T Float] struct {
 	input  buffer[T]
 	logits *G.Node
 	loss   *G.Node
-	// labels is the classification loss, pixels the per-pixel one; a
-	// training net has one of them.
+	// labels is the classification loss, pixels the per-pixel one,
+	// detect the detection one; a training net has one of them.
 	labels   *crossEntropy[T]
 	pixels   *pixelCrossEntropy[T]
+	detect   *centerNetLoss[T]
 	paramsIn []*G.Node // parameter nodes, in Weights.Order
 	grads    []*G.Node // their gradients, in the same order
 	bns      []*batchNorm[T]
@@ -189,6 +190,11 @@ type LowerOptions struct {
 	// and turn them NCHW for the ops that only know that layout (pooling,
 	// Resize, the head, the output). Float64 nets are always NCHW.
 	ChannelsFirst bool
+	// Detect, when above 0, says the output is a CenterNet head of that
+	// many classes, [batch, Detect+4, H, W] (package detection's layout),
+	// which a training net trains with CenterNet's loss against the
+	// objects set by SetObjects.
+	Detect int
 }
 
 // Lower builds a Net for m at the given batch size over the shared weights
@@ -282,9 +288,17 @@ func Lower[T Float](m *graph.Model, w *Weights[T], batch int, o LowerOptions) (*
 	if !o.Training {
 		return n, n.compile(n.logits)
 	}
-	if len(n.logits.Shape()) == 4 {
+	switch {
+	case o.Detect > 0:
+		out := n.logits.Shape()
+		if len(out) != 4 || xShape[2]%out[2] != 0 || xShape[3]%out[3] != 0 || xShape[2]/out[2] != xShape[3]/out[3] {
+			return nil, fmt.Errorf("output %q: expected a CenterNet head's map [batch, %d, H, W] one stride below the input's %d×%d on both axes, found [%v]",
+				g0.GetOutput()[0].GetName(), o.Detect+4, xShape[2], xShape[3], out)
+		}
+		n.detect, n.loss, err = lowerCenterNetLoss[T](n.logits, o.Detect, xShape[2]/out[2])
+	case len(n.logits.Shape()) == 4:
 		n.pixels, n.loss, err = lowerPixelCrossEntropy[T](n.logits)
-	} else {
+	default:
 		n.labels, n.loss, err = lowerCrossEntropy[T](n.logits)
 	}
 	if err != nil {
@@ -325,6 +339,7 @@ func opLowerings[T Float]() map[string]opLowering[T] {
 		"Flatten":            {lower: (*lowerer[T]).flatten},
 		"Gemm":               {lower: (*lowerer[T]).gemm},
 		"Resize":             {lower: (*lowerer[T]).resize},
+		"Concat":             {lower: (*lowerer[T]).concat},
 	}
 }
 
@@ -609,6 +624,8 @@ func (n *Net[T]) Run() error {
 // (an evaluation net), as PixelCount is.
 func (n *Net[T]) Loss() float64 {
 	switch {
+	case n.detect != nil:
+		return n.detect.loss
 	case n.pixels != nil:
 		return n.pixels.loss
 	case n.labels != nil:

@@ -75,55 +75,54 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 				}
 				return net.Loss()
 			}
-			base := loss()
-			// The gradient buffers are refilled by every run: copy them first.
-			var grads [][]float64
-			for _, g := range net.Grads() {
-				grads = append(grads, append([]float64(nil), g...))
-			}
-			worst, kinks := 0.0, 0
-			for p, name := range w.Order {
-				v, analytic := w.Params[name], grads[p]
-				numeric := make([]float64, len(v))
-				// Check up to 6 elements of each tensor.
-				for _, i := range rng.Perm(len(v))[:min(6, len(v))] {
-					// The step is small enough that both evaluations stay on one
-					// side of every ReLU and max-pool switch (a 3×3 max pool
-					// over thousands of windows has near-ties at 1e-5).
-					const h = 1e-7
-					orig := v[i]
-					v[i] = orig + h
-					plus := loss()
-					v[i] = orig - h
-					minus := loss()
-					v[i] = orig
-					numeric[i] = (plus - minus) / (2 * h)
-					diff := math.Abs(numeric[i] - analytic[i])
-					rel := diff / math.Max(math.Max(math.Abs(numeric[i]), math.Abs(analytic[i])), 1e-6)
-					worst = math.Max(worst, rel)
-					// Rounding in the loss (about 1e-16·loss) divided by 2h
-					// gives an absolute floor near 1e-8: gradients that are 0
-					// in exact arithmetic (a bias before a BatchNorm) land there.
-					if rel > 1e-5 && diff > 1e-7 {
-						// A max pool or ReLU switching inside ±h makes the loss
-						// a kink there: the one-sided slopes differ by more than
-						// the central difference misses by. Such points are not
-						// a test of the gradient; a few are expected.
-						if right, left := (plus-base)/h, (base-minus)/h; math.Abs(right-left) > diff {
-							kinks++
-							t.Logf("%s[%d]: at a kink (one-sided slopes %g and %g), analytic %g", name, i, left, right, analytic[i])
-							continue
-						}
-						t.Errorf("%s[%d]: analytic %g, numeric %g", name, i, analytic[i], numeric[i])
-					}
-				}
-			}
+			worst, kinks := checkFiniteDifferences(t, w, net.Grads, loss, rng, 1e-7, 1e-5, 1e-7)
 			t.Logf("%d parameter tensors, worst relative error %.2g, %d points at kinks", len(w.Order), worst, kinks)
 			if kinks > 3 {
 				t.Errorf("%d of the points checked were at kinks; expected a few at most", kinks)
 			}
 		})
 	}
+}
+
+// checkFiniteDifferences compares the gradients of loss with respect to up
+// to 6 elements of every parameter tensor of w, as grads gives them after a
+// run of loss, against central differences of step h: an element fails
+// when its relative error is above rel and its absolute error above abs,
+// unless the loss has a kink there (a ReLU or max-pool switching within
+// ±h: the one-sided slopes differ by more than the error). It returns the
+// worst relative error and the number of kinks met.
+func checkFiniteDifferences(t *testing.T, w *Weights[float64], grads func() [][]float64, loss func() float64, rng *rand.Rand, h, rel, abs float64) (worst float64, kinks int) {
+	t.Helper()
+	base := loss()
+	// The gradient buffers are refilled by every run: copy them first.
+	var analytics [][]float64
+	for _, g := range grads() {
+		analytics = append(analytics, append([]float64(nil), g...))
+	}
+	for p, name := range w.Order {
+		v, analytic := w.Params[name], analytics[p]
+		for _, i := range rng.Perm(len(v))[:min(6, len(v))] {
+			orig := v[i]
+			v[i] = orig + h
+			plus := loss()
+			v[i] = orig - h
+			minus := loss()
+			v[i] = orig
+			numeric := (plus - minus) / (2 * h)
+			diff := math.Abs(numeric - analytic[i])
+			r := diff / math.Max(math.Max(math.Abs(numeric), math.Abs(analytic[i])), 1e-6)
+			worst = math.Max(worst, r)
+			if r > rel && diff > abs {
+				if right, left := (plus-base)/h, (base-minus)/h; math.Abs(right-left) > diff {
+					kinks++
+					t.Logf("%s[%d]: at a kink (one-sided slopes %g and %g), analytic %g", name, i, left, right, analytic[i])
+					continue
+				}
+				t.Errorf("%s[%d]: analytic %g, numeric %g", name, i, analytic[i], numeric)
+			}
+		}
+	}
+	return worst, kinks
 }
 
 // TestLowerRefusesUnsupportedOps: an operator outside the engine's table

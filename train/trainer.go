@@ -45,8 +45,16 @@ type Metrics struct {
 	// every pixel of the test split (package segment's definitions).
 	PixelAccuracy float64 `json:"pixel_accuracy,omitempty"`
 	MeanIoU       float64 `json:"mean_iou,omitempty"`
-	ImagesPerS    float64 `json:"images_per_second"`
-	EpochSecond   float64 `json:"epoch_seconds"`
+	// VOC07AP50 … COCOAP75 are a detector's test figures over the test
+	// split (package detection's definitions, VOC's at IoU 0.5), and
+	// TestLoss its mean CenterNet loss per object.
+	VOC07AP50   float64 `json:"voc07_ap50,omitempty"`
+	VOCAP50     float64 `json:"voc_ap50,omitempty"`
+	COCOAP      float64 `json:"coco_ap,omitempty"`
+	COCOAP50    float64 `json:"coco_ap50,omitempty"`
+	COCOAP75    float64 `json:"coco_ap75,omitempty"`
+	ImagesPerS  float64 `json:"images_per_second"`
+	EpochSecond float64 `json:"epoch_seconds"`
 	// Skipped counts the image files found bad so far (with SkipBad).
 	Skipped int `json:"skipped_files,omitempty"`
 }
@@ -96,17 +104,20 @@ type run struct {
 	// denseTest is the test split of a set labelled per pixel, which a
 	// model with per-pixel logits trains on (test is nil then).
 	denseTest data.DenseDataset
-	classes   int
-	step      int
-	epoch     int       // epochs completed
-	config    string    // settings(cfg), which a checkpoint must match
-	targets   []float32 // the batch's target distributions, [batch, classes]
-	teacher   *ort.Session
-	soft      [][]float32 // each replica's buffer of the teacher's softened distributions
-	softAll   []float32   // the whole batch's
-	folders   []*data.FolderSet
-	steps     []StepRecord // the steps of the epoch in progress, not yet in StepsFile
-	memory    int64        // the memory the run may use (checkMemory; 0: unknown)
+	// det is the data of a detection set, which a model ending in a
+	// CenterNet head trains on (test and denseTest are nil then).
+	det     *detectionData
+	classes int
+	step    int
+	epoch   int       // epochs completed
+	config  string    // settings(cfg), which a checkpoint must match
+	targets []float32 // the batch's target distributions, [batch, classes]
+	teacher *ort.Session
+	soft    [][]float32 // each replica's buffer of the teacher's softened distributions
+	softAll []float32   // the whole batch's
+	folders []*data.FolderSet
+	steps   []StepRecord // the steps of the epoch in progress, not yet in StepsFile
+	memory  int64        // the memory the run may use (checkMemory; 0: unknown)
 }
 
 // Train runs cfg to the end (or until ctx is cancelled, after which a run
@@ -152,8 +163,11 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 			return metrics, err
 		}
 		score := fmt.Sprintf("top-1 %.2f%%", 100*m.TestTop1)
-		if r.denseTest != nil {
+		switch {
+		case r.denseTest != nil:
 			score = fmt.Sprintf("pixel accuracy %.2f%%, mean IoU %.4f", 100*m.PixelAccuracy, m.MeanIoU)
+		case r.det != nil:
+			score = fmt.Sprintf("VOC07 AP50 %.4f, COCO AP %.4f", m.VOC07AP50, m.COCOAP)
 		}
 		fmt.Fprintf(cfg.Log, "epoch %d/%d: train loss %.4f, test loss %.4f, %s, %.0f images/s\n",
 			m.Epoch, cfg.Recipe.Epochs, m.TrainLoss, m.TestLoss, score, m.ImagesPerS)
@@ -165,13 +179,19 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	r.model.SetMetadata("bot-onnx.trained", fmt.Sprintf("%s, %d epochs, batch %d, lr %g", cfg.Data.Set, cfg.Recipe.Epochs, cfg.Recipe.Batch, r.sched.Base))
 	r.model.SetMetadata(MetaTricks, Tricks(cfg))
 	last := metrics[len(metrics)-1]
-	if r.denseTest != nil {
+	if r.denseTest != nil || r.det != nil {
 		// A model grafted onto a trained backbone carries the backbone's
 		// top-1, which says nothing of this model.
 		r.model.MetadataProps = slices.DeleteFunc(r.model.MetadataProps, func(p *onnx.StringStringEntryProto) bool { return p.GetKey() == MetaTop1 })
+	}
+	switch {
+	case r.det != nil:
+		r.model.SetMetadata(MetaVOC07AP50, strconv.FormatFloat(last.VOC07AP50, 'g', 6, 64))
+		r.model.SetMetadata(MetaCOCOAP, strconv.FormatFloat(last.COCOAP, 'g', 6, 64))
+	case r.denseTest != nil:
 		r.model.SetMetadata(MetaPixelAccuracy, strconv.FormatFloat(last.PixelAccuracy, 'g', 6, 64))
 		r.model.SetMetadata(MetaMeanIoU, strconv.FormatFloat(last.MeanIoU, 'g', 6, 64))
-	} else {
+	default:
 		r.model.SetMetadata(MetaTop1, strconv.FormatFloat(last.TestTop1, 'g', 6, 64))
 	}
 	return metrics, r.model.Save(filepath.Join(cfg.Out, ModelFile))
@@ -275,7 +295,7 @@ func prepare(cfg Config) (*run, error) {
 	} else {
 		r.opt = NewNAG(cfg.Recipe.Momentum, cfg.Recipe.WeightDecay, sizes)
 	}
-	if r.denseTest == nil {
+	if r.denseTest == nil && r.det == nil {
 		r.targets = make([]float32, cfg.Recipe.Batch*r.classes)
 	}
 	if cfg.Recipe.Teacher != "" {
@@ -327,6 +347,9 @@ func (r *run) checkTask() error {
 	shape := r.eval.logits.Shape()
 	r.classes = shape[1]
 	perPixel := len(shape) == 4
+	if r.det != nil {
+		return r.checkDetector(shape)
+	}
 	switch {
 	case perPixel && r.denseTest == nil:
 		return refuse("Data.Set", r.cfg.Data.Set, fmt.Sprintf("a set labelled per pixel (%s): %s: the model's logits are per pixel, [N %d %d %d]",
@@ -413,7 +436,11 @@ func (r *run) addReplicas(batch, threads int) error {
 		if i < batch%threads {
 			share++
 		}
-		net, err := Lower(r.model, r.w, share, LowerOptions{Training: true, UpdateStats: i == 0, Precision: r.cfg.Engine.Precision})
+		o := LowerOptions{Training: true, UpdateStats: i == 0, Precision: r.cfg.Engine.Precision}
+		if r.det != nil {
+			o.Detect = r.det.classes
+		}
+		net, err := Lower(r.model, r.w, share, o)
 		if err != nil {
 			return err
 		}
@@ -604,7 +631,7 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 	k := r.classes
 	dense := r.denseTest != nil
 	plane := len(b.Dense) / b.N
-	if !dense {
+	if !dense && r.det == nil {
 		r.fillTargets(b, per)
 	}
 	if r.teacher != nil {
@@ -627,8 +654,15 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 	loss := 0.0
 	errs := make([]error, len(r.replicas))
 	labelled := 0
-	if dense {
+	switch {
+	case dense:
 		labelled = countLabelled(b.Dense[:b.N*plane])
+	case r.det != nil:
+		n, err := r.det.gather(b)
+		if err != nil {
+			return 0, err
+		}
+		labelled = n
 	}
 	for start := 0; start < b.N; start += micro {
 		offset := start
@@ -636,9 +670,14 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		for i, net := range r.replicas {
 			share := r.shares[i]
 			copy(net.Input(), b.Images[offset*per:(offset+share)*per])
-			if dense {
+			switch {
+			case dense:
 				copy(net.PixelLabels(), b.Dense[offset*plane:(offset+share)*plane])
-			} else {
+			case r.det != nil:
+				if err := net.SetObjects(r.det.batch[offset : offset+share]); err != nil {
+					return 0, err
+				}
+			default:
 				copy(net.Targets(), r.targets[offset*k:(offset+share)*k])
 			}
 			if r.teacher != nil {
@@ -657,12 +696,16 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		}
 		for i, net := range r.replicas {
 			weight := float64(r.shares[i]) / float64(b.N)
-			if dense {
+			switch {
+			case dense:
 				// The batch's loss is the mean over all its labelled pixels.
 				weight = 0
 				if labelled > 0 {
 					weight = float64(net.PixelCount()) / float64(labelled)
 				}
+			case r.det != nil && labelled > 0:
+				// CenterNet's loss is normalised by the batch's objects.
+				weight = float64(net.ObjectCount()) / float64(labelled)
 			}
 			loss += weight * net.Loss()
 			weight32 := float32(weight)
@@ -706,6 +749,9 @@ func (r *run) evaluate(ctx context.Context, m *Metrics) error {
 	kernel.SetBLASThreads(runtime.NumCPU())
 	defer kernel.SetBLASThreads(1)
 	o := eval.Options{Workers: Workers(r.cfg)}
+	if r.det != nil {
+		return r.det.evaluate(ctx, evalNet{r.eval}, o, r.input, m)
+	}
 	if r.denseTest != nil {
 		s := eval.NewSegmentation(r.denseTest.Classes(), IgnoreLabel)
 		if _, err := eval.Run(ctx, evalNet{r.eval}, r.denseTest, o, s); err != nil {

@@ -123,6 +123,15 @@ func (s *graft) xavier(base string, dims ...int64) string {
 	return s.param(base, dims, models.XavierUniform(s.rng, n, dims[1]*area, dims[0]*area))
 }
 
+// normal draws a weight of the given dims from N(0, std²).
+func (s *graft) normal(base string, std float64, dims ...int64) string {
+	v := make([]float32, graph.NumElements(dims))
+	for i := range v {
+		v[i] = float32(std * s.rng.NormFloat64())
+	}
+	return s.param(base, dims, v)
+}
+
 // finish declares LogitsName as the one output with its inferred shape,
 // records the head, and checks the model.
 func (s *graft) finish() (*graph.Model, error) {

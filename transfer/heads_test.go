@@ -132,6 +132,9 @@ func TestHeads(t *testing.T) {
 			`{"head":"fcn","feature":"c0","classes":3,"seed":1}`, 16},
 		{"classifier-c2", transfer.ClassifierHead, "c2", 10, "batch×10", []int64{2, 10}, srcOps["Conv"],
 			`{"head":"classifier","feature":"c2","classes":10,"seed":1}`, 0},
+		// Three branches of a 3×3 and a 1×1 conv, joined by Concat.
+		{"centernet-c2", transfer.CenterNetHead, "c2", 10, "batch×14×16×16", []int64{2, 14, 16, 16}, srcOps["Conv"] + 6,
+			`{"head":"centernet","feature":"c2","classes":10,"seed":1}`, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := tc.head(src, tc.feature, tc.classes, 1)

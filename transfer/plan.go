@@ -107,7 +107,7 @@ func NewPlan(cfg Config) (*Plan, error) {
 		outs := backbone.GetGraph().GetOutput()
 		p.feature = outs[len(outs)-1].GetName()
 	}
-	if p.cfg.Train.Data.Set == "mnist-seg" && p.cfg.Train.Data.Canvas.Size == 0 {
+	if train.CanvasSet(p.cfg.Train.Data.Set) && p.cfg.Train.Data.Canvas.Size == 0 {
 		p.cfg.Train.Data.Canvas.Size = int(in[2].Size)
 	}
 	open := p.cfg.Train

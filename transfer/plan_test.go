@@ -60,7 +60,7 @@ func TestNewPlanRefuses(t *testing.T) {
 		value any
 		want  string
 	}{
-		{"unknown task", func(c *transfer.Config) { c.Task = "detect" }, "Task", "detect", "unknown task; expected one of classify, segment"},
+		{"unknown task", func(c *transfer.Config) { c.Task = "track" }, "Task", "track", "unknown task; expected one of classify, segment, detect"},
 		{"no epochs", func(c *transfer.Config) { c.Train.Recipe.Epochs = 0 }, "Train.Recipe.Epochs", 0, "expected at least 1"},
 		{"no batch", func(c *transfer.Config) { c.Train.Recipe.Batch = 0 }, "Train.Recipe.Batch", 0, "expected at least 1"},
 		{"negative train limit", func(c *transfer.Config) { c.Train.Data.TrainLimit = -1 }, "Train.Data.TrainLimit", -1, "expected 0 (all) or more"},

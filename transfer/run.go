@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/eval"
@@ -67,8 +68,11 @@ type Result struct {
 	Detail   any    `json:"onnx_runtime_detail,omitempty"`
 	Provider string `json:"provider"`
 	Fallback string `json:"fallback,omitempty"`
-	// Images are the pictures written beside metrics.json.
+	// Images are the pictures written beside metrics.json, Files the
+	// task's other files there (detect: the detector, and the test split's
+	// truth and the detector's detections in COCO's formats).
 	Images []string `json:"images,omitempty"`
+	Files  []string `json:"files,omitempty"`
 }
 
 // WriteText writes r for a person: what was transferred and how, the
@@ -98,8 +102,8 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	out := filepath.Dir(r.Model)
 	fmt.Fprintf(&b, "wrote %s (verified in ONNX Runtime against the trained model), %s", r.Model, filepath.Join(out, MetricsFile))
-	for _, img := range r.Images {
-		fmt.Fprintf(&b, ", %s", filepath.Join(out, img))
+	for _, f := range slices.Concat(r.Files, r.Images) {
+		fmt.Fprintf(&b, ", %s", filepath.Join(out, f))
 	}
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
@@ -165,12 +169,12 @@ func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Session != nil {
 		o.Session(sess)
 	}
-	env := evalEnv{sess: sess, model: res.Model, splits: p.splits, batch: tcfg.Recipe.Batch, workers: train.Workers(tcfg), out: cfg.Out, progress: o.Eval}
+	env := evalEnv{sess: sess, runtime: cfg.Runtime, model: res.Model, splits: p.splits, batch: tcfg.Recipe.Batch, workers: train.Workers(tcfg), out: cfg.Out, progress: o.Eval}
 	e, err := p.task.evaluate(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	res.ONNXRuntime, res.Images, res.Detail = e.figures, e.images, e.detail
+	res.ONNXRuntime, res.Images, res.Files, res.Detail = e.figures, e.images, e.files, e.detail
 	for k, v := range res.Engine {
 		if measured, ok := res.ONNXRuntime[k]; ok {
 			res.MaxAbsDiff = max(res.MaxAbsDiff, math.Abs(v-measured))

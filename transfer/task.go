@@ -47,27 +47,37 @@ type Labelling int
 const (
 	PerImage Labelling = iota // one class an image (train.DataSets)
 	PerPixel                  // a class every pixel (train.SegmentationDataSets)
+	Boxes                     // a box and a class every object (train.DetectionDataSets)
 )
 
 // labelling returns how the opened splits are labelled.
 func labelling(s *train.Splits) Labelling {
-	if s.Dense() {
+	switch {
+	case s.Detection():
+		return Boxes
+	case s.Dense():
 		return PerPixel
 	}
 	return PerImage
 }
 
 func (l Labelling) String() string {
-	if l == PerPixel {
+	switch l {
+	case PerPixel:
 		return "per pixel"
+	case Boxes:
+		return "with boxes"
 	}
 	return "per image"
 }
 
 // dataSets lists the data sets labelled l.
 func (l Labelling) dataSets() string {
-	if l == PerPixel {
+	switch l {
+	case PerPixel:
 		return train.SegmentationDataSets
+	case Boxes:
+		return train.DetectionDataSets
 	}
 	return train.DataSets
 }
@@ -95,6 +105,7 @@ type Task struct {
 // the transfer folder (for pictures) and where progress goes.
 type evalEnv struct {
 	sess     *ort.Session
+	runtime  ort.Options
 	model    string
 	splits   *train.Splits
 	batch    int
@@ -104,12 +115,12 @@ type evalEnv struct {
 }
 
 // evaluation is what a task measured in ONNX Runtime: its figures, the
-// pictures it wrote into the transfer folder, and any further detail for
-// metrics.json.
+// pictures and other files it wrote into the transfer folder, and any
+// further detail for metrics.json.
 type evaluation struct {
-	figures Figures
-	images  []string
-	detail  any
+	figures       Figures
+	images, files []string
+	detail        any
 }
 
 // Tasks are the tasks a Config may name.
@@ -136,6 +147,17 @@ var Tasks = []Task{
 			return Figures{"pixel_accuracy": m.PixelAccuracy, "mean_iou": m.MeanIoU, "loss": m.TestLoss}
 		},
 		evaluate: evaluateSegmenter,
+	},
+	{
+		Name: "detect", About: "a CenterNet head, heatmap, size and offset branches of 3×3 conv, ReLU and 1×1 conv, exported whole with its decoding as " + DetectorFile,
+		Labels: Boxes,
+		Columns: []Column{{"voc07_ap50", "VOC07 AP50", false}, {"coco_ap", "COCO AP", false}, {"coco_ap50", "COCO AP50", false},
+			{"coco_ap75", "COCO AP75", false}, {"loss", "loss", false}},
+		head: CenterNetHead,
+		engine: func(m train.Metrics, _ int) Figures {
+			return Figures{"voc07_ap50": m.VOC07AP50, "voc_ap50": m.VOCAP50, "coco_ap": m.COCOAP, "coco_ap50": m.COCOAP50, "coco_ap75": m.COCOAP75, "loss": m.TestLoss}
+		},
+		evaluate: evaluateDetector,
 	},
 }
 

@@ -222,6 +222,20 @@ type CanvasObject struct {
 	Box   image.Rectangle
 }
 
+// ObjectSet is a data set whose examples hold objects, a box and a class
+// each: the truth of a detection set. ObjectClasses is the number of the
+// objects' classes (0 to ObjectClasses−1).
+type ObjectSet interface {
+	Objects(i int) ([]CanvasObject, error)
+	ObjectClasses() int
+}
+
+var _ ObjectSet = (*DigitCanvases)(nil)
+
+// ObjectClasses returns the source's classes, those of the canvases'
+// objects: 10 for MNIST (the label map's background is no object).
+func (d *DigitCanvases) ObjectClasses() int { return d.digits.Classes() }
+
 // Objects returns the objects of canvas i, in drawing order: the
 // detection set (`--data mnist-det`) is the canvases of mnist-seg with
 // these as their truth. A digit drawn with no pixel of CanvasInk or more
