@@ -1,28 +1,37 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strconv"
 
 	"github.com/bot-onnx/bot-onnx/eval"
 	"github.com/bot-onnx/bot-onnx/eval/classifier"
+	"github.com/bot-onnx/bot-onnx/eval/detector"
 	"github.com/bot-onnx/bot-onnx/internal/cmdline"
 	"github.com/bot-onnx/bot-onnx/internal/progress"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/augment"
+	"github.com/bot-onnx/bot-onnx/train/data"
 	"github.com/urfave/cli/v2"
 )
 
 func evalCommand() *cli.Command {
+	var canvas data.CanvasOptions
 	return &cli.Command{
 		Name:  "eval",
-		Usage: "top-1, top-5 and loss of a classifier on a data set's test split in ONNX Runtime, with the model's validation transform",
+		Usage: "top-1, top-5 and loss of a classifier, or the AP of a detector, on a data set's test split in ONNX Runtime, with the model's validation transform",
 		UsageText: "bot-onnx eval model.onnx --data mnist|fashion-mnist|cifar10[:DIR]|folder:DIR [--data-dir DIR] [--batch B] [--limit N]\n" +
-			"   [--provider auto|cpu|cuda|tensorrt] [--device-id N] [--threads T] [--ort-lib PATH] [--json]",
-		Flags: append(runtimeFlags(),
-			&cli.StringFlag{Name: "data", Usage: "data set: " + train.DataSets + " (its test split; folders: DIR/val, with DIR/train naming the classes)"},
+			"   [--provider auto|cpu|cuda|tensorrt] [--device-id N] [--threads T] [--ort-lib PATH] [--json]\n" +
+			"   bot-onnx eval detector.onnx --data mnist-det [--test-canvases N] [--data-seed S] [--iou 0.5] [--out DIR] …",
+		Flags: append(append(runtimeFlags(), canvasFlags(&canvas)...),
+			&cli.StringFlag{Name: "data", Usage: "data set: " + train.DataSets + " (its test split; folders: DIR/val, with DIR/train naming the classes), or " + train.DetectionDataSets + " for a detector"},
+			&cli.Float64Flag{Name: "iou", Value: 0.5, Usage: "detectors: the IoU threshold of the VOC metrics"},
+			&cli.StringFlag{Name: "out", Usage: "detectors: folder for the truth and detections in COCO's formats and pictures of the first test images"},
 			&cli.StringFlag{Name: "data-dir", Usage: "folder of the data set's files (default: the set-up cache)"},
 			batchFlag(classifier.DefaultBatch),
 			&cli.IntFlag{Name: "limit", Usage: "evaluate this many test images, drawn once with a fixed seed (0: all)"},
@@ -40,6 +49,17 @@ func evalCommand() *cli.Command {
 				return err
 			}
 			defer sess.Close()
+			if c.String("data") == "mnist-det" {
+				return evalDetector(c, ctx, sess, canvas)
+			}
+			if err := dependentFlags(c); err != nil {
+				return err
+			}
+			for _, f := range []string{"iou", "out"} {
+				if c.IsSet(f) {
+					return fmt.Errorf("--%s has no effect without --data %s", f, train.DetectionDataSets)
+				}
+			}
 			e, err := classifier.Evaluate(ctx, sess, classifier.Request{Path: c.Args().First(), Data: c.String("data"), DataDir: c.String("data-dir"),
 				ValCropRatio: c.Float64("val-crop-ratio"), Batch: c.Int("batch"), Limit: c.Int("limit"),
 				Log: c.App.ErrWriter, Progress: evalBar(c.App.ErrWriter, sess)})
@@ -49,6 +69,28 @@ func evalCommand() *cli.Command {
 			return cmdline.Print(c, e)
 		},
 	}
+}
+
+// evalDetector is eval of a detector on a detection set.
+func evalDetector(c *cli.Context, ctx context.Context, sess *ort.Session, canvas data.CanvasOptions) error {
+	if err := canvasOptions(c, &canvas, true); err != nil {
+		return err
+	}
+	if canvas.Size == data.DefaultCanvasSize && !c.IsSet("canvas") {
+		canvas.Size = 0
+	}
+	if out := c.String("out"); out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+	}
+	r, err := detector.Evaluate(ctx, sess, detector.Request{Path: c.Args().First(), Data: c.String("data"), DataDir: c.String("data-dir"),
+		Canvas: canvas, Batch: c.Int("batch"), IoU: c.Float64("iou"), Out: c.String("out"), Pictures: 4,
+		Log: c.App.ErrWriter, Progress: evalBar(c.App.ErrWriter, sess)})
+	if err != nil {
+		return cmdline.InFlags(err, map[string]string{"Batch": "--batch", "Data": "--data"})
+	}
+	return cmdline.Print(c, r)
 }
 
 // batchFlag is the --batch of eval and bench infer: 0, its default, takes

@@ -2,13 +2,16 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bot-onnx/bot-onnx/detection"
+	"github.com/bot-onnx/bot-onnx/eval/detector"
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
@@ -46,7 +49,7 @@ func TestTransferDetect(t *testing.T) {
 	if res.Feature != "c2" || res.Classes != 10 || res.Task != "detect" || len(res.Images) != 4 {
 		t.Errorf("feature %s, classes %d, task %s, images %v", res.Feature, res.Classes, res.Task, res.Images)
 	}
-	for _, f := range append([]string{transfer.DetectorFile, transfer.TruthFile, transfer.DetectionsFile, train.ModelFile, transfer.MetricsFile}, res.Images...) {
+	for _, f := range append([]string{transfer.DetectorFile, detector.TruthFile, detector.DetectionsFile, train.ModelFile, transfer.MetricsFile}, res.Images...) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
@@ -54,8 +57,8 @@ func TestTransferDetect(t *testing.T) {
 	if png, _ := os.ReadFile(filepath.Join(out, "prediction-1.png")); !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Error("prediction-1.png is not a PNG")
 	}
-	detector := filepath.Join(out, transfer.DetectorFile)
-	m, err := graph.Load(detector)
+	detectorPath := filepath.Join(out, transfer.DetectorFile)
+	m, err := graph.Load(detectorPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,17 +69,30 @@ func TestTransferDetect(t *testing.T) {
 		t.Errorf("class names metadata %q", names)
 	}
 	python := testenv.RequirePython(t, "onnx")
-	if msg, err := exec.Command(python, "-c", "import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", detector).CombinedOutput(); err != nil {
+	if msg, err := exec.Command(python, "-c", "import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", detectorPath).CombinedOutput(); err != nil {
 		t.Fatalf("onnx.checker: %v\n%s", err, msg)
 	}
-	compareDetectorWithEngine(t, detector, filepath.Join(out, train.ModelFile), dataDir)
+	compareDetectorWithEngine(t, detectorPath, filepath.Join(out, train.ModelFile), dataDir)
 
-	code, stdout, stderr := run("eval-detections", "--truth", filepath.Join(out, transfer.TruthFile), "--detections", filepath.Join(out, transfer.DetectionsFile), "--json")
+	code, stdout, stderr := run("eval-detections", "--truth", filepath.Join(out, detector.TruthFile), "--detections", filepath.Join(out, detector.DetectionsFile), "--json")
 	if code != 0 {
 		t.Fatalf("eval-detections: exit %d: %s", code, stderr)
 	}
-	if !bytes.Contains([]byte(stdout), []byte(`"voc07_ap50"`)) {
-		t.Errorf("eval-detections printed %s", stdout)
+	var scored detection.Result
+	if err := json.Unmarshal([]byte(stdout), &scored); err != nil || scored.VOC07AP50 != res.ONNXRuntime["voc07_ap50"] || scored.COCOAP != res.ONNXRuntime["coco_ap"] {
+		t.Errorf("eval-detections of the task's files: %s (%v); the task measured %v", stdout, err, res.ONNXRuntime)
+	}
+	code, stdout, stderr = run("eval", detectorPath, "--data", "mnist-det", "--data-dir", dataDir, "--test-canvases", "100", "--json", "--provider", "cpu")
+	if code != 0 {
+		t.Fatalf("eval of the detector: exit %d: %s", code, stderr)
+	}
+	var evaluated detector.Result
+	if err := json.Unmarshal([]byte(stdout), &evaluated); err != nil || evaluated.VOC07AP50 != res.ONNXRuntime["voc07_ap50"] || evaluated.COCOAP != res.ONNXRuntime["coco_ap"] || evaluated.Images != 100 {
+		t.Errorf("eval of the detector: %s (%v); the task measured %v", stdout, err, res.ONNXRuntime)
+	}
+	code, _, stderr = run("eval", filepath.Join(out, train.ModelFile), "--data", "mnist-det", "--data-dir", dataDir, "--provider", "cpu")
+	if code == 0 || !strings.Contains(stderr, "expected a detector") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("eval of a model without decoding on mnist-det: exit %d: %q", code, stderr)
 	}
 }
 

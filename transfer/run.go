@@ -169,7 +169,7 @@ func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Session != nil {
 		o.Session(sess)
 	}
-	env := evalEnv{sess: sess, runtime: cfg.Runtime, model: res.Model, splits: p.splits, batch: tcfg.Recipe.Batch, workers: train.Workers(tcfg), out: cfg.Out, progress: o.Eval}
+	env := evalEnv{sess: sess, runtime: cfg.Runtime, model: res.Model, data: tcfg.Data.Set, dataDir: tcfg.Data.Dir, canvas: tcfg.Data.Canvas, splits: p.splits, batch: tcfg.Recipe.Batch, workers: train.Workers(tcfg), out: cfg.Out, progress: o.Eval}
 	e, err := p.task.evaluate(ctx, env)
 	if err != nil {
 		return nil, err

@@ -101,13 +101,16 @@ type Task struct {
 }
 
 // evalEnv is what a task's ONNX Runtime evaluation works with: the
-// exported model's session, the test split opened for it, the batch size,
-// the transfer folder (for pictures) and where progress goes.
+// exported model's session and the options it was opened with, the test
+// split opened for it and the data settings that opened it, the batch
+// size, the transfer folder (for pictures) and where progress goes.
 type evalEnv struct {
-	sess     *ort.Session
-	runtime  ort.Options
-	model    string
-	splits   *train.Splits
+	sess          *ort.Session
+	runtime       ort.Options
+	model         string
+	splits        *train.Splits
+	data, dataDir string
+	canvas        data.CanvasOptions
 	batch    int
 	workers  int
 	out      string

@@ -114,7 +114,7 @@ func Evaluate(ctx context.Context, sess *ort.Session, req Request) (Result, erro
 		return r, err
 	}
 	cfg := train.Config{Model: req.Path, Data: train.DataConfig{Set: req.Data, Dir: req.DataDir, ValCropRatio: req.ValCropRatio}, Log: req.Log}
-	if cfg.Data.Mean, cfg.Data.Std, err = modelNorm(m); err != nil {
+	if cfg.Data.Mean, cfg.Data.Std, err = ModelNorm(m); err != nil {
 		return r, err
 	}
 	r.Normalization = "data set default"
@@ -213,9 +213,9 @@ func BatchSize(in ort.ValueInfo, b, def int) (int, error) {
 	return b, nil
 }
 
-// modelNorm reads the mean and std a trained model carries (train.MetaMean
+// ModelNorm reads the mean and std a trained model carries (train.MetaMean
 // and train.MetaStd); nil, nil when it carries none.
-func modelNorm(m *graph.Model) (mean, std []float64, err error) {
+func ModelNorm(m *graph.Model) (mean, std []float64, err error) {
 	meanS, hasMean := m.Metadata(train.MetaMean)
 	stdS, hasStd := m.Metadata(train.MetaStd)
 	if !hasMean && !hasStd {

@@ -64,7 +64,7 @@ func TestModelNorm(t *testing.T) {
 				m.SetMetadata(train.MetaMean, tc.mean)
 				m.SetMetadata(train.MetaStd, tc.std)
 			}
-			mean, std, err := modelNorm(m)
+			mean, std, err := ModelNorm(m)
 			if !slices.Equal(mean, tc.wantMean) || !slices.Equal(std, tc.wantS) || (err == nil) != (tc.err == "") ||
 				(err != nil && !strings.Contains(err.Error(), tc.err)) {
 				t.Errorf("mean %v, std %v, error %v; want %v, %v, %q", mean, std, err, tc.wantMean, tc.wantS, tc.err)
