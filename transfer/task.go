@@ -111,10 +111,10 @@ type evalEnv struct {
 	splits        *train.Splits
 	data, dataDir string
 	canvas        data.CanvasOptions
-	batch    int
-	workers  int
-	out      string
-	progress func(eval.Progress)
+	batch         int
+	workers       int
+	out           string
+	progress      func(eval.Progress)
 }
 
 // evaluation is what a task measured in ONNX Runtime: its figures, the
