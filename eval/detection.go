@@ -56,6 +56,10 @@ func NewDetection(objects data.ObjectSet, classNames []string, stride, topK int)
 
 // Add collects the detections and truth of a batch.
 func (d *Detection) Add(out Output, b *data.Batch) error {
+	s := out.Shape
+	if len(s) != 4 && !(len(s) == 3 && s[2] == DetectionColumns) {
+		return fmt.Errorf("eval: output of shape %v: expected a CenterNet head's [N %d H W] or decoded detections [N K %d]", s, d.objects.ObjectClasses()+4, DetectionColumns)
+	}
 	if len(b.Indices) < b.N {
 		return fmt.Errorf("eval: a batch of %d images carries %d indices; detection needs each image's index for its objects", b.N, len(b.Indices))
 	}
@@ -74,23 +78,17 @@ func (d *Detection) Add(out Output, b *data.Batch) error {
 			truth[i] = append(truth[i], detection.Object{X1: float64(r.Min.X), Y1: float64(r.Min.Y), X2: float64(r.Max.X), Y2: float64(r.Max.Y), Class: o.Class})
 		}
 	}
-	switch s := out.Shape; {
-	case len(s) == 4:
+	if len(s) == 4 {
 		return d.addHead(out, b, truth)
-	case len(s) == 3 && s[2] == DetectionColumns:
-		d.decoded = true
-		per := int(s[1]) * DetectionColumns
-		for i := range b.N {
-			rows := out.Data[i*per : (i+1)*per]
-			for r := 0; r < len(rows); r += DetectionColumns {
-				x1, y1, x2, y2, score, class := rows[r], rows[r+1], rows[r+2], rows[r+3], rows[r+4], rows[r+5]
-				d.add(b.Indices[i], detection.Det{X1: x1, Y1: y1, X2: x2, Y2: y2, Score: score, Class: int(class)})
-			}
-		}
-		return nil
-	default:
-		return fmt.Errorf("eval: output of shape %v: expected a CenterNet head's [N %d H W] or decoded detections [N K %d]", s, d.objects.ObjectClasses()+4, DetectionColumns)
 	}
+	d.decoded = true
+	per := int(s[1]) * DetectionColumns
+	for i := range b.N {
+		for r := range slices.Chunk(out.Data[i*per:(i+1)*per], DetectionColumns) {
+			d.add(b.Indices[i], detection.Det{X1: r[0], Y1: r[1], X2: r[2], Y2: r[3], Score: r[4], Class: int(r[5])})
+		}
+	}
+	return nil
 }
 
 // addHead decodes a head's output and measures its loss against truth.

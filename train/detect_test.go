@@ -68,7 +68,7 @@ func TestConcatGradients(t *testing.T) {
 		}
 		return net.Loss()
 	}
-	worst, kinks := checkFiniteDifferences(t, w, net.Grads, loss, rng, 1e-7, 1e-5, 1e-7)
+	worst, kinks := checkFiniteDifferences(t, w, net.Grads, loss, rng, 6, 1e-7, 1e-5, 1e-7)
 	t.Logf("worst relative error %.2g, %d kinks", worst, kinks)
 	if kinks > 2 {
 		t.Errorf("%d kinks; expected a few at most", kinks)
@@ -125,7 +125,7 @@ func TestCenterNetLossInTheNet(t *testing.T) {
 	if want := l.Compute(out, nil); got != want {
 		t.Errorf("the net's loss %.9g, detection.Loss of its output %.9g", got, want)
 	}
-	worst, kinks := checkFiniteDifferences(t, w, net.Grads, loss, rng, 1e-3, 1e-2, 1e-4)
+	worst, kinks := checkFiniteDifferences(t, w, net.Grads, loss, rng, 6, 1e-3, 1e-2, 1e-4)
 	t.Logf("loss %.6g, worst relative error %.2g, %d kinks", got, worst, kinks)
 	if kinks > 3 {
 		t.Errorf("%d kinks; expected a few at most", kinks)

@@ -75,7 +75,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 				}
 				return net.Loss()
 			}
-			worst, kinks := checkFiniteDifferences(t, w, net.Grads, loss, rng, 1e-7, 1e-5, 1e-7)
+			worst, kinks := checkFiniteDifferences(t, w, net.Grads, loss, rng, 6, 1e-7, 1e-5, 1e-7)
 			t.Logf("%d parameter tensors, worst relative error %.2g, %d points at kinks", len(w.Order), worst, kinks)
 			if kinks > 3 {
 				t.Errorf("%d of the points checked were at kinks; expected a few at most", kinks)
@@ -84,14 +84,14 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 }
 
-// checkFiniteDifferences compares the gradients of loss with respect to up
-// to 6 elements of every parameter tensor of w, as grads gives them after a
-// run of loss, against central differences of step h: an element fails
+// checkFiniteDifferences compares the gradients of loss with respect to
+// up to elements elements (0: all) of every parameter tensor of w, drawn
+// with rng, as grads gives them after a run of loss, against central differences of step h: an element fails
 // when its relative error is above rel and its absolute error above abs,
 // unless the loss has a kink there (a ReLU or max-pool switching within
 // ±h: the one-sided slopes differ by more than the error). It returns the
 // worst relative error and the number of kinks met.
-func checkFiniteDifferences(t *testing.T, w *Weights[float64], grads func() [][]float64, loss func() float64, rng *rand.Rand, h, rel, abs float64) (worst float64, kinks int) {
+func checkFiniteDifferences(t *testing.T, w *Weights[float64], grads func() [][]float64, loss func() float64, rng *rand.Rand, elements int, h, rel, abs float64) (worst float64, kinks int) {
 	t.Helper()
 	base := loss()
 	// The gradient buffers are refilled by every run: copy them first.
@@ -101,7 +101,11 @@ func checkFiniteDifferences(t *testing.T, w *Weights[float64], grads func() [][]
 	}
 	for p, name := range w.Order {
 		v, analytic := w.Params[name], analytics[p]
-		for _, i := range rng.Perm(len(v))[:min(6, len(v))] {
+		picked := rng.Perm(len(v))
+		if elements > 0 {
+			picked = picked[:min(elements, len(v))]
+		}
+		for _, i := range picked {
 			orig := v[i]
 			v[i] = orig + h
 			plus := loss()

@@ -60,13 +60,7 @@ type Result struct {
 	Mean          []float64 `json:"mean"`
 	Std           []float64 `json:"std"`
 	Normalization string    `json:"normalization"`
-	Provider      string    `json:"provider"`
-	Fallback      string    `json:"fallback,omitempty"`
-	Batch         int       `json:"batch"`
-	// ImagesPerSecond counts ONNX Runtime's time only; Seconds is the
-	// whole evaluation, data loading included.
-	ImagesPerSecond float64 `json:"images_per_second"`
-	Seconds         float64 `json:"seconds"`
+	eval.Runtime
 	// TrainedTop1 is the top-1 the trainer last measured, from the model's
 	// metadata, where present.
 	TrainedTop1 *float64 `json:"trained_top1,omitempty"`
@@ -82,9 +76,8 @@ func (r Result) WriteText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "%s on %s: %d images, %d classes: top-1 %.2f%%%s, loss %.4f\n"+
 		"normalised with mean %v, std %v (%s)\n"+
-		"ONNX Runtime on %s, batch %d: %.1f images/s (inference alone), %.1f s in all\n",
-		r.Model, r.Data, r.Images, r.Classes, 100*r.Top1, top5, r.Loss, r.Mean, r.Std, r.Normalization,
-		r.Provider, r.Batch, r.ImagesPerSecond, r.Seconds)
+		"%s\n",
+		r.Model, r.Data, r.Images, r.Classes, 100*r.Top1, top5, r.Loss, r.Mean, r.Std, r.Normalization, r.Runtime)
 	if err == nil && r.TrainedTop1 != nil {
 		_, err = fmt.Fprintf(w, "the trainer's last top-1 (model metadata): %.2f%%\n", 100**r.TrainedTop1)
 	}
@@ -98,7 +91,7 @@ func (r Result) WriteText(w io.Writer) error {
 // Request field. Cancelling ctx stops it with an error that says how far
 // it got.
 func Evaluate(ctx context.Context, sess *ort.Session, req Request) (Result, error) {
-	r := Result{Model: req.Path, Data: req.Data, Provider: string(sess.Provider()), Fallback: sess.Fallback()}
+	r := Result{Model: req.Path, Data: req.Data, Runtime: eval.NewRuntime(sess)}
 	if req.Limit < 0 {
 		return r, &train.FieldError{Field: "Limit", Value: req.Limit, Want: "0 (all) or more"}
 	}
@@ -160,8 +153,7 @@ func Evaluate(ctx context.Context, sess *ort.Session, req Request) (Result, erro
 	}
 	r.Images, r.Classes = score.Images(), score.Classes()
 	r.Loss, r.Top1, r.Top5 = score.Loss(), score.Top1(), score.Top5()
-	r.ImagesPerSecond = float64(st.Images) / st.Inference.Seconds()
-	r.Seconds = st.Elapsed.Seconds()
+	r.Measured(st)
 	return r, nil
 }
 

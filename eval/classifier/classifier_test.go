@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/bot-onnx/bot-onnx/eval"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
@@ -78,8 +79,8 @@ func TestModelNorm(t *testing.T) {
 func TestResultWriteText(t *testing.T) {
 	top1 := 0.9912
 	r := Result{Model: "run/model.onnx", Data: "mnist", Images: 70, Classes: 10, Top1: 0.9857, Top5: 1, Loss: 0.04321,
-		Mean: []float64{0.1307}, Std: []float64{0.3081}, Normalization: "model metadata", Provider: "cpu", Batch: 32,
-		ImagesPerSecond: 1234.56, Seconds: 0.78, TrainedTop1: &top1}
+		Mean: []float64{0.1307}, Std: []float64{0.3081}, Normalization: "model metadata",
+		Runtime: eval.Runtime{Provider: "cpu", Batch: 32, ImagesPerSecond: 1234.56, Seconds: 0.78}, TrainedTop1: &top1}
 	want := "run/model.onnx on mnist: 70 images, 10 classes: top-1 98.57%, top-5 100.00%, loss 0.0432\n" +
 		"normalised with mean [0.1307], std [0.3081] (model metadata)\n" +
 		"ONNX Runtime on cpu, batch 32: 1234.6 images/s (inference alone), 0.8 s in all\n" +

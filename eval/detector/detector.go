@@ -72,13 +72,7 @@ type Result struct {
 	Data  string `json:"data"`
 	// Metrics are package detection's over the test split.
 	detection.Result
-	Provider string `json:"provider"`
-	Fallback string `json:"fallback,omitempty"`
-	Batch    int    `json:"batch"`
-	// ImagesPerSecond counts ONNX Runtime's time only; Seconds is the
-	// whole evaluation, data loading included.
-	ImagesPerSecond float64 `json:"images_per_second"`
-	Seconds         float64 `json:"seconds"`
+	eval.Runtime
 	// Files and Pictures are what was written into Request.Out.
 	Files    []string `json:"files,omitempty"`
 	Pictures []string `json:"pictures,omitempty"`
@@ -92,7 +86,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	if err := r.Result.WriteText(&b); err != nil {
 		return err
 	}
-	fmt.Fprintf(&b, "ONNX Runtime on %s, batch %d: %.1f images/s (inference alone), %.1f s in all\n", r.Provider, r.Batch, r.ImagesPerSecond, r.Seconds)
+	fmt.Fprintf(&b, "%s\n", r.Runtime)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -102,7 +96,7 @@ func (r *Result) WriteText(w io.Writer) error {
 // (eval.Detection). It refuses a model without the outputs boxes, scores
 // and classes, and a data set not labelled with boxes.
 func Evaluate(ctx context.Context, sess *ort.Session, req Request) (*Result, error) {
-	r := &Result{Model: req.Path, Data: req.Data, Provider: string(sess.Provider()), Fallback: sess.Fallback()}
+	r := &Result{Model: req.Path, Data: req.Data, Runtime: eval.NewRuntime(sess)}
 	ins := sess.Inputs()
 	var outs []string
 	for _, o := range sess.Outputs() {
@@ -167,7 +161,7 @@ func Evaluate(ctx context.Context, sess *ort.Session, req Request) (*Result, err
 		return nil, err
 	}
 	r.Result = *res
-	r.ImagesPerSecond, r.Seconds = float64(st.Images)/st.Inference.Seconds(), st.Elapsed.Seconds()
+	r.Measured(st)
 	if req.Out == "" {
 		return r, nil
 	}
