@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/bot-onnx/bot-onnx/eval"
@@ -78,11 +77,6 @@ func evalDetector(c *cli.Context, ctx context.Context, sess *ort.Session, canvas
 	}
 	if canvas.Size == data.DefaultCanvasSize && !c.IsSet("canvas") {
 		canvas.Size = 0
-	}
-	if out := c.String("out"); out != "" {
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return err
-		}
 	}
 	r, err := detector.Evaluate(ctx, sess, detector.Request{Path: c.Args().First(), Data: c.String("data"), DataDir: c.String("data-dir"),
 		Canvas: canvas, Batch: c.Int("batch"), IoU: c.Float64("iou"), Out: c.String("out"), Pictures: 4,

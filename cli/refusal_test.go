@@ -92,6 +92,10 @@ func TestRefusedBeforeAnythingIsWritten(t *testing.T) {
 		{"BatchNorm folded", mnist(folded), "no BatchNormalization follows any of the model's 21 convolutions"},
 		{"training-mode BatchNorm", mnist(trainingMode), `node "bn1" (BatchNormalization): expected 1 to 3 outputs, found 5`},
 		{"Elu", mnist(elu), "operator Elu is not supported by the training engine"},
+		{"classifier on boxes", []string{"train", "--model", model, "--data", "mnist-det", "--data-dir", dataDir, "--canvas", "28", "--canvases", "32", "--test-canvases", "8", "--batch", "16", "--out", out},
+			"a model ending in a CenterNet head for 10 classes, [N 14 h w]"},
+		{"classifier scored as a detector", []string{"eval", model, "--data", "mnist-det", "--data-dir", dataDir, "--test-canvases", "8", "--out", out},
+			"expected a detector with one image input"},
 		{"opset 11", mnist(opset11), fmt.Sprintf("default-domain opset 11 is older than the %d..%d bot-onnx supports (export the model again at opset %d or later", graph.MinOpset, graph.MaxOpset, graph.MinOpset)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

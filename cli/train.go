@@ -80,7 +80,10 @@ func trainCommandInto(cfg *train.Config) *cli.Command {
 			}
 			last := metrics[len(metrics)-1]
 			score := fmt.Sprintf("test top-1 %.2f%%", 100*last.TestTop1)
-			if cfg.Data.Canvas.Size > 0 {
+			switch {
+			case cfg.Data.Set == train.DetectionDataSets:
+				score = fmt.Sprintf("test VOC07 AP50 %.4f, COCO AP %.4f", last.VOC07AP50, last.COCOAP)
+			case cfg.Data.Canvas.Size > 0:
 				score = fmt.Sprintf("test pixel accuracy %.2f%%, mean IoU %.4f", 100*last.PixelAccuracy, last.MeanIoU)
 			}
 			fmt.Fprintf(c.App.Writer, "wrote %s: %d epochs, %s, loss %.4f; metrics in %s\n",

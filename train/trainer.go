@@ -274,14 +274,16 @@ func prepare(cfg Config) (*run, error) {
 	if r.memory, err = r.checkMemory(dataBytes, micro, min(cfg.Engine.Threads, micro)); err != nil {
 		return nil, err
 	}
-	if err := r.addReplicas(micro, min(cfg.Engine.Threads, micro)); err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
-	}
+	// The evaluation net comes first: its output is what checkTask checks
+	// against the data, before the training nets attach their loss to it.
 	if r.eval, err = Lower(model, r.w, cfg.Recipe.Batch, LowerOptions{}); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
 	if err := r.checkTask(); err != nil {
 		return nil, err
+	}
+	if err := r.addReplicas(micro, min(cfg.Engine.Threads, micro)); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
 	sizes, ranks := make([]int, len(r.w.Order)), make([]int, len(r.w.Order))
 	for i, name := range r.w.Order {

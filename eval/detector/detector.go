@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -56,7 +57,7 @@ type Request struct {
 	Batch int
 	// IoU is the threshold of the VOC metrics (0: 0.5).
 	IoU float64
-	// Out, when set, is the folder that receives TruthFile,
+	// Out, when set, is the folder (made if missing) that receives TruthFile,
 	// DetectionsFile and Pictures pictures of the first test images.
 	Out      string
 	Pictures int
@@ -164,6 +165,9 @@ func Evaluate(ctx context.Context, sess *ort.Session, req Request) (*Result, err
 	r.Measured(st)
 	if req.Out == "" {
 		return r, nil
+	}
+	if err := os.MkdirAll(req.Out, 0o755); err != nil {
+		return nil, err
 	}
 	if err := detection.WriteTruth(filepath.Join(req.Out, TruthFile), score.Truth()); err != nil {
 		return nil, err
