@@ -142,8 +142,27 @@ func checkDoctorJSON(t *testing.T, stdout string, found bool, missing string) {
 	case !found && (ort.Library != "" || !strings.Contains(ort.Error, missing)):
 		t.Errorf("onnx runtime %+v; expected the missing library named", ort)
 	case found && (ort.Error != "" || ort.Library == "" || ort.FoundBy == "" || ort.Version == "" ||
-		!slices.Contains(ort.Providers, "CPUExecutionProvider") || (ort.Auto != "cpu" && ort.Auto != "cuda")):
+		!slices.Contains(ort.Providers, "CPUExecutionProvider") || !slices.Contains([]string{"cpu", "cuda", "webgpu"}, ort.Auto)):
 		t.Errorf("onnx runtime %+v; expected its library, how it was found, version, providers and auto's choice", ort)
+	case found:
+		// Every provider is checked; the CPU's always starts, and the
+		// library set-up installs has WebGPU compiled in. Where it does not
+		// start (no GPU Dawn supports), the reason is Dawn's.
+		var checked []string
+		for _, c := range ort.Checks {
+			checked = append(checked, c.Provider)
+			switch {
+			case c.Provider == "cpu" && !(c.CompiledIn && c.Starts):
+				t.Errorf("cpu provider %+v: expected compiled in and starting", c)
+			case c.Provider == "webgpu" && (!c.CompiledIn || !c.Starts && !strings.Contains(c.Reason, "WebGPU adapter")):
+				t.Errorf("webgpu provider %+v: expected compiled in, and starting or failing for want of an adapter", c)
+			case !c.Starts && (c.Reason == "" || strings.Contains(c.Reason, "\n")):
+				t.Errorf("%s provider %+v: expected one line of reason", c.Provider, c)
+			}
+		}
+		if !slices.Equal(checked, []string{"cpu", "cuda", "tensorrt", "webgpu"}) {
+			t.Errorf("providers checked %v", checked)
+		}
 	}
 }
 
@@ -178,7 +197,7 @@ func checkDoctorText(t *testing.T, stdout string, found bool, missing string) {
 	}
 	keys := []string{"memory", "cgroup limit", "openblas", "openblas core", "openblas threads", "mnist", "fashion-mnist", "cifar10"}
 	if found {
-		keys = append(keys, "onnx runtime version", "providers", "auto provider")
+		keys = append(keys, "onnx runtime version", "providers", "auto provider", "provider cpu", "provider webgpu")
 		if !strings.Contains(values["onnx runtime"], " (found by ") || !strings.Contains(values["providers"], "CPUExecutionProvider") {
 			t.Errorf("onnx runtime: %q, providers: %q", values["onnx runtime"], values["providers"])
 		}

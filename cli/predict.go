@@ -16,8 +16,9 @@ import (
 // model takes.
 func runtimeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "provider", Value: "auto", Usage: "execution provider: auto (CUDA if available, else CPU), cpu, cuda, tensorrt"},
+		&cli.StringFlag{Name: "provider", Value: "auto", Usage: "execution provider: auto (CUDA, else WebGPU, else the CPU), cpu, cuda, tensorrt, webgpu"},
 		&cli.IntFlag{Name: "device-id", Usage: "GPU used by the cuda and tensorrt providers"},
+		&cli.StringSliceFlag{Name: "provider-option", Usage: "webgpu: an option of ONNX Runtime's WebGPU provider, key=value (repeatable; e.g. deviceId=1, powerPreference=high-performance)"},
 		&cli.IntFlag{Name: "threads", Usage: "intra-op threads (0: ONNX Runtime's default)"},
 		&cli.StringFlag{Name: "ort-lib", Usage: "path of libonnxruntime.so (else $" + ort.LibraryEnv + ", the set-up cache, the system's)"},
 	}
@@ -29,7 +30,14 @@ func runtimeOptions(c *cli.Context) (ort.Options, error) {
 	if err != nil {
 		return ort.Options{}, fmt.Errorf("--provider: %w", err)
 	}
-	return ort.Options{LibraryPath: c.String("ort-lib"), Provider: p, DeviceID: c.Int("device-id"), Threads: c.Int("threads")}, nil
+	o := ort.Options{LibraryPath: c.String("ort-lib"), Provider: p, DeviceID: c.Int("device-id"), Threads: c.Int("threads")}
+	if o.ProviderOptions, err = ort.ParseProviderOptions(c.StringSlice("provider-option")); err != nil {
+		return ort.Options{}, fmt.Errorf("--provider-option: %w", err)
+	}
+	if len(o.ProviderOptions) > 0 && p != ort.ProviderWebGPU && p != ort.ProviderAuto {
+		return ort.Options{}, fmt.Errorf("--provider-option has no effect with --provider %s (it sets the webgpu provider's options)", p)
+	}
+	return o, nil
 }
 
 // openModel opens the one model file a command takes as its argument in
@@ -53,17 +61,14 @@ func openModel(c *cli.Context) (*ort.Session, error) {
 	return ort.NewSession(c.Args().First(), opts)
 }
 
-// noteFallback says on w, in one short line, that the auto provider fell
-// back to the CPU, where a GPU might have been used: when the ONNX Runtime
-// library is a GPU build whose CUDA provider did not start. A CPU build of the
-// library has nothing to fall back from, so nothing is said; the reason is
-// in --json's fallback and in doctor. Commands call it once their input is
-// checked, so that a bad input still gives one line.
+// noteFallback says on w, in one short line, which provider auto took and
+// why the ones before it did not start; the full reasons are in --json's
+// fallback and in doctor. Commands call it once their input is checked,
+// so that a bad input still gives one line.
 func noteFallback(w io.Writer, sess *ort.Session) {
-	if sess.Fallback() == "" || !ort.HasGPUProviders() {
-		return
+	if note := sess.FallbackNote(); note != "" {
+		fmt.Fprintln(w, note)
 	}
-	fmt.Fprintln(w, "provider auto: CUDA did not start, using the CPU (bot-onnx doctor says why)")
 }
 
 // predictFieldFlags are predict's flags by the bench.PredictOptions field

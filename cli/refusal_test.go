@@ -11,6 +11,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/models"
+	"github.com/bot-onnx/bot-onnx/ort"
 )
 
 // TestRefusedBeforeAnythingIsWritten: the settings, data and models that
@@ -69,6 +70,8 @@ func TestRefusedBeforeAnythingIsWritten(t *testing.T) {
 	mnist := func(m string, args ...string) []string {
 		return append([]string{"train", "--model", m, "--data", "mnist", "--data-dir", dataDir, "--batch", "32", "--out", out}, args...)
 	}
+	// On a machine with a GPU that Dawn supports, webgpu starts.
+	_, webgpuErr := ort.Probe(ort.Options{Provider: ort.ProviderWebGPU})
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -96,9 +99,19 @@ func TestRefusedBeforeAnythingIsWritten(t *testing.T) {
 			"a model ending in a CenterNet head for 10 classes, [N 14 h w]"},
 		{"classifier scored as a detector", []string{"eval", model, "--data", "mnist-det", "--data-dir", dataDir, "--test-canvases", "8", "--out", out},
 			"expected a detector with one image input"},
+		{"webgpu without a GPU", []string{"predict", model, "--provider", "webgpu"}, "WebGPU provider unavailable"},
+		{"webgpu fine-tuning without a GPU", []string{"transfer", "--backbone", model, "--task", "classify", "--data", "mnist", "--data-dir", dataDir, "--provider", "webgpu", "--out", out},
+			`--provider "webgpu": WebGPU provider unavailable`},
+		{"provider option without a value", []string{"eval", model, "--data", "mnist", "--data-dir", dataDir, "--provider", "webgpu", "--provider-option", "deviceId"},
+			`--provider-option: "deviceId": expected key=value`},
+		{"provider option for the CPU", []string{"eval", model, "--data", "mnist", "--data-dir", dataDir, "--provider", "cpu", "--provider-option", "deviceId=1"},
+			"--provider-option has no effect with --provider cpu"},
 		{"opset 11", mnist(opset11), fmt.Sprintf("default-domain opset 11 is older than the %d..%d bot-onnx supports (export the model again at opset %d or later", graph.MinOpset, graph.MaxOpset, graph.MinOpset)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if strings.HasPrefix(tc.name, "webgpu") && webgpuErr == nil {
+				t.Skip("WebGPU starts on this machine")
+			}
 			before := tree(t, dir)
 			code, stdout, stderr := run(tc.args...)
 			// The run's log (its memory estimate) may come first.

@@ -129,7 +129,8 @@ func transferError(c *cli.Context, cfg *transfer.Config, err error) error {
 		return fmt.Errorf("%s holds a study already: pass --resume to continue it, or choose another --out", cfg.Out)
 	}
 	flags := cmdline.FieldFlags(cfg, c.Command.Flags, map[string]string{
-		"Train.Recipe.DecayEpochs": "--lr-steps", "Train.Recipe.Cosine": "--lr-mode cosine", "Train.Engine.MemoryLimit": "--memory-limit"})
+		"Train.Recipe.DecayEpochs": "--lr-steps", "Train.Recipe.Cosine": "--lr-mode cosine", "Train.Engine.MemoryLimit": "--memory-limit",
+		"Runtime.Provider": "--provider"})
 	// train names the fields of the Config it was given, which is Train.
 	for field, flag := range flags {
 		if f, ok := strings.CutPrefix(field, "Train."); ok {

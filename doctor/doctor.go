@@ -8,11 +8,12 @@
 package doctor
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 
-	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/data"
@@ -52,11 +53,27 @@ type ORT struct {
 	FoundBy   string   `json:"found_by,omitempty"`
 	Version   string   `json:"version,omitempty"`
 	Providers []string `json:"providers,omitempty"`
-	// Auto is the provider --provider auto starts here, Fallback why it
-	// is not CUDA.
-	Auto     string `json:"auto_provider,omitempty"`
-	Fallback string `json:"fallback,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// Auto is the provider --provider auto starts here; Skipped the ones
+	// it tried first, and Fallback why they did not start.
+	Auto     string   `json:"auto_provider,omitempty"`
+	Skipped  []string `json:"skipped,omitempty"`
+	Fallback string   `json:"fallback,omitempty"`
+	// Checks say, for each provider bot-onnx can ask for, whether the
+	// library has it and whether a session on it starts here.
+	Checks []ProviderCheck `json:"provider_checks,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// ProviderCheck is one execution provider as the loaded library offers
+// it: compiled in (listed by ONNX Runtime under ExecutionProvider), and
+// whether a session of a one-node model starts on it, with the reason
+// when not.
+type ProviderCheck struct {
+	Provider          string `json:"provider"`
+	ExecutionProvider string `json:"execution_provider"`
+	CompiledIn        bool   `json:"compiled_in"`
+	Starts            bool   `json:"starts"`
+	Reason            string `json:"reason,omitempty"`
 }
 
 // Engine is the CPU as the training engine sees it: the features
@@ -166,32 +183,32 @@ func onnxRuntime(ortLib, version string) ORT {
 		r.Error = oneLine(err.Error())
 		return r
 	}
-	r.Auto, r.Fallback, err = autoProvider(lib.Path, version)
+	for _, p := range ort.Providers() {
+		if p == ort.ProviderAuto {
+			continue
+		}
+		c := ProviderCheck{Provider: string(p), ExecutionProvider: p.ExecutionProvider(), CompiledIn: slices.Contains(r.Providers, p.ExecutionProvider())}
+		if _, err := ort.Probe(ort.Options{LibraryPath: lib.Path, Provider: p}); err != nil {
+			// The session's error names the in-memory model first.
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+			c.Reason = oneLine(err.Error())
+		} else {
+			c.Starts = true
+		}
+		r.Checks = append(r.Checks, c)
+	}
+	s, err := ort.Probe(ort.Options{LibraryPath: lib.Path, Provider: ort.ProviderAuto})
 	if err != nil {
-		r.Error = oneLine(err.Error())
+		r.Error = oneLine(fmt.Sprintf("starting a session with provider auto: %v", err))
+		return r
+	}
+	r.Auto, r.Fallback = string(s.Provider()), s.Fallback()
+	for _, p := range s.Skipped() {
+		r.Skipped = append(r.Skipped, string(p))
 	}
 	return r
-}
-
-// autoProvider starts a session of a one-node model with provider auto and
-// returns the provider it got and why it fell back, if it did.
-func autoProvider(lib, version string) (provider, fallback string, err error) {
-	b := graph.NewBuilder("doctor", graph.DefaultOpset)
-	b.Output(b.Relu("relu", b.Input("x", graph.Static(1, 4))), "y")
-	m, err := b.Finish("bot-onnx doctor", version)
-	if err != nil {
-		return "", "", err
-	}
-	model, err := m.Encode()
-	if err != nil {
-		return "", "", err
-	}
-	s, err := ort.NewSessionFromBytes(model, ort.Options{LibraryPath: lib, Provider: ort.ProviderAuto})
-	if err != nil {
-		return "", "", fmt.Errorf("starting a session with provider auto: %w", err)
-	}
-	defer s.Close()
-	return string(s.Provider()), s.Fallback(), nil
 }
 
 // dataSets reads each data set of the data cache.

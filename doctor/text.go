@@ -106,8 +106,20 @@ func (o ORT) writeText(line lineFunc) {
 	case o.Auto == "":
 		line("auto provider", "unknown: %s", o.Error)
 	case o.Fallback != "":
-		line("auto provider", "%s (%s)", o.Auto, o.Fallback)
+		// The reasons are on the providers' own lines below.
+		line("auto provider", "%s (%s did not start)", o.Auto, strings.Join(o.Skipped, " and "))
 	default:
 		line("auto provider", "%s", o.Auto)
+	}
+	for _, c := range o.Checks {
+		state := "not compiled in"
+		if c.CompiledIn {
+			state = "compiled in"
+		}
+		if c.Starts {
+			line("provider "+c.Provider, "%s, starts", state)
+		} else {
+			line("provider "+c.Provider, "%s, does not start: %s", state, c.Reason)
+		}
 	}
 }

@@ -52,6 +52,12 @@ type Budget struct {
 	SegEpochs      int     `json:"segment_epochs"`
 	SegBatch       int     `json:"segment_batch"`
 	SegLR          float64 `json:"segment_lr"`
+	// DetCanvases are the training canvases of the detection fine-tuning
+	// (its test canvases are TestCanvases).
+	DetCanvases int     `json:"detect_canvases"`
+	DetEpochs   int     `json:"detect_epochs"`
+	DetBatch    int     `json:"detect_batch"`
+	DetLR       float64 `json:"detect_lr"`
 }
 
 // The demo's two budgets. Quick shows every stage working in a few
@@ -61,9 +67,11 @@ type Budget struct {
 // something.
 var (
 	Quick = Budget{Mode: "quick", Seed: 1, TrainLimit: 4000, Epochs: 3, Batch: 64, LR: 0.1, MixupOffEpochs: 1,
-		Canvas: 64, Canvases: 3000, TestCanvases: 300, SegEpochs: 2, SegBatch: 16, SegLR: 0.1}
+		Canvas: 64, Canvases: 3000, TestCanvases: 300, SegEpochs: 2, SegBatch: 16, SegLR: 0.1,
+		DetCanvases: 1000, DetEpochs: 2, DetBatch: 16, DetLR: 0.02}
 	Full = Budget{Mode: "full", Seed: 1, TrainLimit: 0, Epochs: 4, Batch: 128, LR: 0.1, MixupOffEpochs: 1,
-		Canvas: 64, Canvases: 6000, TestCanvases: 1000, SegEpochs: 6, SegBatch: 32, SegLR: 0.05}
+		Canvas: 64, Canvases: 6000, TestCanvases: 1000, SegEpochs: 6, SegBatch: 32, SegLR: 0.05,
+		DetCanvases: 6000, DetEpochs: 4, DetBatch: 32, DetLR: 0.02}
 )
 
 // recipe is what every classification run shares before its features:
@@ -91,12 +99,13 @@ func classifierRun(name string) ClassifierRun {
 }
 
 // ClassifierRun is one classification run of the demo: which model, which
-// recipe, and, for the D runs, the backbone moved to segmentation.
+// recipe, and, for the D runs, the backbone moved to segmentation and
+// detection.
 type ClassifierRun struct {
 	Name, Label, Variant string
 	Features             []ablation.Feature
 	Parent               string
-	Segment              bool
+	Transfer             bool
 }
 
 // ClassifierRuns are the demo's classification runs: A and D with the baseline
@@ -104,8 +113,8 @@ type ClassifierRun struct {
 // (Table 6: warmup, zero γ, no bias decay, cosine, smoothing, mixup).
 var ClassifierRuns = []ClassifierRun{
 	{Name: "a-baseline", Label: "ResNet-20-A, baseline", Variant: "A"},
-	{Name: "d-baseline", Label: "ResNet-20-D, baseline", Variant: "D", Segment: true},
-	{Name: "d-tricks", Label: "ResNet-20-D, all tricks", Variant: "D", Parent: "d-baseline", Segment: true,
+	{Name: "d-baseline", Label: "ResNet-20-D, baseline", Variant: "D", Transfer: true},
+	{Name: "d-tricks", Label: "ResNet-20-D, all tricks", Variant: "D", Parent: "d-baseline", Transfer: true,
 		Features: []ablation.Feature{ablation.Efficient, ablation.Cosine, ablation.Smoothing, ablation.Mixup}},
 }
 
@@ -118,8 +127,9 @@ const (
 	RunsDir      = "runs"
 	exportsDir   = "exports"
 	segmentDir   = "segment"
-	// feature is the backbone stage the FCN head reads: c2, stride 4,
-	// the deepest of ResNet-20's three stages.
+	detectDir    = "detect"
+	// feature is the backbone stage the FCN and CenterNet heads read: c2,
+	// stride 4, the deepest of ResNet-20's three stages.
 	feature = "c2"
 )
 
@@ -159,8 +169,8 @@ type demo struct {
 func stages() int {
 	n := 2 + len(ClassifierRuns) + 1 + 1
 	for _, r := range ClassifierRuns {
-		if r.Segment {
-			n++
+		if r.Transfer {
+			n += len(downstreams)
 		}
 	}
 	return n
@@ -195,6 +205,7 @@ type RunResult struct {
 	Eval     classifier.Result `json:"eval"`
 	Backbone *export.Result    `json:"backbone,omitempty"`
 	Segment  *transfer.Result  `json:"segment,omitempty"`
+	Detect   *transfer.Result  `json:"detect,omitempty"`
 	// TrainImagesPerS is the median of the epochs' training throughput.
 	TrainImagesPerS float64 `json:"train_images_per_second"`
 }
@@ -248,15 +259,18 @@ func (d *demo) run(ctx context.Context) (res *Result, err error) {
 		}
 	}
 	res.Provider, res.Fallback = res.Runs[0].Eval.Provider, res.Runs[0].Eval.Fallback
-	for i := range res.Runs {
-		if !res.Runs[i].Run.Segment {
-			continue
-		}
-		r := &res.Runs[i]
-		d.progress("fine-tune the %s backbone for segmentation on %d digit canvases (%s)", r.Run.Label, d.Budget.Canvases,
-			filepath.Join(d.Out, segmentDir, r.Run.Name))
-		if err := d.segment(ctx, r); err != nil {
-			return nil, err
+	for _, task := range downstreams {
+		for i := range res.Runs {
+			if !res.Runs[i].Run.Transfer {
+				continue
+			}
+			r := &res.Runs[i]
+			f := task.settings(d.Budget)
+			d.progress("fine-tune the %s backbone for %s on %d digit canvases (%s)", r.Run.Label, task.about, f.canvases,
+				filepath.Join(d.Out, task.dir, r.Run.Name))
+			if *task.result(r), err = d.fineTune(ctx, r, task); err != nil {
+				return nil, err
+			}
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()
@@ -395,10 +409,36 @@ func (d *demo) exportAndEvaluate(ctx context.Context, r *RunResult) error {
 	return err
 }
 
-// segment exports the run's backbone at the canvas size and fine-tunes it
-// with an FCN head on mnist-seg (package transfer through `transfer`'s
-// plan), or reads back a finished fine-tuning.
-func (d *demo) segment(ctx context.Context, r *RunResult) error {
+// downstream is a task the D backbones are moved to: its transfer task,
+// data set and folder, its share of the budget, and where its result
+// goes.
+type downstream struct {
+	task, set, dir, about string
+	settings              func(Budget) fineTuning
+	result                func(*RunResult) **transfer.Result
+}
+
+// fineTuning is a downstream task's budget.
+type fineTuning struct {
+	canvases, epochs, batch int
+	lr                      float64
+}
+
+// downstreams are the demo's transfers: segmentation with an FCN head
+// (Table 9), then detection with a CenterNet head (Table 8).
+var downstreams = []downstream{
+	{task: "segment", set: "mnist-seg", dir: segmentDir, about: "segmentation",
+		settings: func(b Budget) fineTuning { return fineTuning{b.Canvases, b.SegEpochs, b.SegBatch, b.SegLR} },
+		result:   func(r *RunResult) **transfer.Result { return &r.Segment }},
+	{task: "detect", set: "mnist-det", dir: detectDir, about: "detection",
+		settings: func(b Budget) fineTuning { return fineTuning{b.DetCanvases, b.DetEpochs, b.DetBatch, b.DetLR} },
+		result:   func(r *RunResult) **transfer.Result { return &r.Detect }},
+}
+
+// fineTune exports the run's backbone at the canvas size (once) and
+// fine-tunes it on the downstream task (package transfer through
+// `transfer`'s plan), or reads back a finished fine-tuning.
+func (d *demo) fineTune(ctx context.Context, r *RunResult, task downstream) (*transfer.Result, error) {
 	backbone := filepath.Join(d.Out, exportsDir, r.Run.Name+"-backbone.onnx")
 	err := cached(filepath.Join(d.Out, exportsDir, r.Run.Name+"-backbone.json"), &r.Backbone, func() (err error) {
 		trained, err := graph.Load(filepath.Join(d.Out, RunsDir, r.Run.Name, train.ModelFile))
@@ -412,30 +452,29 @@ func (d *demo) segment(ctx context.Context, r *RunResult) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("exporting the %s backbone: %w", r.Run.Name, err)
+		return nil, fmt.Errorf("exporting the %s backbone: %w", r.Run.Name, err)
 	}
-	out := filepath.Join(d.Out, segmentDir, r.Run.Name)
+	out := filepath.Join(d.Out, task.dir, r.Run.Name)
 	if res, err := transfer.ReadResult(filepath.Join(out, transfer.MetricsFile)); err == nil {
 		d.notice("%s: finished already, read back", out)
-		r.Segment = res
-		return nil
+		return res, nil
 	}
 	_, statErr := os.Stat(out)
-	plan, err := transfer.NewPlan(transfer.Config{Backbone: backbone, Task: "segment", Feature: feature, BackboneLRMult: 1,
+	f := task.settings(d.Budget)
+	plan, err := transfer.NewPlan(transfer.Config{Backbone: backbone, Task: task.task, Feature: feature, BackboneLRMult: 1,
 		Train: train.Config{
 			Seed: d.Budget.Seed,
-			Data: train.DataConfig{Set: "mnist-seg", Dir: d.DataDir, Canvas: data.CanvasOptions{Seed: d.Budget.Seed, Size: d.Budget.Canvas, Train: d.Budget.Canvases, Test: d.Budget.TestCanvases}},
-			Recipe: train.Recipe{Epochs: d.Budget.SegEpochs, Batch: d.Budget.SegBatch, LR: d.Budget.SegLR, Cosine: true,
+			Data: train.DataConfig{Set: task.set, Dir: d.DataDir, Canvas: data.CanvasOptions{Seed: d.Budget.Seed, Size: d.Budget.Canvas, Train: f.canvases, Test: d.Budget.TestCanvases}},
+			Recipe: train.Recipe{Epochs: f.epochs, Batch: f.batch, LR: f.lr, Cosine: true,
 				WeightDecay: ablation.Paper.WeightDecay, Momentum: ablation.Paper.Momentum},
 			Engine: train.Engine{Threads: d.Threads},
 			Log:    d.Log,
 		},
 		Runtime: d.Runtime, Out: out, Resume: statErr == nil, ProducerVersion: d.ProducerVersion})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.Segment, err = plan.Run(ctx, d.Progress)
-	return err
+	return plan.Run(ctx, d.Progress)
 }
 
 // cached fills v from the JSON file at path when an earlier start wrote

@@ -21,7 +21,8 @@ import (
 
 // tinyBudget runs every stage of the demo on a synthetic MNIST in seconds.
 var tinyBudget = Budget{Mode: "quick", Seed: 3, BaseWidth: 4, TrainLimit: 192, Epochs: 2, Batch: 32, LR: 0.05, MixupOffEpochs: 1,
-	Canvas: 32, Canvases: 64, TestCanvases: 32, SegEpochs: 1, SegBatch: 16, SegLR: 0.05}
+	Canvas: 32, Canvases: 64, TestCanvases: 32, SegEpochs: 1, SegBatch: 16, SegLR: 0.05,
+	DetCanvases: 32, DetEpochs: 1, DetBatch: 16, DetLR: 0.02}
 
 // cancelOn is a log that cancels a context when a line containing mark is
 // written: an interrupt at a known stage.
@@ -130,8 +131,8 @@ func checkDemoResult(t *testing.T, out string, res *Result) {
 		if diff := r.Eval.Top1 - r.Train.Top1; diff > 1.5/64 || diff < -1.5/64 {
 			t.Errorf("%s: top-1 %v in ONNX Runtime, %v in training", r.Run.Name, r.Eval.Top1, r.Train.Top1)
 		}
-		if r.Run.Segment != (r.Segment != nil) {
-			t.Errorf("%s: segmentation result %v, want one: %v", r.Run.Name, r.Segment != nil, r.Run.Segment)
+		if r.Run.Transfer != (r.Segment != nil) || r.Run.Transfer != (r.Detect != nil) {
+			t.Errorf("%s: segmentation result %v, detection result %v, want them: %v", r.Run.Name, r.Segment != nil, r.Detect != nil, r.Run.Transfer)
 		}
 	}
 	// On a CIFAR-layout ResNet only D changes anything (B and C find the
@@ -151,7 +152,7 @@ func checkDemoResult(t *testing.T, out string, res *Result) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Table 5", "Table 6", "Table 9", "ResNet-20-D, all tricks", "loss.png", "segment.png", "prediction-"} {
+	for _, want := range []string{"Table 5", "Table 6", "Table 8", "Table 9", "ResNet-20-D, all tricks", "loss.png", "segment.png", "prediction-"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("report.md lacks %q", want)
 		}

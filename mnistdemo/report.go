@@ -85,7 +85,7 @@ func document(res *Result) report.Document {
 	}
 	add(report.Paragraph(fmt.Sprintf("The %s demo (`bot-onnx demo%s`), bot-onnx %s on %d cores: ResNet-20 built as ResNet-A, rewritten into ResNet-D, "+
 		"trained on %s for %d epochs with the baseline recipe and with the tricks, exported to ONNX and scored in ONNX Runtime (provider %s) "+
-		"on the 10,000 test images, then both D backbones fine-tuned for digit segmentation. This start of the demo took %s "+
+		"on the 10,000 test images, then both D backbones fine-tuned for digit segmentation and detection. This start of the demo took %s "+
 		"(stages finished by an earlier start are read back, not redone).",
 		b.Mode, map[bool]string{true: " --quick", false: ""}[b.Mode == "quick"], res.Version, res.Cores, images, b.Epochs,
 		res.Provider, (time.Duration(res.Seconds) * time.Second).String())))
@@ -129,17 +129,16 @@ func document(res *Result) report.Document {
 		feature, b.Canvas, b.Canvas, report.Thousands(int64(b.Canvases)), b.SegEpochs, b.SegBatch, b.SegLR, report.Thousands(int64(b.TestCanvases)))))
 	add(segmentTable(res))
 	add(report.Image{Path: segmentPlotFile, Alt: "segmentation curves", Caption: "fine-tuning: test mean IoU per epoch and training loss per step"})
-	for _, r := range res.Runs {
-		if r.Segment == nil || len(r.Segment.Images) == 0 {
-			continue
-		}
-		var g report.Gallery
-		for _, name := range r.Segment.Images[:min(2, len(r.Segment.Images))] {
-			g = append(g, report.Image{Path: filepath.Join(segmentDir, r.Run.Name, name), Alt: r.Run.Name + " " + name,
-				Caption: r.Run.Label + ": test canvas, ground truth, prediction"})
-		}
-		add(g)
-	}
+	add(pictures(res, downstreams[0], "test canvas, ground truth, prediction")...)
+
+	add(report.Heading{Level: 2, Text: "Transfer to detection (the paper's Table 8)"})
+	add(report.Paragraph(fmt.Sprintf("Each D backbone's %s stage is given a CenterNet head (heatmap, size and offset branches of 3×3 conv, ReLU "+
+		"and 1×1 conv); the whole network is fine-tuned on %s canvases with a box per digit (10 classes) for %d epochs, batch %d, "+
+		"learning rate %g with cosine decay, exported with its decoding as detector.onnx and scored in ONNX Runtime on the %s test canvases "+
+		"(VOC2007's 11-point AP and COCO's AP over IoU 0.50:0.95).",
+		feature, report.Thousands(int64(b.DetCanvases)), b.DetEpochs, b.DetBatch, b.DetLR, report.Thousands(int64(b.TestCanvases)))))
+	add(detectTable(res))
+	add(pictures(res, downstreams[1], "test canvas: true boxes green, detections red")...)
 
 	add(report.Heading{Level: 2, Text: "The same with single commands"})
 	add(report.Code(Commands(res)))
@@ -234,6 +233,41 @@ func segmentTable(res *Result) report.Table {
 	return t
 }
 
+// pictures shows the first two pictures of each run's fine-tuning on
+// task.
+func pictures(res *Result, task downstream, caption string) []report.Block {
+	var out []report.Block
+	for _, r := range res.Runs {
+		t := *task.result(&r)
+		if t == nil || len(t.Images) == 0 {
+			continue
+		}
+		var g report.Gallery
+		for _, name := range t.Images[:min(2, len(t.Images))] {
+			g = append(g, report.Image{Path: filepath.Join(task.dir, r.Run.Name, name), Alt: r.Run.Name + " " + name, Caption: r.Run.Label + ": " + caption})
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// detectTable is Table 8's shape: each backbone's own top-1, then its
+// detector's AP in ONNX Runtime.
+func detectTable(res *Result) report.Table {
+	t := report.Table{Caption: "CenterNet on the " + feature + " stage, digit-canvas detection, scored in ONNX Runtime",
+		Header: []string{"backbone", "backbone top-1", "VOC07 AP50", "COCO AP", "COCO AP50", "ONNX Runtime vs engine", "training time"}}
+	for _, r := range res.Runs {
+		s := r.Detect
+		if s == nil {
+			continue
+		}
+		f := s.ONNXRuntime
+		t.Rows = append(t.Rows, []string{r.Run.Label, percent(r.Train.Top1), fmt.Sprintf("%.4f", f["voc07_ap50"]), fmt.Sprintf("%.4f", f["coco_ap"]),
+			fmt.Sprintf("%.4f", f["coco_ap50"]), fmt.Sprintf("%.1e", s.MaxAbsDiff), ablation.FormatDuration(s.TrainSeconds)})
+	}
+	return t
+}
+
 // Commands are the single commands that do what the demo did.
 func Commands(res *Result) string {
 	b := res.Budget
@@ -265,6 +299,9 @@ func Commands(res *Result) string {
 		fmt.Sprintf("bot-onnx transfer --backbone d-tricks-backbone.onnx --task segment --feature %s --data mnist-seg --canvas %d --canvases %d --test-canvases %d "+
 			"--data-seed %d --epochs %d --batch %d --lr %g --lr-mode cosine --seed %d --out segment/d-tricks",
 			feature, b.Canvas, b.Canvases, b.TestCanvases, b.Seed, b.SegEpochs, b.SegBatch, b.SegLR, b.Seed),
+		fmt.Sprintf("bot-onnx transfer --backbone d-tricks-backbone.onnx --task detect --feature %s --data mnist-det --canvas %d --canvases %d --test-canvases %d "+
+			"--data-seed %d --epochs %d --batch %d --lr %g --lr-mode cosine --seed %d --out detect/d-tricks",
+			feature, b.Canvas, b.DetCanvases, b.TestCanvases, b.Seed, b.DetEpochs, b.DetBatch, b.DetLR, b.Seed),
 	}
 	return strings.Join(lines, "\n")
 }

@@ -26,6 +26,9 @@ type Options struct {
 	// Threads is the number of intra-op threads; 0 leaves ONNX Runtime's
 	// default (one per physical core).
 	Threads int
+	// ProviderOptions are passed to the WebGPU provider as ONNX Runtime's
+	// key-value provider options (e.g. "deviceId", "powerPreference").
+	ProviderOptions map[string]string
 }
 
 // ValueInfo describes one input or output of a model, as ONNX Runtime reads
@@ -61,7 +64,15 @@ type Session struct {
 	inputs   []ValueInfo
 	outputs  []ValueInfo
 	provider Provider
-	fallback string
+	// skipped are the providers auto tried before provider, with why
+	// each did not start.
+	skipped []skip
+}
+
+// skip is a provider ProviderAuto passed over, and why.
+type skip struct {
+	provider Provider
+	reason   string
 }
 
 // NewSession loads the .onnx file at path into ONNX Runtime (calling Init
@@ -100,7 +111,7 @@ func NewSessionFromBytes(model []byte, opts Options) (*Session, error) {
 
 // newSession checks opts, loads the library, reads the model's inputs and
 // outputs with info, and creates the session with create on the chosen
-// provider, falling back from CUDA to the CPU for ProviderAuto.
+// provider, trying CUDA, WebGPU and the CPU in turn for ProviderAuto.
 func newSession(source string, opts Options,
 	info func() ([]ort.InputOutputInfo, []ort.InputOutputInfo, error),
 	create func(in, out []string, so *ort.SessionOptions) (*ort.DynamicAdvancedSession, error),
@@ -144,11 +155,12 @@ func newSession(source string, opts Options,
 
 	s.provider = provider
 	if provider == ProviderAuto {
-		s.provider = ProviderCUDA
-		s.ort, err = open(ProviderCUDA)
-		if err != nil {
-			s.provider, s.fallback = ProviderCPU, err.Error()
-			s.ort, err = open(ProviderCPU)
+		for _, p := range autoOrder {
+			s.provider = p
+			if s.ort, err = open(p); err == nil || p == ProviderCPU {
+				break
+			}
+			s.skipped = append(s.skipped, skip{p, err.Error()})
 		}
 	} else {
 		s.ort, err = open(provider)
@@ -200,12 +212,45 @@ func (s *Session) Inputs() []ValueInfo { return cloneInfos(s.inputs) }
 func (s *Session) Outputs() []ValueInfo { return cloneInfos(s.outputs) }
 
 // Provider returns the execution provider the session actually uses: cpu,
-// cuda or tensorrt, never auto.
+// cuda, tensorrt or webgpu, never auto.
 func (s *Session) Provider() Provider { return s.provider }
 
-// Fallback returns, on one line, why ProviderAuto fell back to the CPU (e.g.
-// the loaded library has no CUDA provider), or "" if it did not.
-func (s *Session) Fallback() string { return s.fallback }
+// Fallback returns, on one line, why ProviderAuto passed over the providers
+// it tried before the one that runs ("cuda: …; webgpu: …": e.g. the
+// loaded library has no CUDA provider, Dawn found no adapter), or "" if
+// the first one started.
+func (s *Session) Fallback() string {
+	parts := make([]string, len(s.skipped))
+	for i, k := range s.skipped {
+		parts[i] = fmt.Sprintf("%s: %s", k.provider, k.reason)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Skipped returns the providers ProviderAuto tried, in order, before the
+// one that runs.
+func (s *Session) Skipped() []Provider {
+	out := make([]Provider, len(s.skipped))
+	for i, k := range s.skipped {
+		out[i] = k.provider
+	}
+	return out
+}
+
+// FallbackNote says in one short line which provider ProviderAuto took
+// and, in a few words each, why the ones before it did not start
+// ("provider auto: cpu (cuda: not in this ONNX Runtime build; webgpu: no
+// Vulkan loader (libvulkan.so.1))"); "" if the first one started.
+func (s *Session) FallbackNote() string {
+	if len(s.skipped) == 0 {
+		return ""
+	}
+	parts := make([]string, len(s.skipped))
+	for i, k := range s.skipped {
+		parts[i] = fmt.Sprintf("%s: %s", k.provider, shortReason(k.provider, k.reason))
+	}
+	return fmt.Sprintf("provider auto: %s (%s)", s.provider, strings.Join(parts, "; "))
+}
 
 // Run runs the model on inputs, one Tensor per model input in the order of
 // Inputs, and returns one Tensor per output in the order of Outputs. Inputs

@@ -90,6 +90,13 @@ func NewPlan(cfg Config) (*Plan, error) {
 	case !(m >= 0) || math.IsInf(m, 1):
 		return nil, &train.FieldError{Field: "BackboneLRMult", Value: m, Want: "a finite value ≥ 0"}
 	}
+	// A GPU provider that cannot start would fail the evaluation only
+	// after the whole fine-tuning.
+	if p := cfg.Runtime.Provider; p != "" && p != ort.ProviderAuto && p != ort.ProviderCPU {
+		if _, err := ort.Probe(cfg.Runtime); err != nil {
+			return nil, &train.FieldError{Field: "Runtime.Provider", Value: string(p), Err: errors.Unwrap(err)}
+		}
+	}
 	backbone, err := graph.Load(cfg.Backbone)
 	if err != nil {
 		return nil, &train.FieldError{Field: "Backbone", Err: err}

@@ -202,8 +202,9 @@ func TestDemoReportInChromium(t *testing.T) {
 		t.Skip("set BOT_ONNX_DEMO_REPORT to a demo's report.html (task demo-check does)")
 	}
 	r := renderInChromium(t, page)
-	// Three curves, the segmentation curves and two prediction pictures
-	// per fine-tuned backbone; Tables 5, 6 and 9 and the inference table.
-	checkRendering(t, r, 8, 4)
+	// Three curves, the segmentation curves, and two prediction pictures
+	// per fine-tuned backbone and task; Tables 5, 6, 8 and 9 and the
+	// inference table.
+	checkRendering(t, r, 12, 5)
 	t.Logf("%s: %d images, %d tables, screenshot with %d colours, %.1f%% painted", page, r.Images, r.Tables, r.Colours, 100*r.Inked)
 }
