@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/ort"
@@ -20,6 +22,11 @@ type PredictOptions struct {
 	Seed uint64
 	// Runs are the timed runs after one warm-up run.
 	Runs int
+	// Against, when set, is a session of the same model on another
+	// provider, run once on the same input: each output's largest
+	// difference from it is reported (a GPU provider checked against the
+	// CPU's).
+	Against *ort.Session
 }
 
 // Prediction is a model run on seeded random input: its input and output
@@ -47,13 +54,19 @@ type Prediction struct {
 	// Outputs are every output, in the model's order: a backbone's c2 …
 	// c5, where OutputName, OutputShape and FirstValues give the first.
 	Outputs []PredictedOutput `json:"outputs"`
+	// Against is the provider of PredictOptions.Against, and
+	// MaxAbsDiff the largest difference of any output from it.
+	Against    string   `json:"against,omitempty"`
+	MaxAbsDiff *float64 `json:"max_abs_diff,omitempty"`
 }
 
-// PredictedOutput is one output of a Prediction.
+// PredictedOutput is one output of a Prediction, with its largest
+// difference from the same output on PredictOptions.Against's provider.
 type PredictedOutput struct {
 	Name        string    `json:"name"`
 	Shape       []int64   `json:"shape"`
 	FirstValues []float32 `json:"first_values"`
+	MaxAbsDiff  *float64  `json:"max_abs_diff,omitempty"`
 }
 
 // Predict runs the model sess runs (loaded from path), which must take one
@@ -92,12 +105,26 @@ func Predict(sess *ort.Session, path string, o PredictOptions) (*Prediction, err
 	}
 	p := &Prediction{Model: path, Provider: string(sess.Provider()), Fallback: sess.Fallback(),
 		InputName: in.Name, InputShape: shape, OutputName: outs[0].Name, Runs: o.Runs}
-	tm, err := sess.Time(ort.RandomInput(shape, o.Seed), 1, o.Runs)
+	input := ort.RandomInput(shape, o.Seed)
+	tm, err := sess.Time(input, 1, o.Runs)
 	if err != nil {
 		return nil, err
 	}
+	var against []ort.Tensor
+	if o.Against != nil {
+		if against, err = o.Against.Run(input); err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", path, o.Against.Provider(), err)
+		}
+		p.Against, p.MaxAbsDiff = string(o.Against.Provider()), new(float64)
+	}
 	for i, y := range tm.Outputs {
-		p.Outputs = append(p.Outputs, PredictedOutput{Name: outs[i].Name, Shape: y.Shape, FirstValues: y.Data[:min(5, len(y.Data))]})
+		out := PredictedOutput{Name: outs[i].Name, Shape: y.Shape, FirstValues: y.Data[:min(5, len(y.Data))]}
+		if against != nil {
+			d := maxAbsDiff(y, against[i])
+			out.MaxAbsDiff = &d
+			*p.MaxAbsDiff = math.Max(*p.MaxAbsDiff, d)
+		}
+		p.Outputs = append(p.Outputs, out)
 	}
 	p.OutputShape, p.FirstValues = p.Outputs[0].Shape, p.Outputs[0].FirstValues
 	p.LatenciesMS, p.LatencyMS = tm.Milliseconds(), tm.MedianMilliseconds()
@@ -105,6 +132,22 @@ func Predict(sess *ort.Session, path string, o PredictOptions) (*Prediction, err
 		p.ImagesPerSecond = float64(shape[0]) / (p.LatencyMS / 1000)
 	}
 	return p, nil
+}
+
+// maxAbsDiff is the largest difference between two outputs of one shape,
+// +Inf when their shapes or types differ.
+func maxAbsDiff(a, b ort.Tensor) float64 {
+	if !slices.Equal(a.Shape, b.Shape) || len(a.Data) != len(b.Data) || len(a.Ints) != len(b.Ints) {
+		return math.Inf(1)
+	}
+	worst := 0.0
+	for i := range a.Data {
+		worst = math.Max(worst, math.Abs(float64(a.Data[i])-float64(b.Data[i])))
+	}
+	for i := range a.Ints {
+		worst = math.Max(worst, math.Abs(float64(a.Ints[i]-b.Ints[i])))
+	}
+	return worst
 }
 
 // checkShape refuses a shape that does not fit the model's input in: its
@@ -148,5 +191,8 @@ func (p *Prediction) WriteText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "%s on %s: %s %v → %s, median latency %.2f ms over %d runs (%.1f images/s)\nfirst values: %v\n",
 		p.Model, p.Provider, p.InputName, p.InputShape, outputs, p.LatencyMS, p.Runs, p.ImagesPerSecond, p.FirstValues)
+	if err == nil && p.MaxAbsDiff != nil {
+		_, err = fmt.Fprintf(w, "against %s: largest output difference %.3g\n", p.Against, *p.MaxAbsDiff)
+	}
 	return err
 }

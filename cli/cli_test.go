@@ -215,6 +215,17 @@ func TestPredictChecksInputAgainstModel(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "on cpu") || !strings.Contains(stdout, "over 2 runs") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	// --against runs the same input on a second session: the CPU against
+	// itself gives the same outputs, to the bit.
+	code, stdout, stderr = run("predict", path, "--provider", "cpu", "--against", "cpu", "--input", "4x3x32x32", "--json")
+	var p bench.Prediction
+	if err := json.Unmarshal([]byte(stdout), &p); code != 0 || err != nil || p.Against != "cpu" || p.MaxAbsDiff == nil || *p.MaxAbsDiff != 0 ||
+		p.Outputs[0].MaxAbsDiff == nil {
+		t.Errorf("--against cpu: exit %d, %v, stdout %q, stderr %q", code, err, stdout, stderr)
+	}
+	if code, _, stderr = run("predict", path, "--against", "gpu"); code == 0 || !strings.Contains(stderr, `--against: unknown execution provider "gpu"`) {
+		t.Errorf("--against gpu: exit %d, stderr %q", code, stderr)
+	}
 }
 
 func TestInterspersed(t *testing.T) {

@@ -84,6 +84,7 @@ func predictCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Usage: "input shape NxCxHxW (default: the model's, with dynamic sizes set to 1)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the random input (standard normal values)"},
 			&cli.IntFlag{Name: "runs", Value: 5, Usage: "timed runs after one warm-up run; the median is reported"},
+			&cli.StringFlag{Name: "against", Usage: "also run the same input once on this provider (e.g. cpu) and report each output's largest difference from it"},
 			jsonFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -93,6 +94,17 @@ func predictCommand() *cli.Command {
 			}
 			defer sess.Close()
 			o := bench.PredictOptions{Seed: c.Uint64("seed"), Runs: c.Int("runs")}
+			if c.IsSet("against") {
+				opts, _ := runtimeOptions(c) // openModel read them already
+				if opts.Provider, err = ort.ParseProvider(c.String("against")); err != nil {
+					return fmt.Errorf("--against: %w", err)
+				}
+				opts.ProviderOptions = nil
+				if o.Against, err = ort.NewSession(c.Args().First(), opts); err != nil {
+					return fmt.Errorf("--against: %w", err)
+				}
+				defer o.Against.Close()
+			}
 			if s := c.String("input"); c.IsSet("input") {
 				// Any number of sizes: Predict checks them against the model.
 				if o.Shape, err = cmdline.Dims("input", s, strings.Count(strings.ToLower(s), "x")+1, "NxCxHxW"); err != nil {
