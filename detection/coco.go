@@ -96,16 +96,21 @@ type Detection struct {
 // Errors name the file, then the element and value at fault: an element
 // by its id once read ("annotation 7"), by its position in its list when
 // it could not be read ("annotations[3]", from 0).
-func ReadTruth(path string) (*Truth, error) {
+func ReadTruth(path string) (*Truth, error) { return readParsed(path, parseTruth) }
+
+// readParsed reads the file at path and parses it, naming the file in a
+// parse error.
+func readParsed[T any](path string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	t, err := parseTruth(data)
+	v, err := parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
-	return t, nil
+	return v, nil
 }
 
 // WriteTruth writes t to path as a COCO instances file, after checking it
@@ -134,17 +139,7 @@ func WriteTruth(path string, t *Truth) error {
 // and height of 0 or more; whether the image and category exist is for
 // Evaluate to check, against a truth. Errors name the file, then the
 // detection by its position in the list (from 0).
-func ReadDetections(path string) ([]Detection, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	dets, err := parseDetections(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return dets, nil
-}
+func ReadDetections(path string) ([]Detection, error) { return readParsed(path, parseDetections) }
 
 // WriteDetections writes dets to path as a COCO results file, after the
 // checks ReadDetections makes. Like WriteTruth, it writes a temporary file
