@@ -8,6 +8,7 @@ import (
 	"github.com/bot-onnx/bot-onnx/export"
 	"github.com/bot-onnx/bot-onnx/graph"
 	"github.com/bot-onnx/bot-onnx/internal/cmdline"
+	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/urfave/cli/v2"
 )
@@ -40,6 +41,7 @@ func exportCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "seed", Destination: &opts.Seed, Usage: "seed of the verification input"},
 			&cli.IntFlag{Name: "threads", Destination: &opts.Runtime.Threads, Usage: "ONNX Runtime intra-op threads for the verification (0: its default)"},
 			&cli.StringFlag{Name: "ort-lib", Destination: &opts.Runtime.LibraryPath, Usage: "path of libonnxruntime.so for the verification"},
+			&cli.StringFlag{Name: "provider", Value: "cpu", Usage: "execution provider the export is verified on (cpu, cuda, tensorrt, webgpu), against the source model on the CPU"},
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error { return runExport(c, &opts) },
@@ -72,6 +74,11 @@ func runExport(c *cli.Context, opts *export.Options) error {
 func exportOptions(c *cli.Context, opts *export.Options) error {
 	opts.Head, opts.ProducerVersion = export.Head(c.String("head")), Version
 	opts.Features, opts.Batch, opts.DynamicSize, opts.InputSize = nil, 0, false, nil // set below, afresh each run
+	p, err := ort.ParseProvider(c.String("provider"))
+	if err != nil {
+		return fmt.Errorf("--provider: %w", err)
+	}
+	opts.Runtime.Provider = p
 	if c.IsSet("opset") && opts.Opset == 0 {
 		return fmt.Errorf("--opset 0: expected %d..%d", graph.MinOpset, graph.MaxOpset)
 	}

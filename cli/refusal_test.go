@@ -100,6 +100,7 @@ func TestRefusedBeforeAnythingIsWritten(t *testing.T) {
 		{"classifier scored as a detector", []string{"eval", model, "--data", "mnist-det", "--data-dir", dataDir, "--test-canvases", "8", "--out", out},
 			"expected a detector with one image input"},
 		{"webgpu without a GPU", []string{"predict", model, "--provider", "webgpu"}, "WebGPU provider unavailable"},
+		{"webgpu export check without a GPU", []string{"export", model, "--provider", "webgpu", "-o", filepath.Join(dir, "exported.onnx")}, "WebGPU provider unavailable"},
 		{"webgpu fine-tuning without a GPU", []string{"transfer", "--backbone", model, "--task", "classify", "--data", "mnist", "--data-dir", dataDir, "--provider", "webgpu", "--out", out},
 			`--provider "webgpu": WebGPU provider unavailable`},
 		{"provider option without a value", []string{"eval", model, "--data", "mnist", "--data-dir", dataDir, "--provider", "webgpu", "--provider-option", "deviceId"},

@@ -66,8 +66,9 @@ type Options struct {
 	ProducerVersion string
 	// Seed draws the verification input.
 	Seed uint64
-	// Runtime loads ONNX Runtime for verification, which always runs on the
-	// CPU provider.
+	// Runtime loads ONNX Runtime for verification. The export runs on its
+	// Provider (empty or auto: the CPU), the source model always on the
+	// CPU, so that a GPU provider is checked against the CPU's results.
 	Runtime ort.Options
 }
 

@@ -37,9 +37,11 @@ const (
 // Verification is the parity check of an export against its source.
 type Verification struct {
 	// InputShape is the shape of the seeded standard-normal input both ran on.
-	InputShape []int64  `json:"input_shape"`
-	Seed       uint64   `json:"seed"`
-	Outputs    []Parity `json:"outputs"`
+	InputShape []int64 `json:"input_shape"`
+	Seed       uint64  `json:"seed"`
+	// Provider is where the export ran (the source ran on the CPU).
+	Provider string   `json:"provider,omitempty"`
+	Outputs  []Parity `json:"outputs"`
 }
 
 // Parity compares one output of the export with the same value of the source.
@@ -53,7 +55,8 @@ type Parity struct {
 }
 
 // Verify checks the export m, written at path, against its source: the
-// file must load in ONNX Runtime (CPU provider), and on seeded random input
+// file must load in ONNX Runtime (on opts.Runtime.Provider, the CPU by
+// default; the source always runs on the CPU), and on seeded random input
 // each of its outputs must match the source model's value, run in ONNX
 // Runtime too, within the parity bounds. The source's value is its output
 // for logits, the softmax of that for probabilities, and the stage's block
@@ -62,7 +65,9 @@ type Parity struct {
 // input to float16 gets.
 func Verify(src, m *graph.Model, path string, features []Stage, opts Options) (Verification, error) {
 	ropts := opts.Runtime
-	ropts.Provider = ort.ProviderCPU
+	if ropts.Provider == "" || ropts.Provider == ort.ProviderAuto {
+		ropts.Provider = ort.ProviderCPU
+	}
 	sess, err := ort.NewSession(path, ropts)
 	if err != nil {
 		return Verification{}, fmt.Errorf("ONNX Runtime cannot load the export: %w", err)
@@ -92,13 +97,15 @@ func Verify(src, m *graph.Model, path string, features []Stage, opts Options) (V
 	if err != nil {
 		return Verification{}, err
 	}
-	ref, err := ort.NewSessionFromBytes(refBytes, ropts)
+	cpu := ropts
+	cpu.Provider, cpu.ProviderOptions = ort.ProviderCPU, nil
+	ref, err := ort.NewSessionFromBytes(refBytes, cpu)
 	if err != nil {
 		return Verification{}, fmt.Errorf("ONNX Runtime cannot load the source model: %w", err)
 	}
 	defer ref.Close()
 
-	v := Verification{InputShape: verifyShape(src, m), Seed: opts.Seed}
+	v := Verification{InputShape: verifyShape(src, m), Seed: opts.Seed, Provider: string(sess.Provider())}
 	x := randomInput(v.InputShape, opts.Seed)
 	got, err := sess.Run(x)
 	if err != nil {
