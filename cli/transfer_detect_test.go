@@ -94,6 +94,13 @@ func TestTransferDetect(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "expected a detector") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Errorf("eval of a model without decoding on mnist-det: exit %d: %q", code, stderr)
 	}
+
+	// A study of detection is the paper's Table 8 in shape.
+	code, stdout, stderr = run("transfer-study", "--backbones", b32, "--task", "detect", "--data", "mnist-det", "--data-dir", dataDir,
+		"--canvases", "32", "--test-canvases", "8", "--epochs", "1", "--batch", "16", "--provider", "cpu", "--threads", "2", "--out", filepath.Join(dir, "study"))
+	if code != 0 || !strings.Contains(stdout, "| backbone | its own top-1 | VOC07 AP50 | COCO AP | COCO AP50 | COCO AP75 |") || !strings.Contains(stdout, "| b32 | ") {
+		t.Errorf("transfer-study --task detect: exit %d\n%s\n%s", code, stdout, stderr)
+	}
 }
 
 // compareDetectorWithEngine runs the detector in ONNX Runtime and the

@@ -154,8 +154,10 @@ var Tasks = []Task{
 	{
 		Name: "detect", About: "a CenterNet head, heatmap, size and offset branches of 3×3 conv, ReLU and 1×1 conv, exported whole with its decoding as " + DetectorFile,
 		Labels: Boxes,
+		// The engine's loss is in metrics.json; an exported detector,
+		// which decodes its boxes, has none to show beside it.
 		Columns: []Column{{"voc07_ap50", "VOC07 AP50", false}, {"coco_ap", "COCO AP", false}, {"coco_ap50", "COCO AP50", false},
-			{"coco_ap75", "COCO AP75", false}, {"loss", "loss", false}},
+			{"coco_ap75", "COCO AP75", false}},
 		head: CenterNetHead,
 		engine: func(m train.Metrics, _ int) Figures {
 			return Figures{"voc07_ap50": m.VOC07AP50, "voc_ap50": m.VOCAP50, "coco_ap": m.COCOAP, "coco_ap50": m.COCOAP50, "coco_ap75": m.COCOAP75, "loss": m.TestLoss}
