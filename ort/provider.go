@@ -183,6 +183,9 @@ func (ortProviders) appendTensorRT(so *ort.SessionOptions, options map[string]st
 // appendWebGPU registers ONNX Runtime's WebGPU provider by its name, as
 // the C API's generic SessionOptionsAppendExecutionProvider takes it.
 func (ortProviders) appendWebGPU(so *ort.SessionOptions, options map[string]string) error {
+	if err := vulkanLoader(); err != nil {
+		return fmt.Errorf("no Vulkan loader for Dawn (%s)", err)
+	}
 	printed, err := captureStderr(func() error { return so.AppendExecutionProvider("WebGPU", options) })
 	// Dawn warns once per process; later failures repeat its reason.
 	dawnMu.Lock()
@@ -243,7 +246,7 @@ func shortReason(p Provider, msg string) string {
 		return "not in this ONNX Runtime build"
 	case strings.Contains(msg, "no CUDA-capable device"):
 		return "no CUDA device"
-	case strings.Contains(msg, "libvulkan.so.1"):
+	case strings.Contains(msg, "no Vulkan loader"), strings.Contains(msg, "Couldn't load Vulkan"):
 		return "no Vulkan loader (libvulkan.so.1)"
 	case strings.Contains(msg, "No supported adapters"):
 		return "no GPU adapter Dawn supports"
