@@ -189,8 +189,8 @@ func TestEvalProviders(t *testing.T) {
 	if e.Provider != "cpu" {
 		t.Skipf("auto chose %s: this ONNX Runtime has a GPU provider; the CPU-only checks do not apply", e.Provider)
 	}
-	if e.Fallback == "" || strings.Contains(stderr, "provider auto") {
-		t.Errorf("fallback %q, stderr %q: want the reason in the JSON and no line about it on stderr", e.Fallback, stderr)
+	if e.Fallback == "" || strings.Count(stderr, "provider auto: cpu (cuda: ") != 1 {
+		t.Errorf("fallback %q, stderr %q: want the reason in the JSON and one short line about it on stderr", e.Fallback, stderr)
 	}
 	for _, p := range []string{"cuda", "tensorrt"} {
 		code, stdout, stderr := run(append(args, "--provider", p, "--device-id", "1")...)

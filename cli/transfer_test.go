@@ -180,7 +180,7 @@ func TestTransferBadInput(t *testing.T) {
 		want string
 	}{
 		{"no such feature", append(classify, "--feature", "c9"), `the backbone has no output "c9": expected one of its outputs c0, c1, c2`},
-		{"unknown task", []string{"--backbone", b28, "--task", "detect", "--data", "mnist", "--epochs", "1"}, "--task \"detect\": unknown task; expected one of classify, segment"},
+		{"unknown task", []string{"--backbone", b28, "--task", "track", "--data", "mnist", "--epochs", "1"}, "--task \"track\": unknown task; expected one of classify, segment, detect"},
 		{"too few classes", append(classify, "--classes", "5"), "--classes 5: data set mnist has 10 classes"},
 		{"no epochs", append(classify, "--epochs", "0"), "--epochs 0: expected at least 1"},
 		{"no batch", append(classify, "--batch", "0"), "--batch 0: expected at least 1"},

@@ -95,8 +95,8 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(third.String(), "finished already"); n != len(ClassifierRuns)+2 {
-		t.Errorf("the third start read back %d runs, want every run: %d training, 2 fine-tuning\n%s", n, len(ClassifierRuns), third)
+	if n := strings.Count(third.String(), "finished already"); n != len(ClassifierRuns)+2*len(downstreams) {
+		t.Errorf("the third start read back %d runs, want every run: %d training, %d fine-tuning\n%s", n, len(ClassifierRuns), 2*len(downstreams), third)
 	}
 	for i := range res.Runs {
 		if a, b := res.Runs[i].Eval.Top1, again.Runs[i].Eval.Top1; a != b {

@@ -137,7 +137,7 @@ func TestDenseTrainingRefusesMismatches(t *testing.T) {
 		{"smoothing", func(c *Config) { c.Recipe.LabelSmoothing = 0.1 }, "label smoothing, mixup and distillation act on per-image targets"},
 		{"mixup", func(c *Config) { c.Recipe.Mixup = 0.2 }, "label smoothing, mixup and distillation act on per-image targets"},
 		{"train limit", func(c *Config) { c.Data.TrainLimit = 10 }, "Data.TrainLimit 10: expected 0"},
-		{"canvas options elsewhere", func(c *Config) { c.Data.Set, c.Model = "mnist", classifier }, "apply to mnist-seg only"},
+		{"canvas options elsewhere", func(c *Config) { c.Data.Set, c.Model = "mnist", classifier }, "apply to mnist-seg and mnist-det only"},
 		{"canvas size", func(c *Config) { c.Data.Canvas.Size = 40 }, "does not fit the 1×40×40 canvases"},
 	}
 	for _, tc := range tests {

@@ -153,7 +153,7 @@ func TestLowerRefusesUnsupportedOps(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = Lower(m, w, 2, LowerOptions{})
-		want := `node "odd": operator ` + op + ` is not supported by the training engine (supported: Add, AveragePool, BatchNormalization, Conv, Flatten, Gemm, GlobalAveragePool, Identity, MaxPool, Relu, Resize)`
+		want := `node "odd": operator ` + op + ` is not supported by the training engine (supported: Add, AveragePool, BatchNormalization, Concat, Conv, Flatten, Gemm, GlobalAveragePool, Identity, MaxPool, Relu, Resize)`
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: got %v, want %s", op, err, want)
 		}
