@@ -29,9 +29,8 @@ ort=$("$out/bot-onnx" doctor --json | sed -n 's/^ *"library": "\(.*\)",$/\1/p' |
 cp -L "$ort" "$out/lib/libonnxruntime.so"
 
 debs=$(mktemp -d)
-chmod 755 "$debs" # apt-get download fetches as the _apt user
 trap 'rm -rf "$debs"' EXIT
-(cd "$debs" && apt-get download libvulkan1 libegl1 libglvnd0 >/dev/null)
+(cd "$debs" && apt-get -o APT::Sandbox::User=root download libvulkan1 libegl1 libglvnd0 >/dev/null)
 for deb in "$debs"/*.deb; do
 	dpkg-deb -x "$deb" "$debs/root"
 done
