@@ -75,7 +75,7 @@ func (d *Detection) Add(out Output, b *data.Batch) error {
 			r := o.Box
 			d.truth.Annotations = append(d.truth.Annotations, detection.Annotation{ID: int64(len(d.truth.Annotations) + 1), ImageID: id, CategoryID: int64(o.Class),
 				BBox: detection.BBox{float64(r.Min.X), float64(r.Min.Y), float64(r.Dx()), float64(r.Dy())}, Area: float64(r.Dx() * r.Dy())})
-			truth[i] = append(truth[i], detection.Object{X1: float64(r.Min.X), Y1: float64(r.Min.Y), X2: float64(r.Max.X), Y2: float64(r.Max.Y), Class: o.Class})
+			truth[i] = append(truth[i], o.Object())
 		}
 	}
 	if len(s) == 4 {

@@ -240,7 +240,7 @@ func providerError(name string, id int, err error) error {
 // shortReason condenses why a provider did not start to a few words for
 // a one-line note, from the messages ONNX Runtime, CUDA and Dawn give; an
 // unknown message is cut to its first 80 characters.
-func shortReason(p Provider, msg string) string {
+func shortReason(msg string) string {
 	switch {
 	case strings.Contains(msg, "libonnxruntime_providers_shared"):
 		return "not in this ONNX Runtime build"
@@ -251,7 +251,6 @@ func shortReason(p Provider, msg string) string {
 	case strings.Contains(msg, "No supported adapters"):
 		return "no GPU adapter Dawn supports"
 	}
-	msg = strings.TrimPrefix(msg, string(p)+": ")
 	if len(msg) > 80 {
 		msg = msg[:77] + "..."
 	}

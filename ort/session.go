@@ -247,7 +247,7 @@ func (s *Session) FallbackNote() string {
 	}
 	parts := make([]string, len(s.skipped))
 	for i, k := range s.skipped {
-		parts[i] = fmt.Sprintf("%s: %s", k.provider, shortReason(k.provider, k.reason))
+		parts[i] = fmt.Sprintf("%s: %s", k.provider, shortReason(k.reason))
 	}
 	return fmt.Sprintf("provider auto: %s (%s)", s.provider, strings.Join(parts, "; "))
 }

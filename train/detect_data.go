@@ -29,21 +29,14 @@ func (d *detectionData) gather(b *data.Batch) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		d.batch = append(d.batch, detectionObjects(objs))
+		converted := make([]detection.Object, len(objs))
+		for k, o := range objs {
+			converted[k] = o.Object()
+		}
+		d.batch = append(d.batch, converted)
 		total += len(objs)
 	}
 	return total, nil
-}
-
-// detectionObjects returns a canvas's objects as package detection takes
-// them: an image.Rectangle's pixels [Min, Max) are the box from Min to Max
-// in continuous pixel coordinates.
-func detectionObjects(objs []data.CanvasObject) []detection.Object {
-	out := make([]detection.Object, len(objs))
-	for i, o := range objs {
-		out[i] = detection.Object{X1: float64(o.Box.Min.X), Y1: float64(o.Box.Min.Y), X2: float64(o.Box.Max.X), Y2: float64(o.Box.Max.Y), Class: o.Class}
-	}
-	return out
 }
 
 // evaluate runs the evaluation net over the test split and sets m's

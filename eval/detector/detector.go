@@ -183,7 +183,8 @@ func Evaluate(ctx context.Context, sess *ort.Session, req Request) (*Result, err
 		}
 		var boxes []segment.Box
 		for _, o := range truth {
-			boxes = append(boxes, segment.Box{X1: float64(o.Box.Min.X), Y1: float64(o.Box.Min.Y), X2: float64(o.Box.Max.X), Y2: float64(o.Box.Max.Y)})
+			b := o.Object()
+			boxes = append(boxes, segment.Box{X1: b.X1, Y1: b.Y1, X2: b.X2, Y2: b.Y2})
 		}
 		name := fmt.Sprintf("prediction-%d.png", i+1)
 		if err := segment.WriteBoxesPNG(filepath.Join(req.Out, name), p.image, len(p.image)/(h*w), h, w, 4, boxes, p.boxes); err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image"
 	"math/rand/v2"
+
+	"github.com/bot-onnx/bot-onnx/detection"
 )
 
 // The digit-canvas segmentation set (`--data mnist-seg`): square canvases
@@ -220,6 +222,13 @@ func (d *DigitCanvases) Example(i int, img []float32, labels []int32) error {
 type CanvasObject struct {
 	Class int
 	Box   image.Rectangle
+}
+
+// Object returns o as package detection takes it: the pixels [Min, Max)
+// of its box are the box from Min to Max in continuous coordinates.
+func (o CanvasObject) Object() detection.Object {
+	b := o.Box
+	return detection.Object{X1: float64(b.Min.X), Y1: float64(b.Min.Y), X2: float64(b.Max.X), Y2: float64(b.Max.Y), Class: o.Class}
 }
 
 // ObjectSet is a data set whose examples hold objects, a box and a class
