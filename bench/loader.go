@@ -81,10 +81,10 @@ func measureLoader(ctx context.Context, cfg TrainConfig, dir string, spec TrainS
 			it = nil
 		}
 	}
-	times, err := train.StepTimes(spec.Model, batch, cfg.Threads, cfg.Precision, cfg.Warmup, steps, next)
+	timing, err := train.StepTimes(spec.Model, batch, cfg.Threads, cfg.Precision, cfg.Warmup, steps, next, nil)
 	if err != nil {
 		return err
 	}
-	res.FedImagesPerSecond = float64(batch) / train.Median(times).Seconds()
+	res.FedImagesPerSecond = float64(batch) / train.Median(timing.Steps).Seconds()
 	return nil
 }

@@ -38,6 +38,9 @@ type TrainSpec struct {
 	Threads       int // bot-onnx's replicas, the peer's threads
 	Runs          int // repetitions, interleaved; 0 means 1
 	Peer          bool
+	// Group, when set, spreads bot-onnx's steps over the processes of an
+	// MPI world (Batch is theirs together, Threads each one's replicas).
+	Group train.Group
 }
 
 // TrainRun is one run of a comparison.
@@ -45,6 +48,9 @@ type TrainRun struct {
 	ImagesPerSecond float64   `json:"images_per_second"`
 	StepMS          []float64 `json:"step_ms"`
 	PeakRSSMiB      float64   `json:"peak_rss_mib"`
+	// AllreduceMS is the time of each timed step spent summing the
+	// gradients across the processes of a Group.
+	AllreduceMS []float64 `json:"allreduce_ms,omitempty"`
 	// FP32 is bot-onnx at fp32 in the same run, when Precision is BF16.
 	FP32 *TrainRun `json:"fp32,omitempty"`
 	// Torch lists the peer's configurations (NCHW, channels_last); Best is
@@ -62,6 +68,7 @@ type TrainSummary struct {
 	Runs                   []TrainRun `json:"runs"`
 	ImagesPerSecond        float64    `json:"images_per_second"`
 	PeakRSSMiB             float64    `json:"peak_rss_mib"`
+	AllreduceMSPerStep     float64    `json:"allreduce_ms_per_step,omitempty"`
 	FP32ImagesPerSecond    float64    `json:"fp32_images_per_second,omitempty"`
 	BF16Speedup            float64    `json:"bf16_speedup,omitempty"`
 	TorchImagesPerSecond   float64    `json:"torch_images_per_second,omitempty"`
@@ -115,9 +122,10 @@ func CompareTraining(s TrainSpec, progress func(run int)) (*TrainSummary, error)
 
 // summarise fills the medians and peaks from the runs.
 func (s *TrainSummary) summarise() {
-	var own, fp32, speedup, torch, ratio []float64
+	var own, fp32, speedup, torch, ratio, comm []float64
 	for _, r := range s.Runs {
 		own = append(own, r.ImagesPerSecond)
+		comm = append(comm, r.AllreduceMS...)
 		s.PeakRSSMiB = max(s.PeakRSSMiB, r.PeakRSSMiB)
 		if r.FP32 != nil {
 			fp32 = append(fp32, r.FP32.ImagesPerSecond)
@@ -133,6 +141,7 @@ func (s *TrainSummary) summarise() {
 		}
 	}
 	s.ImagesPerSecond, s.FP32ImagesPerSecond, s.BF16Speedup = Median(own), Median(fp32), Median(speedup)
+	s.AllreduceMSPerStep = Median(comm)
 	s.TorchImagesPerSecond, s.Ratio = Median(torch), Median(ratio)
 	if len(s.Runs) > 0 {
 		for i := range s.Runs[0].Torch {
@@ -162,13 +171,17 @@ func Median(v []float64) float64 {
 // process's peak memory reset first so that it is this run's alone.
 func ownRun(s TrainSpec, p kernel.Precision) (*TrainRun, error) {
 	resetPeakRSS()
-	times, err := train.StepTimes(s.Model, s.Batch, s.Threads, p, s.Warmup, s.Steps, nil)
+	timing, err := train.StepTimes(s.Model, s.Batch, s.Threads, p, s.Warmup, s.Steps, nil, s.Group)
 	if err != nil {
 		return nil, err
 	}
-	r := &TrainRun{ImagesPerSecond: float64(s.Batch) / train.Median(times).Seconds(), PeakRSSMiB: PeakRSSMiB()}
-	for _, t := range times {
-		r.StepMS = append(r.StepMS, float64(t)/float64(time.Millisecond))
+	r := &TrainRun{ImagesPerSecond: float64(s.Batch) / train.Median(timing.Steps).Seconds(), PeakRSSMiB: PeakRSSMiB()}
+	ms := func(t time.Duration) float64 { return float64(t) / float64(time.Millisecond) }
+	for _, t := range timing.Steps {
+		r.StepMS = append(r.StepMS, ms(t))
+	}
+	for _, t := range timing.Allreduce {
+		r.AllreduceMS = append(r.AllreduceMS, ms(t))
 	}
 	return r, nil
 }
@@ -227,17 +240,23 @@ type TrainConfig struct {
 	Workers int
 	// Progress, if not nil, is called before each run of the comparison.
 	Progress func(run int, s TrainSpec)
+	// Group, when set, measures bot-onnx over the processes of an MPI
+	// world: Batch is theirs together and images/s their aggregate; no
+	// peer and no Data then.
+	Group train.Group
 }
 
 // TrainResult is a training benchmark: the settings, the comparison's
 // runs and medians, and the loader's figures with Data; what `bench train
 // --json` prints.
 type TrainResult struct {
-	Model     string `json:"model"`
-	Variant   string `json:"variant"`
-	Batch     int    `json:"batch"`
-	Input     string `json:"input"`
-	Threads   int    `json:"threads"`
+	Model   string `json:"model"`
+	Variant string `json:"variant"`
+	Batch   int    `json:"batch"`
+	Input   string `json:"input"`
+	Threads int    `json:"threads"`
+	// Processes is the size of the Group the steps ran over (absent: one).
+	Processes int    `json:"processes,omitempty"`
 	Precision string `json:"precision"`
 	CPU       string `json:"cpu,omitempty"`
 	ISA       string `json:"isa"`
@@ -261,6 +280,12 @@ func Train(ctx context.Context, cfg TrainConfig) (*TrainResult, error) {
 			return nil, &train.FieldError{Field: f.name, Value: f.v, Want: "a positive count"}
 		}
 	}
+	if cfg.Group != nil && cfg.Peer {
+		return nil, &train.FieldError{Field: "Peer", Value: true, Want: "no peer across processes (PyTorch would run once in every process)"}
+	}
+	if cfg.Group != nil && cfg.Data != "" {
+		return nil, &train.FieldError{Field: "Data", Value: cfg.Data, Want: "no loader measurement across processes"}
+	}
 	dir := ""
 	if cfg.Data != "" {
 		var err error
@@ -275,7 +300,7 @@ func Train(ctx context.Context, cfg TrainConfig) (*TrainResult, error) {
 	}
 	spec := TrainSpec{Model: m, Name: cfg.Model, Variant: strings.ToUpper(cfg.Variant), Batch: cfg.Batch,
 		Input: fmt.Sprintf("%dx%dx%d", c, h, w), Classes: cfg.Classes, Precision: cfg.Precision, Warmup: cfg.Warmup, Steps: cfg.Steps,
-		Threads: cfg.Threads, Runs: cfg.Runs, Peer: cfg.Peer}
+		Threads: cfg.Threads, Runs: cfg.Runs, Peer: cfg.Peer, Group: cfg.Group}
 	var progress func(int)
 	if cfg.Progress != nil {
 		progress = func(i int) { cfg.Progress(i, spec) }
@@ -286,6 +311,9 @@ func Train(ctx context.Context, cfg TrainConfig) (*TrainResult, error) {
 	}
 	res := &TrainResult{Model: spec.Name, Variant: spec.Variant, Batch: spec.Batch, Input: spec.Input, Threads: spec.Threads,
 		Precision: cfg.Precision.String(), CPU: kernel.CPUName(), ISA: kernel.HostFeatures().ISA(), TrainSummary: *sum}
+	if cfg.Group != nil {
+		res.Processes = cfg.Group.Size()
+	}
 	if dir != "" {
 		if err := measureLoader(ctx, cfg, dir, spec, res); err != nil {
 			return nil, err
@@ -326,8 +354,15 @@ func (res *TrainResult) WriteText(w io.Writer) error {
 	if many {
 		of = fmt.Sprintf("median of %d runs of %d steps", len(res.Runs), len(first.StepMS))
 	}
-	fmt.Fprintf(&b, "bot-onnx  %s-%s batch %d %s %s, %d replicas: %.1f images/s (%s), peak RSS %.0f MiB\n",
-		res.Model, res.Variant, res.Batch, res.Input, res.Precision, res.Threads, res.ImagesPerSecond, of, res.PeakRSSMiB)
+	replicas := fmt.Sprintf("%d replicas", res.Threads)
+	if res.Processes > 0 {
+		replicas = fmt.Sprintf("%d processes × %d replicas, all together", res.Processes, res.Threads)
+	}
+	fmt.Fprintf(&b, "bot-onnx  %s-%s batch %d %s %s, %s: %.1f images/s (%s), peak RSS %.0f MiB\n",
+		res.Model, res.Variant, res.Batch, res.Input, res.Precision, replicas, res.ImagesPerSecond, of, res.PeakRSSMiB)
+	if res.Processes > 0 {
+		fmt.Fprintf(&b, "allreduce %.2f ms per step (median; rank 0's wait for the others included)\n", res.AllreduceMSPerStep)
+	}
 	if res.FP32ImagesPerSecond > 0 {
 		fmt.Fprintf(&b, "bot-onnx  fp32 in the same runs: %.1f images/s; bf16 is %.2f× fp32\n", res.FP32ImagesPerSecond, res.BF16Speedup)
 	}

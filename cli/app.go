@@ -54,6 +54,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return err },
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
+		Before:          func(c *cli.Context) error { return refuseUnderMPI(c.Args().First()) },
 	}
 }
 

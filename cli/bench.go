@@ -6,6 +6,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/bench"
 	"github.com/bot-onnx/bot-onnx/internal/cmdline"
+	"github.com/bot-onnx/bot-onnx/mpi"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 	"github.com/urfave/cli/v2"
 )
@@ -35,12 +36,17 @@ func benchCommand() *cli.Command {
 				&cli.StringFlag{Name: "peer", Value: "torch", Usage: "torch: also run Debian's PyTorch (/usr/bin/python3) on the same model, in NCHW and in channels_last; none"},
 				jsonFlag(),
 			},
-			Action: func(c *cli.Context) error { return benchTrain(c, &cfg) },
+			Action: func(c *cli.Context) error {
+				return distributed(c, func(w *mpi.World) error { return benchTrain(c, &cfg, w) })
+			},
 		}, inferCommand()},
 	}
 }
 
-func benchTrain(c *cli.Context, cfg *bench.TrainConfig) (err error) {
+// benchTrain measures cfg's training steps, across the processes of w
+// when it is not nil: then --batch is theirs together, the peer is off and
+// rank 0 alone prints.
+func benchTrain(c *cli.Context, cfg *bench.TrainConfig, w *mpi.World) (err error) {
 	dims, err := cmdline.Dims("input", c.String("input"), 3, "3x32x32")
 	if err != nil {
 		return err
@@ -55,15 +61,27 @@ func benchTrain(c *cli.Context, cfg *bench.TrainConfig) (err error) {
 		return fmt.Errorf("--precision %q: expected fp32 or bf16", c.String("precision"))
 	}
 	cfg.Input, cfg.Peer, cfg.Progress = [3]int64(dims), c.String("peer") == "torch", nil
+	if w != nil {
+		if c.IsSet("peer") && cfg.Peer {
+			return fmt.Errorf("--peer torch: PyTorch cannot run across MPI processes; leave out --peer under mpirun")
+		}
+		if c.IsSet("data") {
+			return fmt.Errorf("--data: the loader is measured in one process; leave out --data under mpirun")
+		}
+		cfg.Peer, cfg.Group = false, w
+	}
 	if c.IsSet("data") && cfg.Data == "" {
 		return fmt.Errorf(`--data "": expected folder:DIR`)
 	}
-	if cfg.Runs > 1 {
+	if cfg.Runs > 1 && (w == nil || w.Rank() == 0) {
 		cfg.Progress = func(i int, s bench.TrainSpec) { fmt.Fprintf(c.App.ErrWriter, "run %d/%d: %s\n", i+1, s.Runs, s) }
 	}
 	res, err := bench.Train(c.Context, *cfg)
 	if err != nil {
 		return cmdline.InFlags(err, cmdline.FieldFlags(cfg, c.Command.Flags, map[string]string{"Input": "--input", "Recipe.Batch": "--batch"}))
+	}
+	if w != nil && w.Rank() != 0 {
+		return nil
 	}
 	return cmdline.Print(c, res)
 }

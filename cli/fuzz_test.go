@@ -29,7 +29,7 @@ func FuzzTrainSettings(f *testing.F) {
 		var readErr error
 		cmd := trainCommandInto(&cfg)
 		cmd.Action = func(c *cli.Context) error {
-			readErr = trainConfig(c, &cfg)
+			readErr = trainConfig(c, &cfg, true)
 			return readErr
 		}
 		app := &cli.App{Writer: io.Discard, ErrWriter: io.Discard, Commands: []*cli.Command{cmd}}

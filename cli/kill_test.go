@@ -27,6 +27,10 @@ import (
 // kill it like a user's process.
 func TestMain(m *testing.M) {
 	if os.Getenv("BOT_ONNX_AS_MAIN") == "1" {
+		if dir := os.Getenv("BOT_ONNX_PID_DIR"); dir != "" {
+			// TestMPIRankKilled kills one rank by the PID it leaves here.
+			os.WriteFile(filepath.Join(dir, "rank-"+os.Getenv("OMPI_COMM_WORLD_RANK")), []byte(strconv.Itoa(os.Getpid())), 0o644)
+		}
 		os.Exit(Main(append([]string{"bot-onnx"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())

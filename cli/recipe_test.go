@@ -128,7 +128,7 @@ func TestRecipeFilesAreTheStudys(t *testing.T) {
 	for _, f := range ablation.PaperFiles {
 		var got train.Config
 		cmd := trainCommandInto(&got)
-		cmd.Action = func(c *cli.Context) error { return trainConfig(c, &got) }
+		cmd.Action = func(c *cli.Context) error { return trainConfig(c, &got, true) }
 		app := &cli.App{Commands: []*cli.Command{cmd}}
 		path := filepath.Join("..", "recipes", f.Name+".yaml")
 		if err := app.Run([]string{"bot-onnx", "train", "--config", path, "--model", "m.onnx", "--data", "mnist", "--out", "x"}); err != nil {
@@ -164,7 +164,7 @@ func TestDemoTrainCommandsAreItsRecipes(t *testing.T) {
 		}
 		var got train.Config
 		cmd := trainCommandInto(&got)
-		cmd.Action = func(c *cli.Context) error { return trainConfig(c, &got) }
+		cmd.Action = func(c *cli.Context) error { return trainConfig(c, &got, true) }
 		if err := (&cli.App{Commands: []*cli.Command{cmd}}).Run(fields); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}

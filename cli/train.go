@@ -10,6 +10,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/ablation"
 	"github.com/bot-onnx/bot-onnx/internal/cmdline"
+	"github.com/bot-onnx/bot-onnx/mpi"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/train/augment"
 	"github.com/bot-onnx/bot-onnx/train/kernel"
@@ -69,33 +70,43 @@ func trainCommandInto(cfg *train.Config) *cli.Command {
 			memoryLimitFlag(),
 		}, slices.Concat(scheduleFlags(&cfg.Recipe, 1, 128, 0.1, "30,60,90"), canvasFlags(&cfg.Data.Canvas))...),
 		Action: func(c *cli.Context) error {
-			if err := trainConfig(c, cfg); err != nil {
-				return err
-			}
-			ctx, stop := interruptible(c)
-			defer stop()
-			metrics, err := train.Train(ctx, *cfg)
-			if err != nil {
-				return interrupted(ctx, cmdline.InFlags(err, trainFieldFlags(c, cfg)), "run again with --resume to continue from the last completed epoch")
-			}
-			last := metrics[len(metrics)-1]
-			score := fmt.Sprintf("test top-1 %.2f%%", 100*last.TestTop1)
-			switch {
-			case cfg.Data.Set == train.DetectionDataSets:
-				score = fmt.Sprintf("test VOC07 AP50 %.4f, COCO AP %.4f", last.VOC07AP50, last.COCOAP)
-			case cfg.Data.Canvas.Size > 0:
-				score = fmt.Sprintf("test pixel accuracy %.2f%%, mean IoU %.4f", 100*last.PixelAccuracy, last.MeanIoU)
-			}
-			fmt.Fprintf(c.App.Writer, "wrote %s: %d epochs, %s, loss %.4f; metrics in %s\n",
-				filepath.Join(cfg.Out, train.ModelFile), last.Epoch, score, last.TestLoss, filepath.Join(cfg.Out, train.MetricsFile))
-			return nil
+			return distributed(c, func(w *mpi.World) error { return trainAction(c, cfg, w) })
 		},
 	}
 }
 
+// trainAction trains cfg, as rank w of an MPI world when w is not nil.
+func trainAction(c *cli.Context, cfg *train.Config, w *mpi.World) error {
+	if err := trainConfig(c, cfg, w == nil || w.Rank() == 0); err != nil {
+		return err
+	}
+	joinGroup(cfg, w)
+	ctx, stop := interruptible(c)
+	defer stop()
+	metrics, err := train.Train(ctx, *cfg)
+	if err != nil {
+		return interrupted(ctx, cmdline.InFlags(err, trainFieldFlags(c, cfg)), "run again with --resume to continue from the last completed epoch")
+	}
+	if w != nil && w.Rank() != 0 {
+		return nil
+	}
+	last := metrics[len(metrics)-1]
+	score := fmt.Sprintf("test top-1 %.2f%%", 100*last.TestTop1)
+	switch {
+	case cfg.Data.Set == train.DetectionDataSets:
+		score = fmt.Sprintf("test VOC07 AP50 %.4f, COCO AP %.4f", last.VOC07AP50, last.COCOAP)
+	case cfg.Data.Canvas.Size > 0:
+		score = fmt.Sprintf("test pixel accuracy %.2f%%, mean IoU %.4f", 100*last.PixelAccuracy, last.MeanIoU)
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s: %d epochs, %s, loss %.4f; metrics in %s\n",
+		filepath.Join(cfg.Out, train.ModelFile), last.Epoch, score, last.TestLoss, filepath.Join(cfg.Out, train.MetricsFile))
+	return nil
+}
+
 // trainConfig completes cfg, which train's flags set, with the recipe of
-// --config under them and the settings read by conversion.
-func trainConfig(c *cli.Context, cfg *train.Config) (err error) {
+// --config under them and the settings read by conversion. Only the
+// process that writes the run folder (writer) checks it.
+func trainConfig(c *cli.Context, cfg *train.Config, writer bool) (err error) {
 	if c.IsSet("config") {
 		if err := cmdline.ApplyRecipe(c, c.String("config")); err != nil {
 			return err
@@ -109,7 +120,7 @@ func trainConfig(c *cli.Context, cfg *train.Config) (err error) {
 	if err := dependentFlags(c); err != nil {
 		return err
 	}
-	if _, err := os.Stat(cfg.Out); cfg.Resume && errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(cfg.Out); writer && cfg.Resume && errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("--resume: --out %s does not exist, so there is no run to continue; leave out --resume to start one", cfg.Out)
 	}
 	if cfg.Recipe.Cosine, cfg.Recipe.DecayEpochs, err = readSchedule(c); err != nil {

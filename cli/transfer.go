@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/internal/cmdline"
+	"github.com/bot-onnx/bot-onnx/mpi"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/transfer"
@@ -28,31 +29,49 @@ func transferCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "backbone", Destination: &cfg.Backbone, Usage: "an exported backbone (bot-onnx export --head none) with a fixed input size"},
 		}, transferFlags(&cfg)...),
-		Action: func(c *cli.Context) (err error) {
-			if err := transferConfig(c, &cfg); err != nil {
-				return err
-			}
-			if cfg.Backbone == "" {
-				return errors.New("--backbone is required")
-			}
-			unlock, err := train.LockDir(cfg.Out)
-			if err != nil {
-				return err
-			}
-			defer func() { err = errors.Join(err, unlock()) }()
-			plan, err := transfer.NewPlan(cfg)
-			if err != nil {
-				return transferError(c, &cfg, err)
-			}
-			ctx, stop := interruptible(c)
-			defer stop()
-			res, err := plan.Run(ctx, transferProgress(c.App.ErrWriter))
-			if err != nil {
-				return interrupted(ctx, err, "run again with --resume to continue from the last completed epoch")
-			}
-			return cmdline.Print(c, res)
+		Action: func(c *cli.Context) error {
+			return distributed(c, func(w *mpi.World) error { return transferAction(c, cfg, w) })
 		},
 	}
+}
+
+// transferAction runs the transfer cfg, as rank w of an MPI world when w
+// is not nil: every rank fine-tunes, rank 0 alone writes, exports and
+// evaluates.
+func transferAction(c *cli.Context, cfg transfer.Config, w *mpi.World) (err error) {
+	if err := transferConfig(c, &cfg); err != nil {
+		return err
+	}
+	if cfg.Backbone == "" {
+		return errors.New("--backbone is required")
+	}
+	joinGroup(&cfg.Train, w)
+	writer := w == nil || w.Rank() == 0
+	if writer {
+		unlock, err := train.LockDir(cfg.Out)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, unlock()) }()
+	}
+	plan, err := transfer.NewPlan(cfg)
+	if err != nil {
+		return transferError(c, &cfg, err)
+	}
+	ctx, stop := interruptible(c)
+	defer stop()
+	o := transfer.Options{}
+	if writer {
+		o = transferProgress(c.App.ErrWriter)
+	}
+	res, err := plan.Run(ctx, o)
+	if err != nil {
+		return interrupted(ctx, err, "run again with --resume to continue from the last completed epoch")
+	}
+	if !writer {
+		return nil
+	}
+	return cmdline.Print(c, res)
 }
 
 // transferFlags are the options `transfer` and `transfer-study` share,

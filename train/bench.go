@@ -15,37 +15,55 @@ import (
 	"github.com/bot-onnx/bot-onnx/train/kernel"
 )
 
+// StepTiming is what StepTimes measures: every timed step, and the part
+// of each spent summing the gradients across the processes of a Group
+// (nil without one).
+type StepTiming struct {
+	Steps, Allreduce []time.Duration
+}
+
 // StepTimes times full training steps (forward, backward, gradient
 // reduction over the replicas, Nesterov update) of m: warmup untimed
-// steps, then steps timed ones. Batches come from next, whose wait is
+// steps, then steps timed ones. In a Group g (nil: this process alone),
+// batch is the batch of every process together, threads this process's
+// replicas, and every process must call StepTimes alike. Batches come from next, whose wait is
 // timed with the step (a loader that cannot keep up shows as slower
 // steps), or are random data when next is nil: what Train runs, without
 // the data loader. The convolutions run at precision p, refused as Train
 // refuses it on a CPU without bfloat16 arithmetic.
-func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, steps int, next func() (*data.Batch, error)) ([]time.Duration, error) {
+func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, steps int, next func() (*data.Batch, error), g Group) (StepTiming, error) {
+	var timing StepTiming
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
 	if p == kernel.BF16 {
 		if err := kernel.BF16Support(); err != nil {
-			return nil, err
+			return timing, err
 		}
 	}
 	if e, err := EstimateMemory(m, MemoryPlan{Batch: batch, Replicas: min(threads, batch)}); err == nil {
 		if sys, err := ReadSystemMemory(); err == nil {
 			if room, bound := sys.Room(); e.Total() > room {
-				return nil, &MemoryError{Model: "the model", Need: e, Room: room, Bound: bound}
+				return timing, &MemoryError{Model: "the model", Need: e, Room: room, Bound: bound}
 			}
 		}
 	}
-	r := &run{cfg: Config{Recipe: Recipe{Batch: batch}, Engine: Engine{Precision: p}}, model: m}
+	r := &run{cfg: Config{Model: "the model", Recipe: Recipe{Batch: batch}, Engine: Engine{Precision: p, Group: g}}, model: m}
 	var err error
 	if r.w, err = LoadWeights[float32](m); err != nil {
-		return nil, err
+		return timing, err
 	}
 	defer r.close()
-	if err := r.addReplicas(batch, min(threads, batch)); err != nil {
-		return nil, err
+	threads = min(threads, batch)
+	first, total, err := r.replicaLayout(threads)
+	if err != nil {
+		return timing, err
+	}
+	if total > batch {
+		return timing, &FieldError{Field: "Recipe.Batch", Value: batch, Want: fmt.Sprintf("at least one image for each of the %d replicas", total)}
+	}
+	if err := r.addReplicas(batch, first, threads, total); err != nil {
+		return timing, err
 	}
 	classes := r.replicas[0].logits.Shape()[1]
 	r.classes, r.targets = classes, make([]float32, batch*classes)
@@ -65,28 +83,30 @@ func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, s
 	}
 	opt := NewNAG(0.9, 1e-4, sizes)
 	params, grads, decay, mult := r.optimizerInputs()
-	var times []time.Duration
 	for s := 0; s < warmup+steps; s++ {
-		start := time.Now()
+		start, comm := time.Now(), r.commTime
 		if next != nil {
 			if b, err = next(); err != nil {
-				return nil, err
+				return timing, err
 			}
 			if b.N != batch {
-				return nil, fmt.Errorf("the loader gave a batch of %d, expected %d", b.N, batch)
+				return timing, fmt.Errorf("the loader gave a batch of %d, expected %d", b.N, batch)
 			}
 		}
-		if _, err := r.trainStep(b, grads); err != nil {
-			return nil, err
+		if _, err := r.trainStep(b); err != nil {
+			return timing, err
 		}
 		if err := opt.Step(0.01, params, grads, decay, mult); err != nil {
-			return nil, err
+			return timing, err
 		}
 		if s >= warmup {
-			times = append(times, time.Since(start))
+			timing.Steps = append(timing.Steps, time.Since(start))
+			if g != nil {
+				timing.Allreduce = append(timing.Allreduce, r.commTime-comm)
+			}
 		}
 	}
-	return times, nil
+	return timing, nil
 }
 
 // Median returns the median of durations.

@@ -22,11 +22,11 @@ func BenchmarkTrainStep(b *testing.B) {
 					b.Skip(err)
 				}
 			}
-			times, err := StepTimes(m, 128, 0, p, 2, b.N, nil)
+			timing, err := StepTimes(m, 128, 0, p, 2, b.N, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(128/Median(times).Seconds(), "images/s")
+			b.ReportMetric(128/Median(timing.Steps).Seconds(), "images/s")
 		})
 	}
 }

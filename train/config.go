@@ -125,4 +125,11 @@ type Engine struct {
 	// and the process's cgroup leave). Not part of a run's settings, so
 	// a resumed run may give another.
 	MemoryLimit int64 `json:"-"`
+	// Group, when set, is the set of processes this one trains with,
+	// data-parallel (an MPI world): Recipe.Batch is their batch together,
+	// Threads this process's replicas, and rank 0 alone reads and writes
+	// Out. A run's settings hold the replicas of all the processes
+	// together in Threads, so that it resumes exactly with another number
+	// of processes that has as many.
+	Group Group `json:"-"`
 }

@@ -40,11 +40,11 @@ func TestDenseReplicasWeightedByLabelledPixels(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := &run{model: model, w: w, classes: segClasses, denseTest: denseStub{}}
-		if err := r.addReplicas(batch, threads); err != nil {
+		if err := r.addReplicas(batch, 0, threads, threads); err != nil {
 			t.Fatal(err)
 		}
 		_, grads, _, _ := r.optimizerInputs()
-		loss, err := r.trainStep(b, grads)
+		loss, err := r.trainStep(b)
 		if err != nil {
 			t.Fatal(err)
 		}

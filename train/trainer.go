@@ -55,6 +55,9 @@ type Metrics struct {
 	COCOAP75    float64 `json:"coco_ap75,omitempty"`
 	ImagesPerS  float64 `json:"images_per_second"`
 	EpochSecond float64 `json:"epoch_seconds"`
+	// AllreduceSeconds is the mean time per step spent summing the
+	// gradients across the processes of a Group (absent without one).
+	AllreduceSeconds float64 `json:"allreduce_seconds_per_step,omitempty"`
 	// Skipped counts the image files found bad so far (with SkipBad).
 	Skipped int `json:"skipped_files,omitempty"`
 }
@@ -96,11 +99,18 @@ type run struct {
 	w        *Weights[float32]
 	replicas []*Net[float32]
 	shares   []int // images per replica
-	eval     *Net[float32]
-	opt      Optimizer
-	sched    Schedule
-	train    *data.Loader
-	test     data.Dataset
+	// micro is the number of images in each chunk of a batch shared out
+	// to every replica of the run (the whole batch without MicroBatch),
+	// and offset the first of this process's replicas' images in it.
+	micro, offset int
+	grads         []float32 // every parameter's gradient, end to end
+	sum           []float64 // the sum grads is rounded from (trainStep)
+	commTime      time.Duration
+	eval          *Net[float32]
+	opt           Optimizer
+	sched         Schedule
+	train         *data.Loader
+	test          data.Dataset
 	// denseTest is the test split of a set labelled per pixel, which a
 	// model with per-pixel logits trains on (test is nil then).
 	denseTest data.DenseDataset
@@ -135,11 +145,13 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
-	unlock, err := LockDir(cfg.Out)
-	if err != nil {
-		return nil, err
+	if cfg.Engine.Group == nil || cfg.Engine.Group.Rank() == 0 {
+		unlock, err := LockDir(cfg.Out)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { err = errors.Join(err, unlock()) }()
 	}
-	defer func() { err = errors.Join(err, unlock()) }()
 	r, err := prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -153,14 +165,29 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.shareState(); err != nil {
+		return nil, err
+	}
 	for r.epoch < cfg.Recipe.Epochs {
 		m, err := r.trainEpoch(ctx)
 		if err != nil {
 			return metrics, err
 		}
 		metrics = append(metrics, m)
+		if !r.writer() {
+			// Wait, without spinning, for rank 0 to evaluate and save.
+			if err := cfg.Engine.Group.Barrier(); err != nil {
+				return metrics, err
+			}
+			continue
+		}
 		if err := r.checkpoint(metrics); err != nil {
 			return metrics, err
+		}
+		if cfg.Engine.Group != nil {
+			if err := cfg.Engine.Group.Barrier(); err != nil {
+				return metrics, err
+			}
 		}
 		score := fmt.Sprintf("top-1 %.2f%%", 100*m.TestTop1)
 		switch {
@@ -174,6 +201,9 @@ func Train(ctx context.Context, cfg Config) (_ []Metrics, err error) {
 		if m.Skipped > 0 {
 			fmt.Fprintf(cfg.Log, "%d bad image files skipped so far\n", m.Skipped)
 		}
+	}
+	if !r.writer() {
+		return metrics, nil
 	}
 	r.w.Store(r.model)
 	r.model.SetMetadata("bot-onnx.trained", fmt.Sprintf("%s, %d epochs, batch %d, lr %g", cfg.Data.Set, cfg.Recipe.Epochs, cfg.Recipe.Batch, r.sched.Base))
@@ -223,7 +253,7 @@ func prepare(cfg Config) (*run, error) {
 	if cfg.Recipe.Smoothing == "" {
 		cfg.Recipe.Smoothing = SmoothUniform
 	}
-	config := settings(cfg)
+	config, askedThreads := settings(cfg), cfg.Engine.Threads
 	if cfg.Engine.Threads == 0 {
 		cfg.Engine.Threads = runtime.GOMAXPROCS(0)
 	}
@@ -282,8 +312,25 @@ func prepare(cfg Config) (*run, error) {
 	if err := r.checkTask(); err != nil {
 		return nil, err
 	}
-	if err := r.addReplicas(micro, min(cfg.Engine.Threads, micro)); err != nil {
+	threads := min(cfg.Engine.Threads, micro)
+	first, total, err := r.replicaLayout(threads)
+	if err != nil {
+		return nil, err
+	}
+	if total > micro {
+		return nil, &FieldError{Field: "Recipe.Batch", Value: micro,
+			Want: fmt.Sprintf("at least one image for each of the %d replicas of the %d processes (or a MicroBatch as large)", total, cfg.Engine.Group.Size())}
+	}
+	if err := r.addReplicas(micro, first, threads, total); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+	}
+	if cfg.Engine.Group != nil {
+		if askedThreads != 0 {
+			c := cfg
+			c.Engine.Threads = total
+			r.config = settings(c)
+		}
+		fmt.Fprintf(cfg.Log, "data-parallel over %d processes: %d replicas in all, %d images a step\n", cfg.Engine.Group.Size(), total, cfg.Recipe.Batch)
 	}
 	sizes, ranks := make([]int, len(r.w.Order)), make([]int, len(r.w.Order))
 	for i, name := range r.w.Order {
@@ -425,19 +472,29 @@ func zeroGamma(m *graph.Model) error {
 }
 
 // addReplicas lowers one training net per thread, each for its share of
-// the batch, with one BLAS thread each: two replicas beat one replica with
-// two BLAS threads on a ResNet's small products (docs/design-notes.md). Only the
-// first replica updates the BatchNorm running statistics, from its share.
-func (r *run) addReplicas(batch, threads int) error {
+// each chunk of micro images, with one BLAS thread each: two replicas beat
+// one replica with two BLAS threads on a ResNet's small products
+// (docs/design-notes.md). This process's replicas are numbers first to
+// first+threads-1 of the run's total (replicaLayout). Only the run's first
+// replica updates the BatchNorm running statistics, from its share, so
+// that they do not depend on how the replicas are spread over processes.
+func (r *run) addReplicas(micro, first, threads, total int) error {
 	if _, err := kernel.LoadBLAS(); err != nil {
 		return err
 	}
 	kernel.SetBLASThreads(1)
-	for i := 0; i < threads; i++ {
-		share := batch / threads
-		if i < batch%threads {
-			share++
+	share := func(i int) int {
+		if i < micro%total {
+			return micro/total + 1
 		}
+		return micro / total
+	}
+	r.micro = micro
+	for i := range first {
+		r.offset += share(i)
+	}
+	for i := first; i < first+threads; i++ {
+		share := share(i)
 		o := LowerOptions{Training: true, UpdateStats: i == 0, Precision: r.cfg.Engine.Precision}
 		if r.det != nil {
 			o.Detect = r.det.classes
@@ -452,11 +509,20 @@ func (r *run) addReplicas(batch, threads int) error {
 }
 
 // optimizerInputs returns the parameters in order, their decay flags,
-// learning-rate multipliers and gradient buffers for trainStep.
+// learning-rate multipliers and gradient buffers for trainStep: slices of
+// r.grads, which holds them end to end for one sum across processes.
 func (r *run) optimizerInputs() (params, grads [][]float32, decay []bool, mult []float64) {
+	n := 0
+	for _, name := range r.w.Order {
+		n += len(r.w.Params[name])
+	}
+	r.grads, r.sum = make([]float32, n), make([]float64, n)
+	n = 0
 	for _, name := range r.w.Order {
 		params = append(params, r.w.Params[name])
-		grads = append(grads, make([]float32, len(r.w.Params[name])))
+		size := len(r.w.Params[name])
+		grads = append(grads, r.grads[n:n+size:n+size])
+		n += size
 		decay = append(decay, r.w.Decay[name])
 		mult = append(mult, r.w.LRMult(name))
 	}
@@ -477,6 +543,9 @@ func inputShape(m *graph.Model) []int64 {
 // over an existing run otherwise. It returns the metrics of the epochs
 // already done.
 func (r *run) resume() ([]Metrics, error) {
+	if !r.writer() {
+		return nil, nil
+	}
 	ckpt := filepath.Join(r.cfg.Out, CheckpointFile)
 	_, statErr := os.Stat(ckpt)
 	if err := os.MkdirAll(r.cfg.Out, 0o755); err != nil {
@@ -580,6 +649,7 @@ func (r *run) checkpoint(metrics []Metrics) error {
 // trainEpoch runs one epoch and evaluates on the test set.
 func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 	start := time.Now()
+	r.commTime = 0
 	it, err := r.train.Epoch(ctx, r.epoch, 0)
 	if err != nil {
 		return Metrics{}, err
@@ -597,7 +667,7 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 		if err != nil {
 			return Metrics{}, err
 		}
-		loss, err := r.trainStep(b, grads)
+		loss, err := r.trainStep(b)
 		if err != nil {
 			return Metrics{}, err
 		}
@@ -619,16 +689,30 @@ func (r *run) trainEpoch(ctx context.Context) (Metrics, error) {
 	r.epoch++
 	m := Metrics{Epoch: r.epoch, Step: r.step, LR: r.sched.LR(r.step - 1), TrainLoss: lossSum / float64(max(batches, 1)),
 		ImagesPerS: float64(batches*r.cfg.Recipe.Batch) / elapsed.Seconds(), EpochSecond: elapsed.Seconds()}
+	if r.cfg.Engine.Group != nil {
+		m.AllreduceSeconds = r.commTime.Seconds() / float64(max(batches, 1))
+	}
+	if !r.writer() {
+		return m, nil
+	}
 	err = r.evaluate(ctx, &m)
 	m.Skipped = r.skipped()
 	return m, err
 }
 
 // trainStep runs the replicas on their shares of batch b and leaves the
-// mean of their gradients in grads, each replica weighted by its share of
-// the batch's images (or of its labelled pixels, for per-pixel logits). It
-// returns the batch's mean loss.
-func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
+// mean of their gradients in r.grads, each replica weighted by its share
+// of the batch's images (or of its labelled pixels, for per-pixel logits),
+// across the processes of a Group too. It returns the batch's mean loss.
+//
+// The weighted gradients are float32, summed in float64 and rounded once:
+// a float64 sum of float32 terms is exact unless their exponents at one
+// element differ by more than about 2^27, so the step does not depend on
+// the order of the terms, and a run gives the same weights however its
+// replicas are spread over processes and whatever order MPI sums in.
+// Summed in float32, the last bits would change with the order, and
+// training amplifies them (docs/distributed.md).
+func (r *run) trainStep(b *data.Batch) (float64, error) {
 	per := len(b.Images) / b.N
 	k := r.classes
 	dense := r.denseTest != nil
@@ -645,11 +729,9 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		SoftenedTargets(out[0].Data, k, r.cfg.Recipe.Distill.T, r.softAll)
 	}
 	// Each chunk of the batch (one micro-batch, or the whole batch) is
-	// shared out to the replicas; gradients accumulate weighted by share.
-	micro := 0
-	for _, s := range r.shares {
-		micro += s
-	}
+	// shared out to the replicas of every process; gradients accumulate
+	// weighted by share.
+	micro := r.micro
 	if b.N%micro != 0 {
 		return 0, fmt.Errorf("batch of %d images does not split into micro-batches of %d", b.N, micro)
 	}
@@ -667,7 +749,7 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 		labelled = n
 	}
 	for start := 0; start < b.N; start += micro {
-		offset := start
+		offset := start + r.offset
 		var wg sync.WaitGroup
 		for i, net := range r.replicas {
 			share := r.shares[i]
@@ -712,21 +794,27 @@ func (r *run) trainStep(b *data.Batch, grads [][]float32) (float64, error) {
 			loss += weight * net.Loss()
 			weight32 := float32(weight)
 			first := start == 0 && i == 0
-			for p, g := range net.Grads() {
-				dst := grads[p]
+			at := 0
+			for _, g := range net.Grads() {
+				dst := r.sum[at : at+len(g)]
+				at += len(g)
 				if first {
 					for j, v := range g {
-						dst[j] = weight32 * v
+						dst[j] = float64(weight32 * v)
 					}
 					continue
 				}
 				for j, v := range g {
-					dst[j] += weight32 * v
+					dst[j] += float64(weight32 * v)
 				}
 			}
 		}
 	}
-	return loss, nil
+	loss, err := r.sumAcrossGroup(loss)
+	for j, v := range r.sum {
+		r.grads[j] = float32(v)
+	}
+	return loss, err
 }
 
 // fillTargets sets the target distributions of batch b's classification

@@ -142,6 +142,11 @@ func NewPlan(cfg Config) (*Plan, error) {
 			p.top1 = &top1
 		}
 	}
+	if g := cfg.Train.Engine.Group; g != nil && g.Rank() != 0 {
+		// Only rank 0 reads and writes Out; the others may run on hosts
+		// without it.
+		return p, nil
+	}
 	return p, p.checkOut()
 }
 

@@ -122,9 +122,13 @@ func (r *Result) backboneTraining() string {
 // Run fine-tunes the grafted model with train.Train (resuming its last
 // checkpoint with Config.Resume), exports it (verified in ONNX Runtime),
 // evaluates the export over the test split in ONNX Runtime, and writes
-// metrics.json.
+// metrics.json. In a train.Group, the processes but rank 0 fine-tune only,
+// and return a nil Result.
 func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
 	cfg := p.cfg
+	if g := cfg.Train.Engine.Group; g != nil && g.Rank() != 0 {
+		return nil, p.trainAlong(ctx)
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
 	}
@@ -194,4 +198,26 @@ func ReadResult(path string) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &res, nil
+}
+
+// trainAlong is Run for the processes of a train.Group but rank 0: they
+// fine-tune the grafted model, which they build as rank 0 does and keep in
+// a temporary file, since Out is rank 0's alone.
+func (p *Plan) trainAlong(ctx context.Context) error {
+	f, err := os.CreateTemp("", "bot-onnx-grafted-*.onnx")
+	if err != nil {
+		return err
+	}
+	grafted := f.Name()
+	defer os.Remove(grafted)
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := p.grafted.Save(grafted); err != nil {
+		return err
+	}
+	tcfg := p.cfg.Train
+	tcfg.Model, tcfg.Recipe.LRMult, tcfg.Out, tcfg.Resume = grafted, p.mult, filepath.Join(p.cfg.Out, RunDir), p.cfg.Resume
+	_, err = train.Train(ctx, tcfg)
+	return err
 }

@@ -7,6 +7,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -47,4 +48,27 @@ func RequireFile(t testing.TB, path, installedBy string) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// MPIRun returns the command `mpirun --oversubscribe -np N args...` of
+// Open MPI's launcher, with the environment variables in env passed to every
+// rank (-x), after checking that mpirun exists (Debian: openmpi-bin).
+// As root it sets the two variables Open MPI requires before it agrees to
+// run as root, which CI's containers are.
+func MPIRun(t testing.TB, np int, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		Missing(t, "mpirun not found (Debian openmpi-bin, installed by ./scripts/task deps)")
+	}
+	cmdArgs := []string{"--oversubscribe", "-np", strconv.Itoa(np)}
+	for _, kv := range env {
+		cmdArgs = append(cmdArgs, "-x", kv)
+	}
+	cmd := exec.Command(mpirun, append(cmdArgs, args...)...)
+	cmd.Env = os.Environ()
+	if os.Geteuid() == 0 {
+		cmd.Env = append(cmd.Env, "OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+	}
+	return cmd
 }
