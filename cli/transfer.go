@@ -30,7 +30,7 @@ func transferCommand() *cli.Command {
 			&cli.StringFlag{Name: "backbone", Destination: &cfg.Backbone, Usage: "an exported backbone (bot-onnx export --head none) with a fixed input size"},
 		}, transferFlags(&cfg)...),
 		Action: func(c *cli.Context) error {
-			return distributed(c, func(w *mpi.World) error { return transferAction(c, cfg, w) })
+			return distributed(c, func(w *mpi.World) error { return transferAction(c, &cfg, w) })
 		},
 	}
 }
@@ -38,8 +38,8 @@ func transferCommand() *cli.Command {
 // transferAction runs the transfer cfg, as rank w of an MPI world when w
 // is not nil: every rank fine-tunes, rank 0 alone writes, exports and
 // evaluates.
-func transferAction(c *cli.Context, cfg transfer.Config, w *mpi.World) (err error) {
-	if err := transferConfig(c, &cfg); err != nil {
+func transferAction(c *cli.Context, cfg *transfer.Config, w *mpi.World) (err error) {
+	if err := transferConfig(c, cfg); err != nil {
 		return err
 	}
 	if cfg.Backbone == "" {
@@ -54,9 +54,9 @@ func transferAction(c *cli.Context, cfg transfer.Config, w *mpi.World) (err erro
 		}
 		defer func() { err = errors.Join(err, unlock()) }()
 	}
-	plan, err := transfer.NewPlan(cfg)
+	plan, err := transfer.NewPlan(*cfg)
 	if err != nil {
-		return transferError(c, &cfg, err)
+		return transferError(c, cfg, err)
 	}
 	ctx, stop := interruptible(c)
 	defer stop()

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -133,4 +134,21 @@ func (r *run) sumAcrossGroup(loss float64) (float64, error) {
 		return 0, err
 	}
 	return l[0], nil
+}
+
+// inAll says, in a Group, that the replica counts a SettingsError compares
+// are of all the processes together: a run resumes with any number of
+// processes that has as many replicas in all.
+func (r *run) inAll(err error) error {
+	var se *SettingsError
+	if r.cfg.Engine.Group == nil || !errors.As(err, &se) {
+		return err
+	}
+	for i, d := range se.Fields {
+		if d.Field == "Engine.Threads" {
+			se.Fields[i].Checkpoint += " in all"
+			se.Fields[i].Run += fmt.Sprintf(" in all (%d processes)", r.cfg.Engine.Group.Size())
+		}
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -132,6 +133,16 @@ func (g *localGroup) Barrier() error {
 // replace.
 func trainGroup(t *testing.T, cfg Config, size, threads int) []Metrics {
 	t.Helper()
+	metrics, err := tryTrainGroup(t, cfg, size, threads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metrics
+}
+
+// tryTrainGroup is trainGroup returning rank 0's error, if any.
+func tryTrainGroup(t *testing.T, cfg Config, size, threads int) ([]Metrics, error) {
+	t.Helper()
 	groups := newLocalGroups(size)
 	metrics := make([][]Metrics, size)
 	errs := make([]error, size)
@@ -160,10 +171,7 @@ func trainGroup(t *testing.T, cfg Config, size, threads int) []Metrics {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	return metrics[0]
+	return metrics[0], errs[0]
 }
 
 // fail makes every collective in progress or to come return err.
@@ -248,4 +256,13 @@ func TestGroupMatchesReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRun(t, "resumed in one process", resumed, single)
+
+	// Resuming with another number of replicas in all is refused, saying
+	// that the count is of all the processes.
+	cfg.Recipe.Epochs = 3
+	_, err := tryTrainGroup(t, cfg, 2, 2)
+	want := "was made with Engine.Threads 2 in all; this run asks Engine.Threads 4 in all (2 processes)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("resuming 2 replicas' run with 2 processes of 2: %v, want %q", err, want)
+	}
 }

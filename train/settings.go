@@ -125,7 +125,8 @@ func (e *SettingsError) Describe(name func(field string) string) string {
 // compareSettings returns a SettingsError naming what differs between the
 // settings a checkpoint at path was made with and those of r, or nil when
 // nothing does. A checkpoint made before Threads was kept as asked holds
-// the count the default resolved to, which r's resolved count matches; one
+// the count the default resolved to, which r's resolved count matches
+// (such a checkpoint predates Groups, whose runs record their total); one
 // made before Config was grouped is read into the groups (decodeSettings).
 func (r *run) compareSettings(path, checkpoint string) error {
 	was, err := decodeSettings(checkpoint)
@@ -141,7 +142,7 @@ func (r *run) compareSettings(path, checkpoint string) error {
 		e.Model = r.cfg.Model
 	}
 	was.Model = now.Model
-	if was.Engine.Threads == r.cfg.Engine.Threads {
+	if r.cfg.Engine.Group == nil && was.Engine.Threads == r.cfg.Engine.Threads {
 		was.Engine.Threads = now.Engine.Threads
 	}
 	e.Fields = diffFields("", reflect.ValueOf(was), reflect.ValueOf(now), nil)

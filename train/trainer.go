@@ -569,7 +569,7 @@ func (r *run) resume() ([]Metrics, error) {
 	}
 	if c.Config != r.config {
 		if err := r.compareSettings(ckpt, c.Config); err != nil {
-			return nil, err
+			return nil, r.inAll(err)
 		}
 	}
 	restore := func(name string, dst []float32) error {
