@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/stats"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/tweaks"
@@ -90,7 +91,14 @@ type Config struct {
 	// MixupOffEpochs is passed to the mixup steps.
 	MixupOffEpochs int
 	// Steps names the steps to run (nil: all, in order).
-	Steps  []string
+	Steps []string
+	// Seeds, above 1, runs the whole study that many times, with seeds
+	// Base.Seed, Base.Seed+1, …, each in its folder Out/seed-<seed>, and
+	// reports every row as the mean over seeds with its spread and, against
+	// the row it builds on, the paired difference with its 95% interval.
+	// The seed sets the weights (student and teacher), the data order and
+	// the augmentation.
+	Seeds  int
 	Out    string
 	Resume bool
 	Log    io.Writer
@@ -108,7 +116,9 @@ const (
 	teacherRun   = "teacher"
 )
 
-// Row is one finished run of the study.
+// Row is one finished run of the study, or with several seeds the mean of
+// the runs of one step over the seeds (Top1, Top5, Loss and Seconds are
+// means then).
 type Row struct {
 	Step    string  `json:"step"`
 	Label   string  `json:"label"`
@@ -121,6 +131,16 @@ type Row struct {
 	Distilled bool               `json:"distilled,omitempty"`
 	Metrics   []train.Metrics    `json:"-"`
 	Steps     []train.StepRecord `json:"-"`
+	// Seed is the run's seed, the first seed's for a mean over seeds.
+	Seed uint64 `json:"seed"`
+	// With several seeds: the standard deviations of Top1, Top5 and Loss
+	// over the seeds, the paired difference of top-1 from Parent, and the
+	// row of each seed, in seed order.
+	Top1Std float64         `json:"top1_std,omitempty"`
+	Top5Std float64         `json:"top5_std,omitempty"`
+	LossStd float64         `json:"test_loss_std,omitempty"`
+	Delta   *stats.Interval `json:"delta_top1,omitempty"`
+	PerSeed []Row           `json:"per_seed,omitempty"`
 }
 
 // Result is the study's outcome: the teacher's row (when a step needed
@@ -138,6 +158,55 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	if cfg.Seeds < 0 {
+		return nil, &train.FieldError{Field: "Seeds", Value: cfg.Seeds, Want: "a count of seeds, 1 or more (0: 1)"}
+	}
+	if cfg.Seeds <= 1 {
+		return cfg.runSeed(ctx)
+	}
+	if cfg.Out == "" {
+		return nil, &train.FieldError{Field: "Out", Value: cfg.Out, Want: "a study folder"}
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, studentFile)); err == nil {
+		return nil, &train.FieldError{Field: "Out", Value: cfg.Out, Want: "a folder without a study of one seed, which this one of several would mix with"}
+	}
+	var per []*Result
+	for k := range cfg.Seeds {
+		c := cfg.forSeed(k)
+		fmt.Fprintf(cfg.Log, "=== seed %d (%d of %d)\n", c.Base.Seed, k+1, cfg.Seeds)
+		r, err := c.runSeed(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("seed %d: %w", c.Base.Seed, err)
+		}
+		per = append(per, r)
+	}
+	res := combine(per)
+	if err := cfg.fillModels(); err != nil {
+		return nil, err
+	}
+	return res, cfg.write(res)
+}
+
+// SeedDir is the folder of seed's study inside a study of several seeds.
+func SeedDir(out string, seed uint64) string {
+	return filepath.Join(out, fmt.Sprintf("seed-%d", seed))
+}
+
+// forSeed is the study of the k-th seed of cfg: its seeds moved on by k
+// (the teacher's too, when it has its own configuration), in its folder.
+func (cfg Config) forSeed(k int) Config {
+	c := cfg
+	if c.Teacher != (models.Config{Model: c.Teacher.Model}) {
+		c.Teacher.Seed += uint64(k)
+	}
+	c.Base.Seed += uint64(k)
+	c.Student.Seed += uint64(k)
+	c.Out, c.Seeds = SeedDir(cfg.Out, c.Base.Seed), 1
+	return c
+}
+
+// runSeed runs the study of one seed.
+func (cfg Config) runSeed(ctx context.Context) (*Result, error) {
 	steps, err := chosen(cfg.Steps)
 	if err != nil {
 		return nil, err
@@ -378,7 +447,7 @@ func (cfg Config) TrainStep(ctx context.Context, s Step, model, teacher string) 
 	run.Model = model
 	_, err := os.Stat(filepath.Join(run.Out, train.CheckpointFile))
 	run.Resume = err == nil && cfg.Resume
-	row := &Row{Step: s.Name, Label: s.Label, Parent: s.Parent, Distilled: run.Recipe.Teacher != ""}
+	row := &Row{Step: s.Name, Label: s.Label, Parent: s.Parent, Distilled: run.Recipe.Teacher != "", Seed: run.Seed}
 	metrics, err := finished(run)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bot-onnx/bot-onnx/internal/stats"
 	"github.com/bot-onnx/bot-onnx/internal/testenv"
 	"github.com/bot-onnx/bot-onnx/models"
 	"github.com/bot-onnx/bot-onnx/ort"
@@ -294,5 +295,87 @@ func TestRunRefusesBeforeWriting(t *testing.T) {
 				t.Errorf("the refused study made its folder (%v)", err)
 			}
 		})
+	}
+}
+
+// TestRunSeeds runs two steps with 3 seeds: each seed's study in its own
+// folder, every row the mean of its seeds with their spread, the efficient
+// step's paired interval from the per-seed top-1s, the table and plots at
+// the top; a study of one seed in the folder is refused.
+func TestRunSeeds(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	os.Mkdir(dataDir, 0o755)
+	if err := data.WriteSyntheticMNIST(dataDir, 128, 64, 1); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		Base: train.Config{
+			Seed:   5,
+			Data:   train.DataConfig{Set: "mnist", Dir: dataDir},
+			Recipe: train.Recipe{Epochs: 2, Batch: 32, LR: 0.05, WeightDecay: 1e-4, Momentum: 0.9},
+			Engine: train.Engine{Threads: 2},
+		},
+		Student: models.Config{Model: "resnet20", Classes: 10, BaseWidth: 4, Seed: 5},
+		Variant: "D", Steps: []string{"baseline", "efficient"}, Seeds: 3, Out: filepath.Join(dir, "study"),
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(res.Rows))
+	}
+	for _, r := range res.Rows {
+		if len(r.PerSeed) != 3 {
+			t.Fatalf("%s: %d seeds, want 3", r.Step, len(r.PerSeed))
+		}
+		top1 := seedValues(r.PerSeed, func(r Row) float64 { return r.Top1 })
+		mean, std := stats.MeanStd(top1)
+		if r.Top1 != mean || r.Top1Std != std {
+			t.Errorf("%s: top-1 %g ± %g, its seeds %v", r.Step, r.Top1, r.Top1Std, top1)
+		}
+		losses := seedValues(r.PerSeed, func(r Row) float64 { return r.Loss })
+		if losses[0] == losses[1] || losses[1] == losses[2] {
+			t.Errorf("%s: seeds end with equal test losses %v: the seed changes nothing", r.Step, losses)
+		}
+		for k, run := range r.PerSeed {
+			if run.Seed != uint64(5+k) {
+				t.Errorf("%s: seed %d is %d", r.Step, k, run.Seed)
+			}
+			if _, err := os.Stat(filepath.Join(SeedDir(cfg.Out, run.Seed), r.Step, train.ModelFile)); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	base, eff := res.Rows[0], res.Rows[1]
+	want := stats.PairedInterval(seedValues(eff.PerSeed, func(r Row) float64 { return r.Top1 }), seedValues(base.PerSeed, func(r Row) float64 { return r.Top1 }))
+	if base.Delta != nil || eff.Delta == nil || *eff.Delta != want {
+		t.Errorf("intervals: baseline %v, efficient %v; want none and %+v", base.Delta, eff.Delta, want)
+	}
+	table, err := os.ReadFile(filepath.Join(cfg.Out, TableFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"Every row is trained with 3 seeds, 5 to 7", "| baseline | " + percent(base.Top1, base.Top1Std, 3) + " | ",
+		want.Format(100, 2) + " | baseline |", "with a band from the lowest to the highest seed"} {
+		if !strings.Contains(string(table), s) {
+			t.Errorf("the table lacks %q:\n%s", s, table)
+		}
+	}
+	for _, name := range []string{LossPlot, AccuracyPlot, LRPlot} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	single := cfg
+	single.Seeds, single.Out = 1, filepath.Join(dir, "single")
+	if _, err := Run(context.Background(), single); err != nil {
+		t.Fatal(err)
+	}
+	single.Seeds = 2
+	var fe *train.FieldError
+	if _, err := Run(context.Background(), single); !errors.As(err, &fe) || fe.Field != "Out" {
+		t.Errorf("seeds into a study of one seed: %v", err)
 	}
 }

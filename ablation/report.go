@@ -3,6 +3,7 @@ package ablation
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -65,13 +66,42 @@ func chart(res *Result, title, ylabel string, xy func(Row) (x, y []float64)) plo
 		rows = append(rows[:len(rows):len(rows)], *res.Teacher)
 	}
 	for _, r := range rows {
-		x, y := xy(r)
-		if x == nil {
-			continue
+		if s, ok := series(r, xy); ok {
+			c.Series = append(c.Series, s)
 		}
-		c.Series = append(c.Series, plot.Series{Name: r.Step, X: x, Y: y})
 	}
 	return c
+}
+
+// series is row r's line, x against steps, or for a row of several seeds
+// the mean of the seeds' lines over a band from their lowest to their
+// highest; false when the row has none (xy gives nil).
+func series(r Row, xy func(Row) (x, y []float64)) (plot.Series, bool) {
+	if len(r.PerSeed) == 0 {
+		x, y := xy(r)
+		return plot.Series{Name: r.Step, X: x, Y: y}, x != nil
+	}
+	var x []float64
+	var ys [][]float64
+	for _, run := range r.PerSeed {
+		xs, y := xy(run)
+		if xs == nil {
+			return plot.Series{}, false
+		}
+		if x == nil || len(xs) < len(x) {
+			x = xs
+		}
+		ys = append(ys, y)
+	}
+	s := plot.Series{Name: r.Step, X: x, Y: make([]float64, len(x)), Lo: make([]float64, len(x)), Hi: make([]float64, len(x))}
+	for i := range x {
+		s.Lo[i], s.Hi[i] = math.Inf(1), math.Inf(-1)
+		for _, y := range ys {
+			s.Y[i] += y[i] / float64(len(ys))
+			s.Lo[i], s.Hi[i] = math.Min(s.Lo[i], y[i]), math.Max(s.Hi[i], y[i])
+		}
+	}
+	return s, true
 }
 
 // smoothedLoss returns the training loss of each step averaged over the
@@ -119,9 +149,22 @@ func (cfg Config) Markdown(res *Result) string {
 	if b.Recipe.LinearScaling {
 		scaling = " × batch/256 (linear scaling)"
 	}
-	fmt.Fprintf(&s, "Every row starts from the same weights (seed %d) with the same budget: %d epochs of %s, batch %d, base learning rate %g%s, "+
-		"Nesterov momentum %g, weight decay %g. Top-1 and top-5 are on the test split after the last epoch.\n\n",
-		cfg.Student.Seed, b.Recipe.Epochs, budget, b.Recipe.Batch, b.Recipe.LR, scaling, b.Recipe.Momentum, b.Recipe.WeightDecay)
+	seeds := 0
+	if len(res.Rows) > 0 {
+		seeds = len(res.Rows[0].PerSeed)
+	}
+	budgetText := fmt.Sprintf("%d epochs of %s, batch %d, base learning rate %g%s, Nesterov momentum %g, weight decay %g",
+		b.Recipe.Epochs, budget, b.Recipe.Batch, b.Recipe.LR, scaling, b.Recipe.Momentum, b.Recipe.WeightDecay)
+	if seeds == 0 {
+		fmt.Fprintf(&s, "Every row starts from the same weights (seed %d) with the same budget: %s. Top-1 and top-5 are on the test split after the last epoch.\n\n",
+			cfg.Student.Seed, budgetText)
+	} else {
+		fmt.Fprintf(&s, "Every row is trained with %d seeds, %d to %d; a seed sets the weights, the data order and the augmentation, and each seed starts every row from the same weights. "+
+			"The same budget for all: %s. Top-1 and top-5 are on the test split after the last epoch, as mean ± standard deviation over the seeds. "+
+			"Δ top-1 is the mean over the seeds of the difference from the row it builds on, with its 95%% interval (Student's t over the %d paired differences); "+
+			"✱ marks an interval that excludes 0: a difference larger than the seeds' noise.\n\n",
+			seeds, res.Rows[0].PerSeed[0].Seed, res.Rows[0].PerSeed[seeds-1].Seed, budgetText, seeds)
+	}
 	s.WriteString("| step | top-1 | top-5 | test loss | Δ top-1 | over | train time |\n|---|---|---|---|---|---|---|\n")
 	top1 := map[string]float64{}
 	for _, r := range res.Rows {
@@ -130,12 +173,16 @@ func (cfg Config) Markdown(res *Result) string {
 		if p, ok := top1[r.Parent]; ok {
 			delta, over = fmt.Sprintf("%+.2f", 100*(r.Top1-p)), r.Parent
 		}
-		fmt.Fprintf(&s, "| %s | %.2f%% | %.2f%% | %.4f | %s | %s | %s |\n",
-			r.Label, 100*r.Top1, 100*r.Top5, r.Loss, delta, over, FormatDuration(r.Seconds))
+		if r.Delta != nil {
+			delta = r.Delta.Format(100, 2)
+		}
+		fmt.Fprintf(&s, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Label, percent(r.Top1, r.Top1Std, seeds), percent(r.Top5, r.Top5Std, seeds),
+			spread(r.Loss, r.LossStd, seeds, "%.4f"), delta, over, FormatDuration(r.Seconds))
 	}
 	if t := res.Teacher; t != nil {
-		fmt.Fprintf(&s, "\nTeacher for distillation: %s-%s trained with %s, the same budget: top-1 %.2f%%, top-5 %.2f%%, test loss %.4f.\n",
-			cfg.Teacher.Model, strings.ToUpper(cfg.Variant), describe(teacherFeatures), 100*t.Top1, 100*t.Top5, t.Loss)
+		fmt.Fprintf(&s, "\nTeacher for distillation: %s-%s trained with %s, the same budget: top-1 %s, top-5 %s, test loss %s.\n",
+			cfg.Teacher.Model, strings.ToUpper(cfg.Variant), describe(teacherFeatures), percent(t.Top1, t.Top1Std, seeds), percent(t.Top5, t.Top5Std, seeds),
+			spread(t.Loss, t.LossStd, seeds, "%.4f"))
 	}
 	fmt.Fprintf(&s, "\nRecipes, each on top of the step it is compared with:\n\n")
 	fmt.Fprintf(&s, "- baseline: step decay ×0.1 at epochs %v (the paper's 30, 60, 90 of 120, scaled), weight decay on every parameter;\n", ScaledSteps(b.Recipe.Epochs))
@@ -151,8 +198,28 @@ func (cfg Config) Markdown(res *Result) string {
 	fmt.Fprintf(&s, "- mixup: λ ~ Beta(%g, %g) per batch%s (the paper trains mixup runs 200 epochs instead of 120; here the budget is the same).\n\n",
 		mixupAlpha, mixupAlpha, off)
 	s.WriteString("The training loss of each run is against its own targets (smoothed, mixed, distilled), so its level is not comparable from run to run; the test loss is.\n\n")
+	if seeds > 0 {
+		s.WriteString("The plots show each row's mean over the seeds, with a band from the lowest to the highest seed.\n\n")
+	}
 	fmt.Fprintf(&s, "![loss](%s)\n\n![accuracy](%s)\n\n![learning rate](%s)\n", LossPlot, AccuracyPlot, LRPlot)
 	return s.String()
+}
+
+// percent formats a fraction as a percentage, "± std" after it for a mean
+// over seeds.
+func percent(v, std float64, seeds int) string {
+	if seeds == 0 {
+		return fmt.Sprintf("%.2f%%", 100*v)
+	}
+	return fmt.Sprintf("%.2f ± %.2f%%", 100*v, 100*std)
+}
+
+// spread formats v with format, "± std" after it for a mean over seeds.
+func spread(v, std float64, seeds int, format string) string {
+	if seeds == 0 {
+		return fmt.Sprintf(format, v)
+	}
+	return fmt.Sprintf(format+" ± "+format, v, std)
 }
 
 // FormatDuration formats seconds for a table: tenths under a minute,

@@ -18,7 +18,7 @@ func ablateCommand() *cli.Command {
 		Name:  "ablate",
 		Usage: "run the paper's cumulative study (Tables 4 and 6): baseline, + efficient training, + cosine, + smoothing, + distillation / mixup",
 		UsageText: "bot-onnx ablate --data fashion-mnist --model resnet20 --epochs N --out DIR [--variant D] [--teacher-model resnet56] [--train-limit N]\n" +
-			"   [--batch 128] [--lr 0.1] [--steps baseline,efficient,…] [--resume]",
+			"   [--batch 128] [--lr 0.1] [--steps baseline,efficient,…] [--seeds N] [--resume]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Destination: &cfg.Base.Data.Set, Required: true, Usage: "data set, as for train: " + train.DataSets},
 			&cli.StringFlag{Name: "data-dir", Destination: &cfg.Base.Data.Dir, Usage: "folder of the data set's files (default: the set-up cache)"},
@@ -41,6 +41,7 @@ func ablateCommand() *cli.Command {
 			&cli.Float64Flag{Name: "distill-weight", Destination: &cfg.Base.Recipe.Distill.Soft, Value: ablation.Paper.Distill.Soft, Usage: "weight of T²·CE(teacher/T, student/T)"},
 			&cli.StringFlag{Name: "steps", Usage: "steps to run, comma-separated (default: all): " + strings.Join(ablation.StepNames(), ",")},
 			&cli.Uint64Flag{Name: "seed", Destination: &cfg.Base.Seed, Usage: "seed of the weights, the data order and the augmentation"},
+			&cli.IntFlag{Name: "seeds", Destination: &cfg.Seeds, Value: 1, Usage: "run the whole study with this many seeds (--seed, --seed+1, …, each in DIR/seed-S): mean ± std per row and paired 95% intervals of the differences"},
 			&cli.IntFlag{Name: "threads", Destination: &cfg.Base.Engine.Threads, Usage: "replicas per run (default: one per core)"},
 			&cli.StringFlag{Name: "ort-lib", Destination: &cfg.Base.Engine.TeacherLib, Usage: "ONNX Runtime library for the teacher (else the usual search)"},
 			&cli.StringFlag{Name: "out", Destination: &cfg.Out, Required: true, Usage: "study folder: one run folder per step, " + ablation.TableFile + ", " + ablation.JSONFile + ", plots"},

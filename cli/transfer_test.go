@@ -6,10 +6,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/stats"
 	"github.com/bot-onnx/bot-onnx/train"
 	"github.com/bot-onnx/bot-onnx/transfer"
 )
@@ -268,5 +270,74 @@ func TestTransferStudy(t *testing.T) {
 	code, again, stderr := run(append(args, "--resume")...)
 	if code != 0 || again != stdout || strings.Count(stderr, "done already") != 2 {
 		t.Errorf("resumed: exit %d\n%s\n%s", code, again, stderr)
+	}
+}
+
+// TestTransferStudySeeds transfers a backbone and its copy with 2 seeds
+// each: every transfer in its seed's folder, the rows' means and spreads
+// of ONNX Runtime's figures over the seeds, and the second row's paired
+// interval against the first (0 exactly), in JSON and in the table.
+func TestTransferStudySeeds(t *testing.T) {
+	requireORT(t)
+	if testing.Short() {
+		t.Skip("trains")
+	}
+	dir, dataDir, _, b32 := transferFixture(t)
+	// The same backbone twice: with the same seeds the transfers are the
+	// same, so the paired differences are 0 exactly.
+	same := filepath.Join(dir, "same.onnx")
+	if b, err := os.ReadFile(b32); err != nil || os.WriteFile(same, b, 0o644) != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "study")
+	code, stdout, stderr := run("transfer-study", "--backbones", b32+","+same, "--task", "segment", "--data", "mnist-seg", "--data-dir", dataDir,
+		"--canvas", "32", "--canvases", "32", "--test-canvases", "8", "--epochs", "1", "--batch", "16", "--provider", "cpu", "--threads", "2",
+		"--seed", "4", "--seeds", "2", "--out", out)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	var s transfer.Study
+	b, _ := os.ReadFile(filepath.Join(out, transfer.StudyJSON))
+	if err := json.Unmarshal(b, &s); err != nil || len(s.Rows) != 2 || !slices.Equal(s.Seeds, []uint64{4, 5}) {
+		t.Fatalf("%s: %v\n%s", transfer.StudyJSON, err, b)
+	}
+	iou := func(rs []transfer.Result) []float64 {
+		var v []float64
+		for _, r := range rs {
+			v = append(v, r.ONNXRuntime["mean_iou"])
+		}
+		return v
+	}
+	for i, r := range s.Rows {
+		if len(r.PerSeed) != 2 {
+			t.Fatalf("row %s: %d seeds", r.Name, len(r.PerSeed))
+		}
+		mean, std := stats.MeanStd(iou(r.PerSeed))
+		if r.Mean["mean_iou"] != mean || r.Std["mean_iou"] != std {
+			t.Errorf("row %s: mean IoU %g ± %g, its seeds %v", r.Name, r.Mean["mean_iou"], r.Std["mean_iou"], iou(r.PerSeed))
+		}
+		for _, seed := range s.Seeds {
+			if _, err := os.Stat(filepath.Join(transfer.SeedDir(filepath.Join(out, r.Name), seed), transfer.MetricsFile)); err != nil {
+				t.Error(err)
+			}
+		}
+		if (r.Delta != nil) != (i == 1) {
+			t.Errorf("row %s: delta %v", r.Name, r.Delta)
+		}
+	}
+	if got := s.Rows[1].Delta["mean_iou"]; got != (stats.Interval{N: 2}) {
+		t.Errorf("paired mean IoU of a backbone and its copy: %+v, want 0 [0, 0] over 2 seeds", got)
+	}
+	if a := iou(s.Rows[0].PerSeed); a[0] == a[1] {
+		t.Errorf("seeds 4 and 5 give the same mean IoU %g: the seed changes nothing", a[0])
+	}
+	for _, line := range []string{"Every backbone is transferred with 2 seeds, 4 to 5", "| Δ pixel accuracy |",
+		"| same | "} {
+		if !strings.Contains(stdout, line) {
+			t.Errorf("the table lacks %q:\n%s", line, stdout)
+		}
+	}
+	if !strings.Contains(stdout, " ± ") {
+		t.Errorf("the table shows no spread:\n%s", stdout)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bot-onnx/bot-onnx/eval"
 	"github.com/bot-onnx/bot-onnx/graph"
+	"github.com/bot-onnx/bot-onnx/internal/stats"
 	"github.com/bot-onnx/bot-onnx/ort"
 	"github.com/bot-onnx/bot-onnx/segment"
 	"github.com/bot-onnx/bot-onnx/train"
@@ -38,6 +39,28 @@ func (c Column) Format(f Figures) string {
 		return fmt.Sprintf("%.2f%%", 100*v)
 	}
 	return fmt.Sprintf("%.4f", v)
+}
+
+// FormatSpread prints the mean of c's figure over seeds with its standard
+// deviation, "93.65 ± 0.12%" or "0.7718 ± 0.0031", or "—" without it.
+func (c Column) FormatSpread(mean, std Figures) string {
+	v, ok := mean[c.Key]
+	switch {
+	case !ok:
+		return "—"
+	case c.Percent:
+		return fmt.Sprintf("%.2f ± %.2f%%", 100*v, 100*std[c.Key])
+	}
+	return fmt.Sprintf("%.4f ± %.4f", v, std[c.Key])
+}
+
+// FormatInterval prints a paired difference of c's figure: in points for
+// a percentage, else in the figure's units.
+func (c Column) FormatInterval(iv stats.Interval) string {
+	if c.Percent {
+		return iv.Format(100, 2)
+	}
+	return iv.Format(1, 4)
 }
 
 // Labelling is how a data set labels its examples, which a task trains on.

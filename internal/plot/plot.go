@@ -18,10 +18,14 @@ import (
 	"golang.org/x/image/math/fixed"
 )
 
-// Series is one named line.
+// Series is one named line, with an optional band around it: Lo and Hi,
+// when set, hold the band's bottom and top at each X (e.g. the spread of
+// runs with different seeds whose mean is Y), drawn beneath the lines in
+// a light shade of the line's colour.
 type Series struct {
-	Name string
-	X, Y []float64
+	Name   string
+	X, Y   []float64
+	Lo, Hi []float64
 }
 
 // Chart is one panel: a title, axis labels and its lines.
@@ -61,12 +65,17 @@ func (c Chart) draw(img *image.RGBA, y0 int) error {
 		if len(s.X) != len(s.Y) {
 			return fmt.Errorf("plot %q: series %q has %d x and %d y values", c.Title, s.Name, len(s.X), len(s.Y))
 		}
+		if (s.Lo != nil || s.Hi != nil) && (len(s.Lo) != len(s.X) || len(s.Hi) != len(s.X)) {
+			return fmt.Errorf("plot %q: series %q has %d x values and a band of %d and %d", c.Title, s.Name, len(s.X), len(s.Lo), len(s.Hi))
+		}
 		for i := range s.X {
-			if math.IsNaN(s.Y[i]) || math.IsInf(s.Y[i], 0) {
-				continue
+			for _, y := range []float64{s.Y[i], at(s.Lo, i), at(s.Hi, i)} {
+				if !finite(y) {
+					continue
+				}
+				minX, maxX = math.Min(minX, s.X[i]), math.Max(maxX, s.X[i])
+				minY, maxY = math.Min(minY, y), math.Max(maxY, y)
 			}
-			minX, maxX = math.Min(minX, s.X[i]), math.Max(maxX, s.X[i])
-			minY, maxY = math.Min(minY, s.Y[i]), math.Max(maxY, s.Y[i])
 		}
 	}
 	if math.IsInf(minX, 1) {
@@ -106,6 +115,9 @@ func (c Chart) draw(img *image.RGBA, y0 int) error {
 	text(img, x0, y0+18, title, black)
 	text(img, (x0+x1)/2-len(c.XLabel)*3, yBot+32, c.XLabel, black)
 	for i, s := range c.Series {
+		band(img, s, px, py, tint(palette[i%len(palette)]))
+	}
+	for i, s := range c.Series {
 		col := palette[i%len(palette)]
 		for j := 1; j < len(s.X); j++ {
 			if finite(s.Y[j-1]) && finite(s.Y[j]) {
@@ -119,6 +131,46 @@ func (c Chart) draw(img *image.RGBA, y0 int) error {
 		text(img, x1+36, ly, s.Name, black)
 	}
 	return nil
+}
+
+// at is v[i], or NaN when v is nil.
+func at(v []float64, i int) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return v[i]
+}
+
+// tint is c mixed with 3 parts of white: a band's shade.
+func tint(c color.RGBA) color.RGBA {
+	mix := func(v uint8) uint8 { return uint8((int(v) + 3*255) / 4) }
+	return color.RGBA{mix(c.R), mix(c.G), mix(c.B), 255}
+}
+
+// band fills s's band, column by column between consecutive points, with
+// its bottom and top interpolated linearly; where bands overlap the later
+// series' shade wins.
+func band(img *image.RGBA, s Series, px func(float64) int, py func(float64) int, col color.RGBA) {
+	if s.Lo == nil {
+		return
+	}
+	for j := 1; j < len(s.X); j++ {
+		if !finite(s.Lo[j-1]) || !finite(s.Lo[j]) || !finite(s.Hi[j-1]) || !finite(s.Hi[j]) {
+			continue
+		}
+		xa, xb := px(s.X[j-1]), px(s.X[j])
+		for x := xa; x <= xb; x++ {
+			f := 0.0
+			if xb > xa {
+				f = float64(x-xa) / float64(xb-xa)
+			}
+			lo := s.Lo[j-1] + f*(s.Lo[j]-s.Lo[j-1])
+			hi := s.Hi[j-1] + f*(s.Hi[j]-s.Hi[j-1])
+			for y := py(hi); y <= py(lo); y++ {
+				img.SetRGBA(x, y, col)
+			}
+		}
+	}
 }
 
 // niceStep is the distance between about n ticks over [lo, hi]: 1, 2 or 5

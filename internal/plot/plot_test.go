@@ -76,3 +76,30 @@ func TestTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestBand: a band fills the pixels between its bottom and top in a light
+// shade of its line's colour, widens the y axis to hold it, and a band of
+// the wrong length is refused.
+func TestBand(t *testing.T) {
+	s := Series{Name: "seeds", X: []float64{0, 10}, Y: []float64{5, 5}, Lo: []float64{0, 0}, Hi: []float64{10, 10}}
+	b, err := PNG(Chart{Title: "band", Series: []Series{s}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shade := tint(palette[0])
+	// A quarter of the way up the plot area, in the middle: inside the
+	// band (0–10 fills the axis) and away from the line at 5.
+	x, y := (left+width-right)/2, top+(height-bottom-top)*3/4
+	r, g, bl, _ := img.At(x, y).RGBA()
+	if uint8(r>>8) != shade.R || uint8(g>>8) != shade.G || uint8(bl>>8) != shade.B {
+		t.Errorf("pixel (%d, %d) is %d,%d,%d, want the band's %v", x, y, r>>8, g>>8, bl>>8, shade)
+	}
+	s.Hi = s.Hi[:1]
+	if _, err := PNG(Chart{Series: []Series{s}}); err == nil {
+		t.Error("a band shorter than its series accepted")
+	}
+}
