@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -220,24 +221,25 @@ func sameRun(t *testing.T, name, got, want string) {
 	}
 }
 
-// TestGroupMatchesReplicas: a run over 2 members of 1 replica each, and
-// over 4 of 1, ends bit for bit as one process with 2 and 4 replicas
-// (the Group sums in the process's order), members but rank 0 write
-// nothing, and a run checkpointed by 2 members resumes in one process.
+// TestGroupMatchesReplicas: a run over 2 members of 1 replica each, over
+// 4 of 1, over 2 of 2, and over 2 of 1 in micro-batches, ends bit for bit
+// as one process with as many replicas (and micro-batches), members but
+// rank 0 write nothing, a run checkpointed by 2 members resumes in one
+// process, and a resume with another total of replicas is refused.
 func TestGroupMatchesReplicas(t *testing.T) {
 	dataDir, model := fixture(t, 10)
 	dir := t.TempDir()
-	for _, tc := range []struct{ size, threads int }{{2, 1}, {4, 1}, {2, 2}} {
+	for _, tc := range []struct{ size, threads, micro int }{{2, 1, 0}, {4, 1, 0}, {2, 2, 0}, {2, 1, 16}} {
 		total := tc.size * tc.threads
-		single := filepath.Join(dir, "single", string(rune('0'+total)))
+		single := filepath.Join(dir, "single", fmt.Sprintf("%d-%d", total, tc.micro))
 		cfg := config(dataDir, model, single, 2)
-		cfg.Engine.Threads = total
+		cfg.Engine.Threads, cfg.Engine.MicroBatch = total, tc.micro
 		if _, err := os.Stat(single); err != nil {
 			if _, err := Train(context.Background(), cfg); err != nil {
 				t.Fatal(err)
 			}
 		}
-		spread := filepath.Join(dir, "group", string(rune('0'+tc.size)), string(rune('0'+tc.threads)))
+		spread := filepath.Join(dir, "group", fmt.Sprintf("%d-%d-%d", tc.size, tc.threads, tc.micro))
 		cfg.Out = spread
 		metrics := trainGroup(t, cfg, tc.size, tc.threads)
 		if metrics[0].AllreduceSeconds <= 0 {
@@ -247,7 +249,7 @@ func TestGroupMatchesReplicas(t *testing.T) {
 	}
 
 	// Epoch 1 over 2 members, epoch 2 resumed by one process of 2 replicas.
-	single := filepath.Join(dir, "single", "2")
+	single := filepath.Join(dir, "single", "2-0")
 	resumed := filepath.Join(dir, "resumed")
 	cfg := config(dataDir, model, resumed, 1)
 	trainGroup(t, cfg, 2, 1)
