@@ -196,54 +196,39 @@ func (w *World) call(op string, f func() C.int) error {
 	return nil
 }
 
+// inChunks runs op over buf in pieces of at most maxCount elements, f
+// being the MPI call on one piece.
+func inChunks[T float32 | float64](w *World, op string, buf []T, f func(p *T, n C.int) C.int) error {
+	for len(buf) > 0 {
+		n := min(len(buf), maxCount)
+		if err := w.call(op, func() C.int { return f(&buf[0], C.int(n)) }); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
+}
+
 // SumFloat32 replaces buf, on every process, by the element-wise sum of
 // every process's buf (an in-place MPI_Allreduce). Every process must
 // call it with a buf of the same length.
 func (w *World) SumFloat32(buf []float32) error {
-	for len(buf) > 0 {
-		n := min(len(buf), maxCount)
-		if err := w.call("MPI_Allreduce", func() C.int { return C.mpi_sum_float((*C.float)(&buf[0]), C.int(n)) }); err != nil {
-			return err
-		}
-		buf = buf[n:]
-	}
-	return nil
+	return inChunks(w, "MPI_Allreduce", buf, func(p *float32, n C.int) C.int { return C.mpi_sum_float((*C.float)(p), n) })
 }
 
 // SumFloat64 is SumFloat32 for float64 values.
 func (w *World) SumFloat64(buf []float64) error {
-	for len(buf) > 0 {
-		n := min(len(buf), maxCount)
-		if err := w.call("MPI_Allreduce", func() C.int { return C.mpi_sum_double((*C.double)(&buf[0]), C.int(n)) }); err != nil {
-			return err
-		}
-		buf = buf[n:]
-	}
-	return nil
+	return inChunks(w, "MPI_Allreduce", buf, func(p *float64, n C.int) C.int { return C.mpi_sum_double((*C.double)(p), n) })
 }
 
 // BroadcastFloat32 copies root's buf into every other process's buf.
 func (w *World) BroadcastFloat32(buf []float32, root int) error {
-	for len(buf) > 0 {
-		n := min(len(buf), maxCount)
-		if err := w.call("MPI_Bcast", func() C.int { return C.mpi_bcast_float((*C.float)(&buf[0]), C.int(n), C.int(root)) }); err != nil {
-			return err
-		}
-		buf = buf[n:]
-	}
-	return nil
+	return inChunks(w, "MPI_Bcast", buf, func(p *float32, n C.int) C.int { return C.mpi_bcast_float((*C.float)(p), n, C.int(root)) })
 }
 
 // BroadcastFloat64 is BroadcastFloat32 for float64 values.
 func (w *World) BroadcastFloat64(buf []float64, root int) error {
-	for len(buf) > 0 {
-		n := min(len(buf), maxCount)
-		if err := w.call("MPI_Bcast", func() C.int { return C.mpi_bcast_double((*C.double)(&buf[0]), C.int(n), C.int(root)) }); err != nil {
-			return err
-		}
-		buf = buf[n:]
-	}
-	return nil
+	return inChunks(w, "MPI_Bcast", buf, func(p *float64, n C.int) C.int { return C.mpi_bcast_double((*C.double)(p), n, C.int(root)) })
 }
 
 // barrierPoll is how often Barrier asks whether every process arrived.

@@ -54,15 +54,7 @@ func StepTimes(m *graph.Model, batch, threads int, p kernel.Precision, warmup, s
 		return timing, err
 	}
 	defer r.close()
-	threads = min(threads, batch)
-	first, total, err := r.replicaLayout(threads)
-	if err != nil {
-		return timing, err
-	}
-	if total > batch {
-		return timing, &FieldError{Field: "Recipe.Batch", Value: batch, Want: fmt.Sprintf("at least one image for each of the %d replicas", total)}
-	}
-	if err := r.addReplicas(batch, first, threads, total); err != nil {
+	if _, err := r.placeReplicas(batch, min(threads, batch)); err != nil {
 		return timing, err
 	}
 	classes := r.replicas[0].logits.Shape()[1]

@@ -76,6 +76,25 @@ func (r *run) replicaLayout(threads int) (first, total int, err error) {
 	return first, total, nil
 }
 
+// placeReplicas lowers this process's threads replicas, placed among
+// every process's (replicaLayout), for chunks of micro images, and
+// returns the replicas of the run in all; a chunk too small to give each
+// of them an image is refused.
+func (r *run) placeReplicas(micro, threads int) (total int, err error) {
+	first, total, err := r.replicaLayout(threads)
+	if err != nil {
+		return 0, err
+	}
+	if total > micro {
+		return 0, &FieldError{Field: "Recipe.Batch", Value: micro,
+			Want: fmt.Sprintf("at least one image for each of the %d replicas of all the processes (or a MicroBatch as large)", total)}
+	}
+	if err := r.addReplicas(micro, first, threads, total); err != nil {
+		return 0, fmt.Errorf("%s: %w", r.cfg.Model, err)
+	}
+	return total, nil
+}
+
 // shareState gives every process rank 0's state after resume: the
 // weights, the optimizer's velocities, the running statistics, and the
 // epoch and step. Rank 0 alone reads the run folder (the others may run

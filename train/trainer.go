@@ -312,17 +312,9 @@ func prepare(cfg Config) (*run, error) {
 	if err := r.checkTask(); err != nil {
 		return nil, err
 	}
-	threads := min(cfg.Engine.Threads, micro)
-	first, total, err := r.replicaLayout(threads)
+	total, err := r.placeReplicas(micro, min(cfg.Engine.Threads, micro))
 	if err != nil {
 		return nil, err
-	}
-	if total > micro {
-		return nil, &FieldError{Field: "Recipe.Batch", Value: micro,
-			Want: fmt.Sprintf("at least one image for each of the %d replicas of the %d processes (or a MicroBatch as large)", total, cfg.Engine.Group.Size())}
-	}
-	if err := r.addReplicas(micro, first, threads, total); err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
 	if cfg.Engine.Group != nil {
 		if askedThreads != 0 {

@@ -136,8 +136,7 @@ func (p *Plan) Run(ctx context.Context, o Options) (*Result, error) {
 	if err := p.grafted.Save(grafted); err != nil {
 		return nil, err
 	}
-	tcfg := cfg.Train
-	tcfg.Model, tcfg.Recipe.LRMult, tcfg.Out, tcfg.Resume = grafted, p.mult, filepath.Join(cfg.Out, RunDir), cfg.Resume
+	tcfg := p.trainConfig(grafted)
 	metrics, err := train.Train(ctx, tcfg)
 	if err != nil {
 		return nil, err
@@ -216,8 +215,14 @@ func (p *Plan) trainAlong(ctx context.Context) error {
 	if err := p.grafted.Save(grafted); err != nil {
 		return err
 	}
-	tcfg := p.cfg.Train
-	tcfg.Model, tcfg.Recipe.LRMult, tcfg.Out, tcfg.Resume = grafted, p.mult, filepath.Join(p.cfg.Out, RunDir), p.cfg.Resume
-	_, err = train.Train(ctx, tcfg)
+	_, err = train.Train(ctx, p.trainConfig(grafted))
 	return err
+}
+
+// trainConfig is the fine-tuning run of the grafted model saved at
+// grafted: the backbone's learning-rate multipliers, into Out/RunDir.
+func (p *Plan) trainConfig(grafted string) train.Config {
+	c := p.cfg.Train
+	c.Model, c.Recipe.LRMult, c.Out, c.Resume = grafted, p.mult, filepath.Join(p.cfg.Out, RunDir), p.cfg.Resume
+	return c
 }
